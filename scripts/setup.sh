@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# make setup: installs everything the product and its tests need, idempotently.
+#   1. Debian packages (PostgreSQL 15 and its build headers, Java, Maven, ffmpeg, fonts, Chromium ...)
+#   2. TimescaleDB built from Debian's source package (Apache-licensed build), cached
+#   3. Apache Kafka jars resolved from Maven Central, cached
+#   4. .venv/ with the project installed in editable mode
+# Builds and downloads are cached under $PULSE_CACHE_DIR (default ~/.cache/commune-pulse), outside the
+# work tree, so a second run (or a fresh clone on the same machine) takes seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=../infra/versions.env
+. infra/versions.env
+CACHE="${PULSE_CACHE_DIR:-$HOME/.cache/commune-pulse}"
+mkdir -p "$CACHE"
+log() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
+SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+# --- 1. system packages -------------------------------------------------------------------------
+PACKAGES=(postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR libssl-dev libkrb5-dev cmake gcc make
+          default-jre-headless maven ffmpeg python3-venv curl ca-certificates dpkg-dev)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Debian creates a cluster on install that would hold port 5432; the product runs its own under ./var/.
+if command -v pg_lsclusters >/dev/null && pg_lsclusters -h 2>/dev/null | awk '$4=="online"' | grep -q .; then
+  log "stopping Debian's default PostgreSQL cluster (the product runs its own under ./var/)"
+  $SUDO pg_ctlcluster "$PG_MAJOR" main stop || true
+fi
+
+# --- 2. TimescaleDB ---------------------------------------------------------------------------
+PG_CONFIG=/usr/lib/postgresql/$PG_MAJOR/bin/pg_config
+PKGLIB=$($PG_CONFIG --pkglibdir); SHAREDIR=$($PG_CONFIG --sharedir)
+if ! ls "$PKGLIB"/timescaledb-*.so >/dev/null 2>&1 || ! ls "$SHAREDIR"/extension/timescaledb.control >/dev/null 2>&1; then
+  TSDIR="$CACHE/timescaledb-$TIMESCALEDB_SUITE-pg$PG_MAJOR"
+  if [ ! -f "$TSDIR/.built" ]; then
+    log "building TimescaleDB from Debian's $TIMESCALEDB_SUITE source package (about a minute)"
+    rm -rf "$TSDIR"; mkdir -p "$TSDIR/apt/lists/partial" "$TSDIR/src"
+    # Read the mirror from this machine's own apt sources; a private apt configuration keeps the
+    # system's package lists untouched.
+    MIRROR=$(grep -hE '^\s*URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' | grep -v -- '-security' | grep -i debian | head -n1 || true)
+    [ -n "$MIRROR" ] || MIRROR=$(grep -hE '^\s*deb\s' /etc/apt/sources.list 2>/dev/null | awk '{print $2}' | grep -i debian | head -n1 || true)
+    [ -n "$MIRROR" ] || { echo "setup: cannot find a Debian mirror in /etc/apt sources" >&2; exit 1; }
+    echo "deb-src $MIRROR $TIMESCALEDB_SUITE main" > "$TSDIR/apt/sources.list"
+    APTOPTS=(-o "Dir::Etc::SourceList=$TSDIR/apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
+             -o "Dir::State::Lists=$TSDIR/apt/lists" -o APT::Sandbox::User=root)
+    apt-get "${APTOPTS[@]}" update -qq
+    (cd "$TSDIR/src" && apt-get "${APTOPTS[@]}" source --download-only timescaledb >/dev/null)
+    (cd "$TSDIR/src" && dpkg-source -x --no-check ./*.dsc tsdb >/dev/null)
+    (cd "$TSDIR/src/tsdb" && ./bootstrap -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPG_CONFIG="$PG_CONFIG" \
+        -DAPACHE_ONLY=1 -DUSE_TELEMETRY=OFF -DSEND_TELEMETRY_DEFAULT=OFF -DREGRESS_CHECKS=OFF \
+        -DTAP_CHECKS=OFF -DWARNINGS_AS_ERRORS=OFF >"$TSDIR/bootstrap.log" 2>&1 \
+      && make -C build -j"$(nproc)" >"$TSDIR/build.log" 2>&1) \
+      || { echo "setup: TimescaleDB build failed, see $TSDIR/*.log" >&2; exit 1; }
+    touch "$TSDIR/.built"
+  fi
+  log "installing TimescaleDB into PostgreSQL $PG_MAJOR"
+  $SUDO make -C "$TSDIR/src/tsdb/build" install >"$TSDIR/install.log" 2>&1
+fi
+
+# --- 3. Apache Kafka --------------------------------------------------------------------------
+KAFKA_HOME="$CACHE/kafka-$KAFKA_VERSION"
+POM_HASH=$(sha256sum infra/kafka/pom.xml | cut -c1-16)
+if [ "$(cat "$KAFKA_HOME/.resolved" 2>/dev/null)" != "$POM_HASH" ]; then
+  log "resolving Apache Kafka $KAFKA_VERSION from Maven Central"
+  rm -rf "$KAFKA_HOME"; mkdir -p "$KAFKA_HOME"
+  mvn -q -B -f infra/kafka/pom.xml -Dkafka.version="$KAFKA_VERSION" \
+      -Dmaven.repo.local="$CACHE/m2" dependency:copy-dependencies -DoutputDirectory="$KAFKA_HOME/libs"
+  echo "$POM_HASH" > "$KAFKA_HOME/.resolved"
+fi
+
+# --- 4. Python environment --------------------------------------------------------------------
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  log "creating .venv"
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.installed-$(cat pyproject.toml | sha256sum | cut -c1-16)
+if [ ! -f "$stamp" ]; then
+  log "installing the project into .venv (editable)"
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q -e ".[dev]"
+  rm -f .venv/.installed-*; touch "$stamp"
+fi
+log "ready (cache: $CACHE)"

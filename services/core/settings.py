@@ -1,0 +1,125 @@
+"""The one typed settings object of commune-pulse, read from `PULSE_*` environment variables.
+
+Every component calls `load_settings()` once at start. A bad value stops the process with one line that
+names the variable (`ConfigError`), before anything connects anywhere. Secrets may also come from a file
+named by `<VAR>_FILE` (docker-compose secrets). An unknown `PULSE_*` variable is an error too: a typo in a
+deployment should not silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "PULSE_"
+_HOST_PORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class ConfigError(Exception):
+    """Bad configuration; the message is one line naming the variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    database_url: str = "postgresql://pulse:pulse@127.0.0.1:5432/pulse"
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    api_port: Port = 8080
+    gateway_port: Port = 8081
+    app_events_port: Port = 8082
+    ingest_metrics_port: Port = 9101
+    alerts_metrics_port: Port = 9102
+    bind_host: str = "127.0.0.1"
+    timezone: str = "Asia/Ho_Chi_Minh"
+    unit_set: str = Field(default="2024", pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    pseudonym_key: SecretStr | None = None
+    # Alert timings and rules, SPEC §6.
+    outage_ratio: float = Field(default=0.5, gt=0, le=1)
+    outage_min_cameras: int = Field(default=3, ge=1)
+    outage_window_s: int = Field(default=120, ge=1)
+    alert_group_wait_s: int = Field(default=30, ge=0)
+    alert_repeat_s: int = Field(default=14_400, ge=60)
+    # Where `pulse infra` keeps its data, logs and pid files, and where builds are cached.
+    data_dir: Path = Path("var")
+    cache_dir: Path = Path.home() / ".cache" / "commune-pulse"
+    log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("postgresql", "postgres") or not parts.hostname or not parts.path.strip("/"):
+            raise ValueError("expected postgresql://user:password@host:port/database")
+        try:
+            parts.port  # noqa: B018 - raises ValueError on a bad port
+        except ValueError as exc:
+            raise ValueError("expected postgresql://user:password@host:port/database") from exc
+        return value
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _host_ports(cls, value: str) -> str:
+        servers = [s.strip() for s in value.split(",")]
+        if not servers or not all(_HOST_PORT.match(s) and 0 < int(s.rsplit(":", 1)[1]) < 65536 for s in servers):
+            raise ValueError("expected host:port[,host:port…]")
+        return ",".join(servers)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError("expected an IANA time zone such as Asia/Ho_Chi_Minh") from exc
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def database_name(self) -> str:
+        return urlsplit(self.database_url).path.strip("/")
+
+
+_SECRET_FIELDS = ("pseudonym_key", "database_url")
+
+
+def env_name(field: str) -> str:
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings from the environment (`overrides` win); raise ConfigError with one line."""
+    known = {env_name(f) for f in Settings.model_fields}
+    from_files: dict[str, object] = {}
+    for name, raw in os.environ.items():
+        if not name.startswith(ENV_PREFIX) or name in known:
+            continue
+        base = name.removesuffix("_FILE")
+        if name.endswith("_FILE") and base in known:
+            field = base[len(ENV_PREFIX) :].lower()
+            if field not in _SECRET_FIELDS:
+                raise ConfigError(f"configuration error: {name}: only secrets can be read from a file")
+            try:
+                from_files[field] = Path(raw).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"configuration error: {name}: cannot read {raw!r}: {exc.strerror}") from exc
+        else:
+            raise ConfigError(f"configuration error: {name}: unknown variable (see the README's configuration table)")
+    try:
+        return Settings(**{**from_files, **overrides})  # type: ignore[arg-type]
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = str(err["loc"][0]) if err["loc"] else "?"
+        shown = "<secret>" if field in _SECRET_FIELDS else repr(err.get("input"))
+        message = str(err["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"configuration error: {env_name(field)}={shown}: {message}") from None
