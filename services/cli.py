@@ -66,6 +66,342 @@ def infra_status(ctx: _Context) -> None:
         sys.exit(1)
 
 
+@cli.command()
+@pass_ctx
+def migrate(ctx: _Context) -> None:
+    """Apply schema migrations and load the shipped unit sets (idempotent)."""
+    from services.core.db import connect
+    from services.core.migrate import migrate as run
+
+    with connect(ctx.settings) as conn:
+        report = run(conn)
+    for name in report.applied:
+        click.echo(f"applied {name}")
+    if report.units_changed:
+        click.echo(f"reference units: {report.units_changed} row(s) written")
+    for note in report.notes:
+        click.echo(note)
+    if not report.changed_anything:
+        click.echo("schema up to date; nothing to do")
+
+
+@cli.command()
+@pass_ctx
+def topics(ctx: _Context) -> None:
+    """Create the Kafka topics that are missing."""
+    import asyncio
+
+    from services.core.kafka import ALL_TOPICS, ensure_topics
+
+    created = asyncio.run(ensure_topics(ctx.settings))
+    for topic in ALL_TOPICS:
+        click.echo(f"{topic}: {'created' if topic in created else 'exists'}")
+
+
+@cli.command("config")
+@pass_ctx
+def show_config(ctx: _Context) -> None:
+    """Print the effective configuration (secrets masked)."""
+    from services.core.settings import env_name
+
+    for field, value in ctx.settings.model_dump().items():
+        shown = "<set>" if field in ("pseudonym_key",) and value else value
+        if field == "database_url":
+            shown = _mask_url(str(value))
+        click.echo(f"{env_name(field)}={'' if shown is None else shown}")
+
+
+def _mask_url(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@", 1)
+    return url
+
+
+# --- reference data and accounts -------------------------------------------------------------------
+
+
+def _db(ctx: _Context):
+    from services.core.db import connect
+
+    return connect(ctx.settings, autocommit=True)
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+@cli.group()
+def units() -> None:
+    """Administrative units (versioned sets, SPEC §3)."""
+
+
+@units.command("list")
+@click.option("--unit-set", help="default: PULSE_UNIT_SET")
+@pass_ctx
+def units_list(ctx: _Context, unit_set: str | None) -> None:
+    from services.core.units import list_units
+
+    with _db(ctx) as conn:
+        rows = list_units(conn, unit_set or ctx.settings.unit_set)
+    for r in rows:
+        pop = "" if r["population"] is None else str(r["population"])
+        click.echo(f"{r['unit_set']}\t{r['code']}\t{r['name']}\t{r['kind']}\t{pop}")
+
+
+@units.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@pass_ctx
+def units_import(ctx: _Context, path: str) -> None:
+    """Load unit sets from a CSV (code,name,type,unit_set,successor_code[,successor_set]); all or nothing."""
+    from pathlib import Path
+
+    from services.core.units import UnitFileError, load_units, parse_units_csv
+
+    try:
+        parsed = parse_units_csv(Path(path).read_text(encoding="utf-8"))
+    except UnitFileError as exc:
+        for problem in exc.problems:
+            click.echo(f"{path}: {problem}", err=True)
+        sys.exit(1)
+    with _db(ctx) as conn, conn.transaction():
+        changed = load_units(conn, parsed)
+    click.echo(f"{len(parsed.units)} unit(s) read, {changed} row(s) written")
+
+
+@units.command("set-population")
+@click.option("--unit", "code", required=True)
+@click.option("--unit-set", help="default: PULSE_UNIT_SET")
+@click.option("--population", type=click.IntRange(min=0))
+@click.option("--households", type=click.IntRange(min=0))
+@click.option("--note", default="", help="where the figure comes from")
+@pass_ctx
+def units_set_population(
+    ctx: _Context, code: str, unit_set: str | None, population: int | None, households: int | None, note: str
+) -> None:
+    """Enter a unit's population and households (operator-entered; never invented)."""
+    from services.core.units import set_population
+
+    try:
+        with _db(ctx) as conn:
+            set_population(
+                conn,
+                unit_set=unit_set or ctx.settings.unit_set,
+                code=code,
+                population=population,
+                households=households,
+                note=note,
+            )
+    except LookupError as exc:
+        _fail(str(exc))
+    click.echo("saved")
+
+
+@cli.group()
+def gateways() -> None:
+    """Camera gateways and their tokens."""
+
+
+@gateways.command("add")
+@click.option("--name", required=True)
+@click.option("--unit", "unit_codes", multiple=True, required=True, help="repeat for several units")
+@click.option("--unit-set", help="default: PULSE_UNIT_SET")
+@pass_ctx
+def gateways_add(ctx: _Context, name: str, unit_codes: tuple[str, ...], unit_set: str | None) -> None:
+    """Register a gateway; prints its token as the last line (only its hash is stored)."""
+    from services.core.accounts import AccountError, create_gateway
+
+    try:
+        with _db(ctx) as conn:
+            token = create_gateway(
+                conn, name=name, unit_set=unit_set or ctx.settings.unit_set, unit_codes=list(unit_codes)
+            )
+    except AccountError as exc:
+        _fail(str(exc))
+    click.echo(f"gateway {name} added; its token (shown once):")
+    click.echo(token)
+
+
+@gateways.command("revoke")
+@click.option("--name", required=True)
+@pass_ctx
+def gateways_revoke(ctx: _Context, name: str) -> None:
+    from services.core.accounts import AccountError, revoke
+
+    try:
+        with _db(ctx) as conn:
+            revoke(conn, table="gateways", name=name)
+    except AccountError as exc:
+        _fail(str(exc))
+    click.echo("revoked")
+
+
+@cli.group()
+def apps() -> None:
+    """Client apps (e.g. HoangHoaS Android) and their public app keys."""
+
+
+@apps.command("add")
+@click.option("--name", required=True)
+@pass_ctx
+def apps_add(ctx: _Context, name: str) -> None:
+    """Register an app; prints its app key as the last line."""
+    from services.core.accounts import AccountError, create_app
+
+    try:
+        with _db(ctx) as conn:
+            key = create_app(conn, name=name)
+    except AccountError as exc:
+        _fail(str(exc))
+    click.echo(f"app {name} added; its key:")
+    click.echo(key)
+
+
+@apps.command("revoke")
+@click.option("--name", required=True)
+@pass_ctx
+def apps_revoke(ctx: _Context, name: str) -> None:
+    from services.core.accounts import AccountError, revoke
+
+    try:
+        with _db(ctx) as conn:
+            revoke(conn, table="apps", name=name)
+    except AccountError as exc:
+        _fail(str(exc))
+    click.echo("revoked")
+
+
+@cli.group()
+def users() -> None:
+    """Operators: admin, viewer, commune (scoped to units)."""
+
+
+@users.command("add")
+@click.option("--username", required=True)
+@click.option("--role", type=click.Choice(["admin", "viewer", "commune"]), required=True)
+@click.option("--unit", "unit_codes", multiple=True, help="commune role: repeat for several units")
+@click.option("--unit-set", help="set of the --unit codes; default: PULSE_UNIT_SET")
+@click.option("--password", help="for the dashboard login; omit for a token-only account")
+@pass_ctx
+def users_add(
+    ctx: _Context,
+    username: str,
+    role: str,
+    unit_codes: tuple[str, ...],
+    unit_set: str | None,
+    password: str | None,
+) -> None:
+    from services.core.accounts import AccountError, create_operator
+
+    try:
+        with _db(ctx) as conn:
+            create_operator(
+                conn,
+                username=username,
+                role=role,
+                unit_set=unit_set or ctx.settings.unit_set,
+                unit_codes=list(unit_codes),
+                password=password,
+            )
+    except AccountError as exc:
+        _fail(str(exc))
+    click.echo(f"operator {username} ({role}) added")
+
+
+@cli.group()
+def tokens() -> None:
+    """Operators' API tokens."""
+
+
+@tokens.command("create")
+@click.option("--username", required=True)
+@click.option("--label", default="", help="what the token is for")
+@pass_ctx
+def tokens_create(ctx: _Context, username: str, label: str) -> None:
+    """Create an API token; prints it as the last line (only its hash is stored)."""
+    from services.core.accounts import AccountError, create_api_token
+
+    try:
+        with _db(ctx) as conn:
+            token = create_api_token(conn, username=username, label=label)
+    except AccountError as exc:
+        _fail(str(exc))
+    click.echo(f"API token for {username} (shown once):")
+    click.echo(token)
+
+
+# --- components -------------------------------------------------------------------------------------
+
+
+def _run_servers(settings: Settings, names: list[str]) -> None:
+    import asyncio
+    import logging
+
+    from services.core import serve
+    from services.core.kafka import ensure_topics
+
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    factories = {
+        "api": ("services.api.app", settings.api_port),
+        "camera-gateway": ("camera_gateway.app", settings.gateway_port),
+        "app-events": ("app_events.app", settings.app_events_port),
+    }
+
+    async def run() -> None:
+        import importlib
+
+        if any(n != "api" for n in names):
+            await ensure_topics(settings)
+        servers = []
+        for name in names:
+            module, port = factories[name]
+            app = importlib.import_module(module).create_app(settings)
+            servers.append(serve.server(app, settings.bind_host, port, settings.log_level))
+            click.echo(f"{name}: http://{settings.bind_host}:{port}/")
+        await serve.serve_all(servers)
+
+    asyncio.run(run())
+
+
+@cli.command()
+@pass_ctx
+def api(ctx: _Context) -> None:
+    """The query API (and, with its issue, the dashboard)."""
+    _run_servers(ctx.settings, ["api"])
+
+
+@cli.command("camera-gateway")
+@pass_ctx
+def camera_gateway(ctx: _Context) -> None:
+    """The camera gateway."""
+    _run_servers(ctx.settings, ["camera-gateway"])
+
+
+@cli.command("app-events")
+@pass_ctx
+def app_events(ctx: _Context) -> None:
+    """The app-events collector."""
+    _run_servers(ctx.settings, ["app-events"])
+
+
+@cli.command()
+@click.option("--demo", is_flag=True, help="start local infrastructure, migrate, and create a demo login first")
+@pass_ctx
+def up(ctx: _Context, demo: bool) -> None:
+    """Every component in one process."""
+    settings = ctx.settings
+    if demo:
+        from services.demo.bootstrap import prepare_demo
+
+        login = prepare_demo(settings)
+        click.echo(f"dashboard/API: http://{settings.bind_host}:{settings.api_port}/docs")
+        click.echo(f"login: {login.username} / {login.password}   API token: {login.token}")
+    _run_servers(settings, ["api", "camera-gateway", "app-events"])
+
+
 def _print_status(settings: Settings) -> bool:
     from services.infra.local import services
 

@@ -32,6 +32,8 @@ class Settings(BaseSettings):
 
     database_url: str = "postgresql://pulse:pulse@127.0.0.1:5432/pulse"
     kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_partitions: int = Field(default=6, ge=1, le=1000)
+    kafka_replication: int = Field(default=1, ge=1, le=10)
     api_port: Port = 8080
     gateway_port: Port = 8081
     app_events_port: Port = 8082

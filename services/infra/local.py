@@ -128,7 +128,10 @@ class Postgres:
         pid = _read_pid(self.datadir / "postmaster.pid") if self.datadir.exists() else None
         running = _pid_alive(pid) and _port_open(self.host, self.port)
         return ServiceStatus(
-            "postgresql", running, f"{self.host}:{self.port}", pid if running else None,
+            "postgresql",
+            running,
+            f"{self.host}:{self.port}",
+            pid if running else None,
             f"data {self.datadir}, log {self.logfile}",
         )
 
@@ -146,8 +149,16 @@ class Postgres:
         if not (self.datadir / "PG_VERSION").exists():
             self._init_cluster()
         result = self._run(
-            str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-l", str(self.logfile), "-w", "-t", "60",
-            "start", check=False,
+            str(self.bindir / "pg_ctl"),
+            "-D",
+            str(self.datadir),
+            "-l",
+            str(self.logfile),
+            "-w",
+            "-t",
+            "60",
+            "start",
+            check=False,
         )
         if result.returncode != 0:
             raise InfraError(f"PostgreSQL did not start: {result.stderr.strip()}\n{_log_tail(self.logfile)}")
@@ -159,8 +170,17 @@ class Postgres:
         if self.as_root:
             shutil.chown(self.datadir, "postgres", "postgres")
         result = self._run(
-            str(self.bindir / "initdb"), "-D", str(self.datadir), "-U", "postgres", "-E", "UTF8", "--no-locale",
-            "--auth-local=trust", "--auth-host=scram-sha-256", check=False,
+            str(self.bindir / "initdb"),
+            "-D",
+            str(self.datadir),
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--no-locale",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            check=False,
         )
         if result.returncode != 0:
             raise InfraError(f"initdb failed: {result.stderr.strip()}")
@@ -176,8 +196,20 @@ class Postgres:
 
     def psql(self, sql: str, database: str = "postgres") -> str:
         result = self._run(
-            str(self.bindir / "psql"), "-h", str(self.sockdir), "-p", str(self.port), "-U", "postgres",
-            "-d", database, "-v", "ON_ERROR_STOP=1", "-Atqc", sql, check=False,
+            str(self.bindir / "psql"),
+            "-h",
+            str(self.sockdir),
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            "-d",
+            database,
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-Atqc",
+            sql,
+            check=False,
         )
         if result.returncode != 0:
             raise InfraError(f"psql failed: {result.stderr.strip()}")
@@ -187,7 +219,8 @@ class Postgres:
         """Create the product's role and database (idempotent); the role may create extensions."""
         role = self.user.replace('"', '""')
         password = self.password.replace("'", "''")
-        exists = self.psql(f"SELECT 1 FROM pg_roles WHERE rolname = '{self.user.replace(chr(39), '')}'")
+        # Values come from the operator's own PULSE_DATABASE_URL, quoted; psql -c has no bind parameters.
+        exists = self.psql(f"SELECT 1 FROM pg_roles WHERE rolname = '{self.user.replace(chr(39), '')}'")  # noqa: S608
         verb = "ALTER" if exists else "CREATE"
         self.psql(f"{verb} ROLE \"{role}\" LOGIN SUPERUSER PASSWORD '{password}'")
         self.ensure_database(self.database)
@@ -196,15 +229,16 @@ class Postgres:
         quoted = name.replace('"', '""')
         if recreate:
             self.psql(f'DROP DATABASE IF EXISTS "{quoted}" WITH (FORCE)')
-        if not self.psql(f"SELECT 1 FROM pg_database WHERE datname = '{name.replace(chr(39), '')}'"):
+        if not self.psql(f"SELECT 1 FROM pg_database WHERE datname = '{name.replace(chr(39), '')}'"):  # noqa: S608
             self.psql(f'CREATE DATABASE "{quoted}" OWNER "{self.user.replace(chr(34), chr(34) * 2)}"')
         self.psql("CREATE EXTENSION IF NOT EXISTS timescaledb", database=name)
 
     def stop(self) -> str:
         if not self.status().running:
             return "not running"
-        result = self._run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "stop",
-                           check=False)
+        result = self._run(
+            str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "stop", check=False
+        )
         if result.returncode != 0:
             raise InfraError(f"PostgreSQL did not stop: {result.stderr.strip()}")
         return "stopped"
@@ -230,7 +264,10 @@ class Kafka:
         pid = _read_pid(self.pidfile)
         running = _pid_alive(pid) and _port_open(self.host, self.port)
         return ServiceStatus(
-            f"kafka {self.version}", running, f"{self.host}:{self.port}", pid if running else None,
+            f"kafka {self.version}",
+            running,
+            f"{self.host}:{self.port}",
+            pid if running else None,
             f"data {self.dir / 'data'}, log {self.logfile}",
         )
 
@@ -239,9 +276,15 @@ class Kafka:
         if not java:
             raise InfraError("java not found; run `make setup` first")
         return [
-            java, "-Xms256m", "-Xmx512m", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+            java,
+            "-Xms256m",
+            "-Xmx512m",
+            "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={self.dir / 'log4j2.properties'}",
-            "-cp", f"{self.libs}/*", *args,
+            "-cp",
+            f"{self.libs}/*",
+            *args,
         ]
 
     def _write_config(self) -> Path:
@@ -286,13 +329,17 @@ class Kafka:
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
             result = subprocess.run(
                 self._java("kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_id, "-c", str(props)),
-                capture_output=True, text=True,
+                capture_output=True,
+                text=True,
             )
             if result.returncode != 0:
                 raise InfraError(f"formatting Kafka storage failed: {result.stderr.strip() or result.stdout.strip()}")
         out = (self.base / "log" / "kafka.out").open("ab")
         proc = subprocess.Popen(
-            self._java("kafka.Kafka", str(props)), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            self._java("kafka.Kafka", str(props)),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
         self.pidfile.write_text(str(proc.pid))

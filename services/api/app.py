@@ -1,0 +1,46 @@
+"""The query API (`pulse api`, SPEC §10): JSON under /api/v1, health and metrics. The dashboard and reports
+join it in their own issues; every route depends on `services.api.deps` for auth."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from services.api import me, units
+from services.core.db import pool
+from services.core.http import health_router
+from services.core.settings import Settings
+
+
+def create_app(settings: Settings) -> FastAPI:
+    db_pool = pool(settings, name="api")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(db_pool.open)
+        try:
+            yield
+        finally:
+            await run_in_threadpool(db_pool.close)
+
+    async def database_ready() -> bool:
+        def check() -> bool:
+            try:
+                with db_pool.connection(timeout=2) as conn:
+                    conn.execute("SELECT 1")
+                return True
+            except Exception:
+                return False
+
+        return await run_in_threadpool(check)
+
+    app = FastAPI(title="commune-pulse API", version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.pool = db_pool
+    app.include_router(health_router({"database": database_ready}))
+    app.include_router(me.router)
+    app.include_router(units.router)
+    return app

@@ -1,0 +1,174 @@
+"""Gateways, client apps, operators and their API tokens, in the database (SPEC §3).
+
+Each `create_*` returns the secret once; only its hash is stored. Looking up a principal from a token is here
+too, shared by the API's auth dependency and anything else that authenticates operators.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psycopg
+
+from services.core import auth
+from services.core.units import load_mapping
+
+
+class AccountError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Gateway:
+    gateway_id: int
+    name: str
+    units: frozenset[auth.UnitKey]
+
+
+def _check_units(conn: psycopg.Connection, unit_set: str, codes: list[str]) -> None:
+    known = {r["code"] for r in conn.execute("SELECT code FROM units WHERE unit_set = %s", (unit_set,))}  # type: ignore[call-overload]
+    unknown = [c for c in codes if c not in known]
+    if unknown:
+        raise AccountError(f"unknown unit code(s) in set {unit_set}: {', '.join(unknown)}")
+
+
+def create_gateway(conn: psycopg.Connection, *, name: str, unit_set: str, unit_codes: list[str]) -> str:
+    if not unit_codes:
+        raise AccountError("a gateway needs at least one --unit")
+    _check_units(conn, unit_set, unit_codes)
+    token = auth.new_token("gateway")
+    with conn.transaction():
+        row = conn.execute(
+            "INSERT INTO gateways (name, token_hash) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING"
+            " RETURNING gateway_id",
+            (name, auth.hash_token(token)),
+        ).fetchone()
+        if row is None:
+            raise AccountError(f"a gateway named {name!r} exists already")
+        for code in unit_codes:
+            conn.execute(
+                "INSERT INTO gateway_units (gateway_id, unit_set, unit_code) VALUES (%s, %s, %s)",
+                (row["gateway_id"], unit_set, code),  # type: ignore[call-overload]
+            )
+    return token
+
+
+def gateway_for_token(conn: psycopg.Connection, token: str) -> Gateway | None:
+    rows = conn.execute(
+        "SELECT g.gateway_id, g.name, gu.unit_set, gu.unit_code FROM gateways g"
+        " JOIN gateway_units gu USING (gateway_id) WHERE g.token_hash = %s AND g.revoked_at IS NULL",
+        (auth.hash_token(token),),
+    ).fetchall()
+    if not rows:
+        return None
+    first = rows[0]
+    return Gateway(first["gateway_id"], first["name"], frozenset((r["unit_set"], r["unit_code"]) for r in rows))  # type: ignore[call-overload]
+
+
+def revoke(conn: psycopg.Connection, *, table: str, name: str) -> None:
+    if table not in ("gateways", "apps"):
+        raise ValueError(table)
+    query = (
+        "UPDATE gateways SET revoked_at = now() WHERE name = %s AND revoked_at IS NULL"
+        if table == "gateways"
+        else "UPDATE apps SET revoked_at = now() WHERE name = %s AND revoked_at IS NULL"
+    )
+    if conn.execute(query, (name,)).rowcount == 0:
+        raise AccountError(f"no active {table[:-1]} named {name!r}")
+
+
+def create_app(conn: psycopg.Connection, *, name: str) -> str:
+    key = auth.new_token("app")
+    row = conn.execute(
+        "INSERT INTO apps (name, key_hash) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING RETURNING app_id",
+        (name, auth.hash_token(key)),
+    ).fetchone()
+    if row is None:
+        raise AccountError(f"an app named {name!r} exists already")
+    return key
+
+
+def create_operator(
+    conn: psycopg.Connection,
+    *,
+    username: str,
+    role: str,
+    unit_set: str,
+    unit_codes: list[str],
+    password: str | None,
+) -> int:
+    if role not in auth.ROLES:
+        raise AccountError(f"role must be one of {', '.join(auth.ROLES)}")
+    if role == "commune" and not unit_codes:
+        raise AccountError("a commune operator needs at least one --unit")
+    if role != "commune" and unit_codes:
+        raise AccountError(f"--unit applies to the commune role only ({role} sees every unit)")
+    _check_units(conn, unit_set, unit_codes)
+    password_hash = auth.hash_password(password) if password else None
+    with conn.transaction():
+        row = conn.execute(
+            "INSERT INTO operators (username, role, password_hash) VALUES (%s, %s, %s)"
+            " ON CONFLICT (username) DO NOTHING RETURNING operator_id",
+            (username, role, password_hash),
+        ).fetchone()
+        if row is None:
+            raise AccountError(f"an operator named {username!r} exists already")
+        operator_id: int = row["operator_id"]  # type: ignore[call-overload]
+        for code in unit_codes:
+            conn.execute(
+                "INSERT INTO operator_units (operator_id, unit_set, unit_code) VALUES (%s, %s, %s)",
+                (operator_id, unit_set, code),
+            )
+    return operator_id
+
+
+def create_api_token(conn: psycopg.Connection, *, username: str, label: str = "") -> str:
+    token = auth.new_token("operator")
+    row = conn.execute(
+        "INSERT INTO api_tokens (operator_id, token_hash, label)"
+        " SELECT operator_id, %s, %s FROM operators WHERE username = %s AND disabled_at IS NULL"
+        " RETURNING token_id",
+        (auth.hash_token(token), label, username),
+    ).fetchone()
+    if row is None:
+        raise AccountError(f"no active operator named {username!r}")
+    return token
+
+
+def _principal(conn: psycopg.Connection, row: dict) -> auth.Principal:
+    if row["role"] != "commune":
+        return auth.Principal(row["operator_id"], row["username"], row["role"], None)
+    held = [
+        (r["unit_set"], r["unit_code"])
+        for r in conn.execute(
+            "SELECT unit_set, unit_code FROM operator_units WHERE operator_id = %s", (row["operator_id"],)
+        )
+    ]  # type: ignore[call-overload]
+    return auth.Principal(row["operator_id"], row["username"], "commune", auth.visible_units(held, load_mapping(conn)))
+
+
+def principal_for_token(conn: psycopg.Connection, token: str) -> auth.Principal | None:
+    row = conn.execute(
+        "SELECT t.token_id, o.operator_id, o.username, o.role FROM api_tokens t JOIN operators o USING (operator_id)"
+        " WHERE t.token_hash = %s AND t.revoked_at IS NULL AND o.disabled_at IS NULL",
+        (auth.hash_token(token),),
+    ).fetchone()
+    if row is None:
+        return None
+    # Record use at most once a minute: a write on every request would cost more than it tells.
+    conn.execute(
+        "UPDATE api_tokens SET last_used_at = now() WHERE token_id = %s"
+        " AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')",
+        (row["token_id"],),  # type: ignore[call-overload]
+    )
+    return _principal(conn, row)  # type: ignore[arg-type]
+
+
+def principal_for_password(conn: psycopg.Connection, username: str, password: str) -> auth.Principal | None:
+    row = conn.execute(
+        "SELECT operator_id, username, role, password_hash FROM operators WHERE username = %s AND disabled_at IS NULL",
+        (username,),
+    ).fetchone()
+    if row is None or not row["password_hash"] or not auth.verify_password(row["password_hash"], password):  # type: ignore[call-overload]
+        return None
+    return _principal(conn, row)  # type: ignore[arg-type]

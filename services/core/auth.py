@@ -1,0 +1,97 @@
+"""Who may do what: tokens, passwords, roles and unit scoping (SPEC §3). Pure; no I/O here.
+
+Tokens (gateway tokens, operators' API tokens, app keys) are 256-bit random strings, stored only as their
+SHA-256: with that much entropy a fast hash is enough and lets us find the row by its hash. Passwords are
+chosen by people, so they get argon2id (argon2-cffi) instead.
+
+Roles: `admin` everything; `viewer` reads everything; `commune` reads and acknowledges only its own units.
+A commune operator's units are given in one set; `visible_units` extends them to every set through the
+mapping: the finer units inside a held unit, and a coarser unit only when every unit inside it is held (so a
+commune operator never sees a 2025 figure that mixes in other communes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+Role = Literal["admin", "viewer", "commune"]
+ROLES: tuple[Role, ...] = ("admin", "viewer", "commune")
+UnitKey = tuple[str, str]  # (unit_set, code)
+
+TOKEN_PREFIXES = {"gateway": "pgw_", "operator": "pat_", "app": "pak_"}
+_hasher = PasswordHasher()
+
+
+def new_token(kind: str) -> str:
+    return TOKEN_PREFIXES[kind] + secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def tokens_equal(a: str, b: str) -> bool:
+    return hmac.compare_digest(a, b)
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def visible_units(held: Iterable[UnitKey], mapping: Mapping[UnitKey, UnitKey]) -> frozenset[UnitKey]:
+    children: dict[UnitKey, set[UnitKey]] = {}
+    for child, parent in mapping.items():
+        children.setdefault(parent, set()).add(child)
+    visible = set(held)
+    changed = True
+    while changed:
+        changed = False
+        for unit in list(visible):  # finer units inside a visible unit
+            for child in children.get(unit, ()):
+                if child not in visible:
+                    visible.add(child)
+                    changed = True
+        for parent, kids in children.items():  # a coarser unit only when all of it is visible
+            if parent not in visible and kids <= visible:
+                visible.add(parent)
+                changed = True
+    return frozenset(visible)
+
+
+@dataclass(frozen=True)
+class Principal:
+    operator_id: int
+    username: str
+    role: Role
+    # None: every unit (admin, viewer); otherwise the units this operator may see, in every set.
+    units: frozenset[UnitKey] | None
+
+    def can_read_unit(self, unit_set: str, code: str) -> bool:
+        return self.units is None or (unit_set, code) in self.units
+
+    def can_act_on_unit(self, unit_set: str, code: str) -> bool:
+        """Acknowledge an incident and the like: admin anywhere, commune in its own units."""
+        if self.role == "admin":
+            return True
+        return self.role == "commune" and self.can_read_unit(unit_set, code)
+
+    def unit_codes(self, unit_set: str) -> list[str] | None:
+        """Codes visible in one set, for SQL filters; None means no filter."""
+        if self.units is None:
+            return None
+        return sorted(code for s, code in self.units if s == unit_set)

@@ -1,0 +1,52 @@
+"""The Kafka topics of commune-pulse and the few broker operations every component shares.
+
+Topics (SPEC §4, §7): `camera.heartbeats` (key camera_id), `app.events` (key subject), and a dead-letter topic
+beside each. Components create them at start if missing (`ensure_topics`), so a fresh broker just works; the
+broker itself has auto-creation off, so a typo in a topic name fails loudly instead of creating a new topic.
+"""
+
+from __future__ import annotations
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from services.core.settings import Settings
+
+HEARTBEATS = "camera.heartbeats"
+HEARTBEATS_DLQ = "camera.heartbeats.dlq"
+APP_EVENTS = "app.events"
+APP_EVENTS_DLQ = "app.events.dlq"
+ALL_TOPICS = (HEARTBEATS, HEARTBEATS_DLQ, APP_EVENTS, APP_EVENTS_DLQ)
+
+
+async def ensure_topics(settings: Settings, topics: tuple[str, ...] = ALL_TOPICS) -> list[str]:
+    """Create the topics that do not exist yet; returns the ones created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10_000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in topics if t not in existing]
+        if missing:
+            new = [
+                NewTopic(t, num_partitions=settings.kafka_partitions, replication_factor=settings.kafka_replication)
+                for t in missing
+            ]
+            try:
+                await admin.create_topics(new)
+            except TopicAlreadyExistsError:
+                pass  # another component created them at the same moment
+        return missing
+    finally:
+        await admin.close()
+
+
+async def broker_reachable(settings: Settings, timeout_ms: int = 2000) -> bool:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=timeout_ms)
+    try:
+        await admin.start()
+        await admin.list_topics()
+        return True
+    except (KafkaError, OSError):
+        return False
+    finally:
+        await admin.close()

@@ -1,0 +1,121 @@
+"""Versioned, idempotent schema migrations (`pulse migrate`).
+
+Migrations are the SQL files in `migrations/`, named `NNNN_name.sql`, applied in order, each in its own
+transaction, recorded in `schema_migrations` with a checksum (an applied file that was edited afterwards is an
+error, not a silent drift). A session advisory lock makes two concurrent `pulse migrate` runs safe. After the
+SQL, the shipped reference units are upserted, and TimescaleDB features that need the Timescale license are
+enabled only where `timescaledb.license` allows them (SPEC §11).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+
+import psycopg
+
+from services.core import units
+
+_LOCK_KEY = 7_370_617_372  # arbitrary, fixed: "pulse migrate"
+_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+class MigrationError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+@dataclass
+class MigrationReport:
+    applied: list[str] = field(default_factory=list)
+    units_changed: int = 0
+    license: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def changed_anything(self) -> bool:
+        return bool(self.applied or self.units_changed)
+
+
+def discover() -> list[Migration]:
+    found = []
+    for entry in resources.files("services.core").joinpath("migrations").iterdir():
+        match = _NAME.match(entry.name)
+        if match:
+            found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
+    found.sort(key=lambda m: m.version)
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise MigrationError("two migration files share a version number")
+    return found
+
+
+def migrate(conn: psycopg.Connection) -> MigrationReport:
+    """Bring the database to the newest schema and reference data. Safe to run any number of times."""
+    report = MigrationReport()
+    conn.autocommit = True
+    conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
+    try:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {r["version"]: r for r in conn.execute("SELECT version, name, checksum FROM schema_migrations")}
+        for m in discover():
+            if m.version in done:
+                if done[m.version]["checksum"] != m.checksum:
+                    raise MigrationError(
+                        f"migration {m.version:04d}_{m.name} was changed after it was applied; "
+                        "add a new migration instead"
+                    )
+                continue
+            with conn.transaction():
+                conn.execute(m.sql)  # type: ignore[arg-type]  # our own file, not user input
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
+                    (m.version, m.name, m.checksum),
+                )
+            report.applied.append(f"{m.version:04d}_{m.name}")
+        with conn.transaction():
+            report.units_changed = units.load_units(conn, units.shipped_units())
+        report.license = _license(conn)
+        report.notes.extend(_licensed_features(conn, report.license))
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+    return report
+
+
+def _license(conn: psycopg.Connection) -> str:
+    row = conn.execute("SELECT current_setting('timescaledb.license', true) AS license").fetchone()
+    return (row["license"] if isinstance(row, dict) else row[0]) or "unknown"  # type: ignore[index]
+
+
+def _licensed_features(conn: psycopg.Connection, license: str) -> list[str]:
+    """Compression of old heartbeat chunks where the license allows it; the product's own retention job
+    (not a TimescaleDB policy) deletes old data either way, so both builds keep the same data."""
+    if license != "timescale":
+        return [f"timescaledb.license={license}: compression and policies are not used (not available)"]
+    row = conn.execute(
+        "SELECT compression_enabled FROM timescaledb_information.hypertables WHERE hypertable_name = 'heartbeats'"
+    ).fetchone()
+    if row and not (row["compression_enabled"] if isinstance(row, dict) else row[0]):  # type: ignore[index]
+        conn.execute(
+            "ALTER TABLE heartbeats SET (timescaledb.compress, timescaledb.compress_segmentby = 'camera_id',"
+            " timescaledb.compress_orderby = 'ts')"
+        )
+        conn.execute("SELECT add_compression_policy('heartbeats', interval '8 days', if_not_exists => true)")
+        return ["timescaledb.license=timescale: heartbeat chunks older than 8 days are compressed"]
+    return ["timescaledb.license=timescale: heartbeat compression already enabled"]
