@@ -1,0 +1,73 @@
+"""Shared fixtures. Integration tests (markers `db`, `kafka`) talk to the real PostgreSQL + TimescaleDB and
+Apache Kafka that `make test` starts with `pulse infra start`; they fail (never skip) when those are down.
+
+The suite runs in its own database, `<database>_test`, created afresh and migrated once per session; tables
+that tests write are truncated before each test that asks for a connection.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+
+from services.core.db import connect
+from services.core.migrate import migrate
+from services.core.settings import Settings, load_settings
+
+# Tables a test may write, emptied before each test (reference units stay: migrations own them).
+MUTABLE_TABLES = (
+    "heartbeats",
+    "app_events",
+    "api_tokens",
+    "operator_units",
+    "operators",
+    "gateway_units",
+    "cameras",
+    "gateways",
+    "apps",
+)
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@pytest.fixture(scope="session")
+def base_settings() -> Settings:
+    return load_settings()
+
+
+@pytest.fixture(scope="session")
+def settings(base_settings: Settings) -> Settings:
+    """Settings pointing at a fresh, migrated test database."""
+    test_db = f"{base_settings.database_name}_test"
+    admin_url = _with_database(base_settings.database_url, "postgres")
+    try:
+        admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"PostgreSQL is not reachable ({exc}); run `make test` or `pulse infra start`", pytrace=False)
+    with admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{test_db}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{test_db}"')
+    s = base_settings.model_copy(update={"database_url": _with_database(base_settings.database_url, test_db)})
+    with connect(s) as conn:
+        migrate(conn)
+    return s
+
+
+@pytest.fixture
+def conn(settings: Settings) -> Iterator[psycopg.Connection]:
+    with connect(settings, autocommit=True) as c:
+        c.execute("TRUNCATE " + ", ".join(MUTABLE_TABLES) + " RESTART IDENTITY CASCADE")
+        yield c
+
+
+@pytest.fixture
+def topic_name() -> str:
+    """A topic of the test's own, so tests never read each other's messages."""
+    return f"test.{uuid.uuid4().hex[:12]}"

@@ -1,0 +1,69 @@
+"""The CLI against the real test database: secrets printed once as the last line, errors in one line."""
+
+import psycopg
+import pytest
+from click.testing import CliRunner
+
+from services.cli import cli
+from services.core import accounts
+from services.core.settings import Settings
+
+pytestmark = pytest.mark.db
+
+
+def _run(settings: Settings, *args: str) -> tuple[int, str, str]:
+    runner = CliRunner()
+    result = runner.invoke(cli, list(args), env={"PULSE_DATABASE_URL": settings.database_url}, catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_gateways_add_prints_the_token_as_its_last_line(settings: Settings, conn: psycopg.Connection) -> None:
+    code, out, _ = _run(settings, "gateways", "add", "--name", "gw-bút-sơn", "--unit", "15865", "--unit", "15928")
+    assert code == 0
+    token = out.strip().splitlines()[-1]
+    gateway = accounts.gateway_for_token(conn, token)
+    assert gateway is not None
+    assert gateway.units == {("2024", "15865"), ("2024", "15928")}
+
+
+def test_a_gateway_for_an_unknown_unit_is_refused(settings: Settings, conn: psycopg.Connection) -> None:
+    code, _, err = _run(settings, "gateways", "add", "--name", "gw", "--unit", "99999")
+    assert code == 1
+    assert "unknown unit code(s) in set 2024: 99999" in err
+    assert conn.execute("SELECT count(*) AS n FROM gateways").fetchone()["n"] == 0
+
+
+def test_users_and_tokens_work_together(settings: Settings, conn: psycopg.Connection) -> None:
+    code, _, _ = _run(settings, "users", "add", "--username", "hoangphu", "--role", "commune", "--unit", "15883")
+    assert code == 0
+    code, out, _ = _run(settings, "tokens", "create", "--username", "hoangphu")
+    assert code == 0
+    principal = accounts.principal_for_token(conn, out.strip().splitlines()[-1])
+    assert principal is not None and principal.role == "commune"
+    assert principal.can_read_unit("2024", "15883") and not principal.can_read_unit("2024", "15865")
+
+
+def test_apps_add_prints_the_key_as_its_last_line(settings: Settings, conn: psycopg.Connection) -> None:
+    code, out, _ = _run(settings, "apps", "add", "--name", "HoangHoaS Android")
+    assert code == 0
+    assert out.strip().splitlines()[-1].startswith("pak_")
+
+
+def test_units_import_is_all_or_nothing(settings: Settings, conn: psycopg.Connection, tmp_path) -> None:
+    bad = tmp_path / "units.csv"
+    bad.write_text("code,name,type,unit_set,successor_code\nX1,Một,xã,T1,\nX2,,xã,T1,\n", encoding="utf-8")
+    code, _, err = _run(settings, "units", "import", str(bad))
+    assert code == 1 and "line 3: name is empty" in err
+    assert conn.execute("SELECT count(*) AS n FROM units WHERE unit_set = 'T1'").fetchone()["n"] == 0
+
+
+def test_units_set_population_is_stored(settings: Settings, conn: psycopg.Connection) -> None:
+    code, _, _ = _run(
+        settings, "units", "set-population", "--unit", "15865", "--population", "15000", "--note", "Niên giám 2024"
+    )
+    assert code == 0
+    row = conn.execute(
+        "SELECT population, population_note FROM units WHERE unit_set='2024' AND code='15865'"
+    ).fetchone()
+    assert (row["population"], row["population_note"]) == (15000, "Niên giám 2024")
+    conn.execute("UPDATE units SET population = NULL, population_note = '' WHERE unit_set='2024' AND code='15865'")

@@ -1,0 +1,62 @@
+"""docker-compose.yml cannot run here (no Docker engine), so its promises are checked structurally:
+every service that runs `pulse …` names a command the CLI has, and Prometheus scrapes every HTTP component."""
+
+from pathlib import Path
+
+import click
+import yaml
+
+from services.cli import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def _cli_has(args: list[str]) -> bool:
+    command: click.Command = cli
+    ctx = click.Context(cli)
+    for word in args:
+        if word.startswith("-") or not isinstance(command, click.Group):
+            break
+        sub = command.get_command(ctx, word)
+        if sub is None:
+            return False
+        command = sub
+    return not isinstance(command, click.Group)
+
+
+def test_every_pulse_service_runs_a_command_the_cli_has() -> None:
+    pulse_services = {
+        name: svc["command"] for name, svc in COMPOSE["services"].items() if svc.get("command", [""])[0] == "pulse"
+    }
+    assert {"migrate", "api", "camera-gateway", "app-events"} <= set(pulse_services)
+    for name, command in pulse_services.items():
+        assert _cli_has(command[1:]), f"service {name}: `{' '.join(command)}` is not a pulse command"
+
+
+def test_compose_runs_kafka_in_kraft_mode_and_the_full_timescaledb_edition() -> None:
+    kafka = COMPOSE["services"]["kafka"]
+    assert kafka["image"].startswith("apache/kafka:")
+    assert kafka["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    versions = dict(
+        line.split("=", 1)
+        for line in (ROOT / "infra/versions.env").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    )
+    assert kafka["image"] == f"apache/kafka:{versions['KAFKA_VERSION']}"
+    image = COMPOSE["services"]["timescaledb"]["image"]
+    assert image.startswith("timescale/timescaledb:") and "-oss" not in image
+
+
+def test_every_secret_file_named_by_compose_exists() -> None:
+    for name, secret in COMPOSE["secrets"].items():
+        assert (ROOT / secret["file"]).is_file(), name
+
+
+def test_prometheus_scrapes_every_http_component() -> None:
+    config = yaml.safe_load((ROOT / "dashboards/prometheus/prometheus.yml").read_text())
+    targets = {t for job in config["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]}
+    for name, svc in COMPOSE["services"].items():
+        if svc.get("command", [""])[0] == "pulse" and "ports" in svc:
+            port = svc["ports"][0].split(":")[-1]
+            assert f"{name}:{port}" in targets, name
