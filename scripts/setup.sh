@@ -69,7 +69,7 @@ POM_HASH=$(sha256sum infra/kafka/pom.xml | cut -c1-16)
 if [ "$(cat "$KAFKA_HOME/.resolved" 2>/dev/null)" != "$POM_HASH" ]; then
   log "resolving Apache Kafka $KAFKA_VERSION from Maven Central"
   rm -rf "$KAFKA_HOME"; mkdir -p "$KAFKA_HOME"
-  mvn -q -B -f infra/kafka/pom.xml -Dkafka.version="$KAFKA_VERSION" \
+  mvn -q -B -Dstyle.color=never -f infra/kafka/pom.xml -Dkafka.version="$KAFKA_VERSION" \
       -Dmaven.repo.local="$CACHE/m2" dependency:copy-dependencies -DoutputDirectory="$KAFKA_HOME/libs"
   echo "$POM_HASH" > "$KAFKA_HOME/.resolved"
 fi
