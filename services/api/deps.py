@@ -9,23 +9,23 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
-import psycopg
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.core import accounts
 from services.core.auth import Principal, Role
+from services.core.db import DbConn
 from services.core.settings import Settings
 
 _bearer = HTTPBearer(auto_error=False, description="An operator's API token (`pulse tokens create`)")
 
 
-def get_conn(request: Request) -> Iterator[psycopg.Connection]:
+def get_conn(request: Request) -> Iterator[DbConn]:
     with request.app.state.pool.connection() as conn:
         yield conn
 
 
-Conn = Annotated[psycopg.Connection, Depends(get_conn)]
+Conn = Annotated[DbConn, Depends(get_conn)]
 
 
 def get_settings(request: Request) -> Settings:

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import psycopg
-
 from services.core import auth
+from services.core.db import DbConn
 from services.core.units import load_mapping
 
 
@@ -25,14 +24,14 @@ class Gateway:
     units: frozenset[auth.UnitKey]
 
 
-def _check_units(conn: psycopg.Connection, unit_set: str, codes: list[str]) -> None:
-    known = {r["code"] for r in conn.execute("SELECT code FROM units WHERE unit_set = %s", (unit_set,))}  # type: ignore[call-overload]
+def _check_units(conn: DbConn, unit_set: str, codes: list[str]) -> None:
+    known = {r["code"] for r in conn.execute("SELECT code FROM units WHERE unit_set = %s", (unit_set,))}
     unknown = [c for c in codes if c not in known]
     if unknown:
         raise AccountError(f"unknown unit code(s) in set {unit_set}: {', '.join(unknown)}")
 
 
-def create_gateway(conn: psycopg.Connection, *, name: str, unit_set: str, unit_codes: list[str]) -> str:
+def create_gateway(conn: DbConn, *, name: str, unit_set: str, unit_codes: list[str]) -> str:
     if not unit_codes:
         raise AccountError("a gateway needs at least one --unit")
     _check_units(conn, unit_set, unit_codes)
@@ -48,12 +47,12 @@ def create_gateway(conn: psycopg.Connection, *, name: str, unit_set: str, unit_c
         for code in unit_codes:
             conn.execute(
                 "INSERT INTO gateway_units (gateway_id, unit_set, unit_code) VALUES (%s, %s, %s)",
-                (row["gateway_id"], unit_set, code),  # type: ignore[call-overload]
+                (row["gateway_id"], unit_set, code),
             )
     return token
 
 
-def gateway_for_token(conn: psycopg.Connection, token: str) -> Gateway | None:
+def gateway_for_token(conn: DbConn, token: str) -> Gateway | None:
     rows = conn.execute(
         "SELECT g.gateway_id, g.name, gu.unit_set, gu.unit_code FROM gateways g"
         " JOIN gateway_units gu USING (gateway_id) WHERE g.token_hash = %s AND g.revoked_at IS NULL",
@@ -62,10 +61,10 @@ def gateway_for_token(conn: psycopg.Connection, token: str) -> Gateway | None:
     if not rows:
         return None
     first = rows[0]
-    return Gateway(first["gateway_id"], first["name"], frozenset((r["unit_set"], r["unit_code"]) for r in rows))  # type: ignore[call-overload]
+    return Gateway(first["gateway_id"], first["name"], frozenset((r["unit_set"], r["unit_code"]) for r in rows))
 
 
-def revoke(conn: psycopg.Connection, *, table: str, name: str) -> None:
+def revoke(conn: DbConn, *, table: str, name: str) -> None:
     if table not in ("gateways", "apps"):
         raise ValueError(table)
     query = (
@@ -77,7 +76,7 @@ def revoke(conn: psycopg.Connection, *, table: str, name: str) -> None:
         raise AccountError(f"no active {table[:-1]} named {name!r}")
 
 
-def create_app(conn: psycopg.Connection, *, name: str) -> str:
+def create_app(conn: DbConn, *, name: str) -> str:
     key = auth.new_token("app")
     row = conn.execute(
         "INSERT INTO apps (name, key_hash) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING RETURNING app_id",
@@ -89,7 +88,7 @@ def create_app(conn: psycopg.Connection, *, name: str) -> str:
 
 
 def create_operator(
-    conn: psycopg.Connection,
+    conn: DbConn,
     *,
     username: str,
     role: str,
@@ -113,7 +112,7 @@ def create_operator(
         ).fetchone()
         if row is None:
             raise AccountError(f"an operator named {username!r} exists already")
-        operator_id: int = row["operator_id"]  # type: ignore[call-overload]
+        operator_id: int = row["operator_id"]
         for code in unit_codes:
             conn.execute(
                 "INSERT INTO operator_units (operator_id, unit_set, unit_code) VALUES (%s, %s, %s)",
@@ -122,7 +121,7 @@ def create_operator(
     return operator_id
 
 
-def create_api_token(conn: psycopg.Connection, *, username: str, label: str = "") -> str:
+def create_api_token(conn: DbConn, *, username: str, label: str = "") -> str:
     token = auth.new_token("operator")
     row = conn.execute(
         "INSERT INTO api_tokens (operator_id, token_hash, label)"
@@ -135,7 +134,7 @@ def create_api_token(conn: psycopg.Connection, *, username: str, label: str = ""
     return token
 
 
-def _principal(conn: psycopg.Connection, row: dict) -> auth.Principal:
+def _principal(conn: DbConn, row: dict) -> auth.Principal:
     if row["role"] != "commune":
         return auth.Principal(row["operator_id"], row["username"], row["role"], None)
     held = [
@@ -143,11 +142,11 @@ def _principal(conn: psycopg.Connection, row: dict) -> auth.Principal:
         for r in conn.execute(
             "SELECT unit_set, unit_code FROM operator_units WHERE operator_id = %s", (row["operator_id"],)
         )
-    ]  # type: ignore[call-overload]
+    ]
     return auth.Principal(row["operator_id"], row["username"], "commune", auth.visible_units(held, load_mapping(conn)))
 
 
-def principal_for_token(conn: psycopg.Connection, token: str) -> auth.Principal | None:
+def principal_for_token(conn: DbConn, token: str) -> auth.Principal | None:
     row = conn.execute(
         "SELECT t.token_id, o.operator_id, o.username, o.role FROM api_tokens t JOIN operators o USING (operator_id)"
         " WHERE t.token_hash = %s AND t.revoked_at IS NULL AND o.disabled_at IS NULL",
@@ -159,16 +158,16 @@ def principal_for_token(conn: psycopg.Connection, token: str) -> auth.Principal 
     conn.execute(
         "UPDATE api_tokens SET last_used_at = now() WHERE token_id = %s"
         " AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')",
-        (row["token_id"],),  # type: ignore[call-overload]
+        (row["token_id"],),
     )
-    return _principal(conn, row)  # type: ignore[arg-type]
+    return _principal(conn, row)
 
 
-def principal_for_password(conn: psycopg.Connection, username: str, password: str) -> auth.Principal | None:
+def principal_for_password(conn: DbConn, username: str, password: str) -> auth.Principal | None:
     row = conn.execute(
         "SELECT operator_id, username, role, password_hash FROM operators WHERE username = %s AND disabled_at IS NULL",
         (username,),
     ).fetchone()
-    if row is None or not row["password_hash"] or not auth.verify_password(row["password_hash"], password):  # type: ignore[call-overload]
+    if row is None or not row["password_hash"] or not auth.verify_password(row["password_hash"], password):
         return None
-    return _principal(conn, row)  # type: ignore[arg-type]
+    return _principal(conn, row)

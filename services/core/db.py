@@ -6,15 +6,20 @@ serves them, and the CLI, the API and workers share the same service functions (
 
 from __future__ import annotations
 
+from typing import Any, TypeAlias
+
 import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from services.core.settings import Settings
 
+# Every connection the product opens returns rows as dicts (dict_row).
+DbConn: TypeAlias = psycopg.Connection[dict[str, Any]]
 
-def connect(settings: Settings, *, autocommit: bool = False) -> psycopg.Connection:
-    return psycopg.connect(settings.database_url, autocommit=autocommit, row_factory=dict_row)  # type: ignore[arg-type]
+
+def connect(settings: Settings, *, autocommit: bool = False) -> DbConn:
+    return psycopg.connect(settings.database_url, autocommit=autocommit, row_factory=dict_row)
 
 
 def pool(settings: Settings, *, min_size: int = 1, max_size: int = 10, name: str = "pulse") -> ConnectionPool:

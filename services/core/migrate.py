@@ -14,9 +14,8 @@ import re
 from dataclasses import dataclass, field
 from importlib import resources
 
-import psycopg
-
 from services.core import units
+from services.core.db import DbConn
 
 _LOCK_KEY = 7_370_617_372  # arbitrary, fixed: "pulse migrate"
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -62,7 +61,7 @@ def discover() -> list[Migration]:
     return found
 
 
-def migrate(conn: psycopg.Connection) -> MigrationReport:
+def migrate(conn: DbConn) -> MigrationReport:
     """Bring the database to the newest schema and reference data. Safe to run any number of times."""
     report = MigrationReport()
     conn.autocommit = True
@@ -98,12 +97,12 @@ def migrate(conn: psycopg.Connection) -> MigrationReport:
     return report
 
 
-def _license(conn: psycopg.Connection) -> str:
+def _license(conn: DbConn) -> str:
     row = conn.execute("SELECT current_setting('timescaledb.license', true) AS license").fetchone()
-    return (row["license"] if isinstance(row, dict) else row[0]) or "unknown"  # type: ignore[index]
+    return (row["license"] if row else None) or "unknown"
 
 
-def _licensed_features(conn: psycopg.Connection, license: str) -> list[str]:
+def _licensed_features(conn: DbConn, license: str) -> list[str]:
     """Compression of old heartbeat chunks where the license allows it; the product's own retention job
     (not a TimescaleDB policy) deletes old data either way, so both builds keep the same data."""
     if license != "timescale":
@@ -111,7 +110,7 @@ def _licensed_features(conn: psycopg.Connection, license: str) -> list[str]:
     row = conn.execute(
         "SELECT compression_enabled FROM timescaledb_information.hypertables WHERE hypertable_name = 'heartbeats'"
     ).fetchone()
-    if row and not (row["compression_enabled"] if isinstance(row, dict) else row[0]):  # type: ignore[index]
+    if row and not row["compression_enabled"]:
         conn.execute(
             "ALTER TABLE heartbeats SET (timescaledb.compress, timescaledb.compress_segmentby = 'camera_id',"
             " timescaledb.compress_orderby = 'ts')"

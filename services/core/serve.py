@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Awaitable, Callable, Generator, Iterable
+from collections.abc import Callable, Coroutine, Generator, Iterable
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -29,7 +30,7 @@ def server(app: FastAPI, host: str, port: int, log_level: str = "info") -> uvico
 
 
 async def serve_all(
-    servers: Iterable[uvicorn.Server], workers: Iterable[Callable[[asyncio.Event], Awaitable[None]]] = ()
+    servers: Iterable[uvicorn.Server], workers: Iterable[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = ()
 ) -> None:
     """Serve until SIGINT/SIGTERM; background workers get the stop event and must return when it is set."""
     servers = list(servers)
@@ -51,8 +52,9 @@ async def serve_all(
         stop.set()  # one ended (or failed): stop the rest too
         await asyncio.gather(*tasks, return_exceptions=True)
         for t in done:
-            if t.exception():
-                raise t.exception()  # type: ignore[misc]
+            error = t.exception()
+            if error is not None:
+                raise error
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

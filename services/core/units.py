@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 
-import psycopg
+from services.core.db import DbConn
 
 _CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 REQUIRED_COLUMNS = ("code", "name", "type", "unit_set", "successor_code")
@@ -102,7 +102,7 @@ def shipped_units() -> UnitFile:
     return parse_units_csv(text)
 
 
-def load_units(conn: psycopg.Connection, unit_file: UnitFile) -> int:
+def load_units(conn: DbConn, unit_file: UnitFile) -> int:
     """Upsert the file's sets, units and mapping; returns how many rows changed (0 when already loaded)."""
     changed = 0
     for unit_set in sorted({u.unit_set for u in unit_file.units}, reverse=True):
@@ -136,7 +136,7 @@ def load_units(conn: psycopg.Connection, unit_file: UnitFile) -> int:
 
 
 def set_population(
-    conn: psycopg.Connection,
+    conn: DbConn,
     *,
     unit_set: str,
     code: str,
@@ -152,14 +152,14 @@ def set_population(
         raise LookupError(f"no unit {code} in unit set {unit_set}")
 
 
-def list_units(conn: psycopg.Connection, unit_set: str) -> list[dict]:
+def list_units(conn: DbConn, unit_set: str) -> list[dict]:
     return conn.execute(
         "SELECT unit_set, code, name, kind, population, households, population_note FROM units"
         " WHERE unit_set = %s ORDER BY code",
         (unit_set,),
-    ).fetchall()  # type: ignore[return-value]
+    ).fetchall()
 
 
-def load_mapping(conn: psycopg.Connection) -> dict[tuple[str, str], tuple[str, str]]:
+def load_mapping(conn: DbConn) -> dict[tuple[str, str], tuple[str, str]]:
     rows = conn.execute("SELECT from_set, from_code, to_set, to_code FROM unit_mapping").fetchall()
-    return {(r["from_set"], r["from_code"]): (r["to_set"], r["to_code"]) for r in rows}  # type: ignore[call-overload]
+    return {(r["from_set"], r["from_code"]): (r["to_set"], r["to_code"]) for r in rows}
