@@ -8,16 +8,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.core.http import health_router
-from services.core.kafka import broker_reachable
+from services.core.http import kafka_component_app
 from services.core.settings import Settings
 
 
 def create_app(settings: Settings) -> FastAPI:
-    async def kafka_ready() -> bool:
-        return await broker_reachable(settings)
-
-    app = FastAPI(title="commune-pulse app-events collector", version="0.1.0")
-    app.state.settings = settings
-    app.include_router(health_router({"kafka": kafka_ready}))
-    return app
+    return kafka_component_app("commune-pulse app-events collector", settings)

@@ -134,6 +134,17 @@ def _fail(message: str) -> None:
     sys.exit(1)
 
 
+def _account_op(ctx: _Context, operation, **kwargs):
+    """Run one accounts operation in its own connection; its AccountError becomes one line and exit 1."""
+    from services.core.accounts import AccountError
+
+    try:
+        with _db(ctx) as conn:
+            return operation(conn, **kwargs)
+    except AccountError as exc:
+        _fail(str(exc))
+
+
 @cli.group()
 def units() -> None:
     """Administrative units (versioned sets, SPEC §3)."""
@@ -212,15 +223,11 @@ def gateways() -> None:
 @pass_ctx
 def gateways_add(ctx: _Context, name: str, unit_codes: tuple[str, ...], unit_set: str | None) -> None:
     """Register a gateway; prints its token as the last line (only its hash is stored)."""
-    from services.core.accounts import AccountError, create_gateway
+    from services.core.accounts import create_gateway
 
-    try:
-        with _db(ctx) as conn:
-            token = create_gateway(
-                conn, name=name, unit_set=unit_set or ctx.settings.unit_set, unit_codes=list(unit_codes)
-            )
-    except AccountError as exc:
-        _fail(str(exc))
+    token = _account_op(
+        ctx, create_gateway, name=name, unit_set=unit_set or ctx.settings.unit_set, unit_codes=list(unit_codes)
+    )
     click.echo(f"gateway {name} added; its token (shown once):")
     click.echo(token)
 
@@ -229,13 +236,9 @@ def gateways_add(ctx: _Context, name: str, unit_codes: tuple[str, ...], unit_set
 @click.option("--name", required=True)
 @pass_ctx
 def gateways_revoke(ctx: _Context, name: str) -> None:
-    from services.core.accounts import AccountError, revoke
+    from services.core.accounts import revoke
 
-    try:
-        with _db(ctx) as conn:
-            revoke(conn, table="gateways", name=name)
-    except AccountError as exc:
-        _fail(str(exc))
+    _account_op(ctx, revoke, table="gateways", name=name)
     click.echo("revoked")
 
 
@@ -249,13 +252,9 @@ def apps() -> None:
 @pass_ctx
 def apps_add(ctx: _Context, name: str) -> None:
     """Register an app; prints its app key as the last line."""
-    from services.core.accounts import AccountError, create_app
+    from services.core.accounts import create_app
 
-    try:
-        with _db(ctx) as conn:
-            key = create_app(conn, name=name)
-    except AccountError as exc:
-        _fail(str(exc))
+    key = _account_op(ctx, create_app, name=name)
     click.echo(f"app {name} added; its key:")
     click.echo(key)
 
@@ -264,13 +263,9 @@ def apps_add(ctx: _Context, name: str) -> None:
 @click.option("--name", required=True)
 @pass_ctx
 def apps_revoke(ctx: _Context, name: str) -> None:
-    from services.core.accounts import AccountError, revoke
+    from services.core.accounts import revoke
 
-    try:
-        with _db(ctx) as conn:
-            revoke(conn, table="apps", name=name)
-    except AccountError as exc:
-        _fail(str(exc))
+    _account_op(ctx, revoke, table="apps", name=name)
     click.echo("revoked")
 
 
@@ -294,20 +289,17 @@ def users_add(
     unit_set: str | None,
     password: str | None,
 ) -> None:
-    from services.core.accounts import AccountError, create_operator
+    from services.core.accounts import create_operator
 
-    try:
-        with _db(ctx) as conn:
-            create_operator(
-                conn,
-                username=username,
-                role=role,
-                unit_set=unit_set or ctx.settings.unit_set,
-                unit_codes=list(unit_codes),
-                password=password,
-            )
-    except AccountError as exc:
-        _fail(str(exc))
+    _account_op(
+        ctx,
+        create_operator,
+        username=username,
+        role=role,
+        unit_set=unit_set or ctx.settings.unit_set,
+        unit_codes=list(unit_codes),
+        password=password,
+    )
     click.echo(f"operator {username} ({role}) added")
 
 
@@ -322,13 +314,9 @@ def tokens() -> None:
 @pass_ctx
 def tokens_create(ctx: _Context, username: str, label: str) -> None:
     """Create an API token; prints it as the last line (only its hash is stored)."""
-    from services.core.accounts import AccountError, create_api_token
+    from services.core.accounts import create_api_token
 
-    try:
-        with _db(ctx) as conn:
-            token = create_api_token(conn, username=username, label=label)
-    except AccountError as exc:
-        _fail(str(exc))
+    token = _account_op(ctx, create_api_token, username=username, label=label)
     click.echo(f"API token for {username} (shown once):")
     click.echo(token)
 
