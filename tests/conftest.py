@@ -21,6 +21,9 @@ from services.core.settings import Settings, load_settings
 # Tables a test may write, emptied before each test (reference units stay: migrations own them).
 MUTABLE_TABLES = (
     "heartbeats",
+    "camera_intervals",
+    "camera_dirty",
+    "camera_status",
     "app_events",
     "api_tokens",
     "operator_units",

@@ -1,0 +1,195 @@
+"""A camera heartbeat, from the HTTP item (SPEC §4) to the Kafka message that ingest reads. Pure.
+
+The gateway validates each pushed item with `validate_item` (a rejection names the field and why), adds who
+delivered it, and produces `to_message`; ingest decodes the same bytes with `from_message`, which validates
+again because a topic can hold anything. Keep-alives of a gateway travel on the same topic, so the watermark
+(SPEC §5) only moves with what has really come through the pipeline.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
+
+CAMERA_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
+MAX_AHEAD = timedelta(minutes=2)
+MAX_AGE = timedelta(days=7)
+WIRE_VERSION = 1
+
+
+def parse_rfc3339(value: Any) -> datetime:
+    """An RFC 3339 timestamp with an offset (or Z); naive or non-string values are refused."""
+    if not isinstance(value, str):
+        raise ValueError("expected an RFC 3339 timestamp string")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError("expected an RFC 3339 timestamp such as 2024-03-27T07:00:05+07:00") from None
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise ValueError("timestamp needs an offset (Z or ±hh:mm)")
+    return parsed
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Metrics(_Strict):
+    fps: float | None = Field(default=None, ge=0, le=1000)
+    bitrate_kbps: float | None = Field(default=None, ge=0)
+    rtt_ms: float | None = Field(default=None, ge=0)
+    uptime_s: float | None = Field(default=None, ge=0)
+    recording: StrictBool | None = None
+    storage_ok: StrictBool | None = None
+    temperature_c: float | None = Field(default=None, ge=-80, le=200)
+
+
+class Quality(_Strict):
+    blur: float | None = Field(default=None, ge=0)
+    brightness: float | None = Field(default=None, ge=0, le=255)
+    black: StrictBool | None = None
+    frozen: StrictBool | None = None
+    obstructed: StrictBool | None = None
+    noise: float | None = Field(default=None, ge=0)
+
+
+class HeartbeatItem(_Strict):
+    camera_id: str = Field(pattern=CAMERA_ID_PATTERN)
+    ts: datetime
+    status: Literal["ok", "degraded", "down"] = "ok"
+    seq: int | None = Field(default=None, ge=0, strict=True)
+    metrics: Metrics | None = None
+    quality: Quality | None = None
+
+    @field_validator("ts", mode="before")
+    @classmethod
+    def _rfc3339(cls, value: Any) -> datetime:
+        return parse_rfc3339(value)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    index: int
+    reason: str
+
+
+def describe(error: ValidationError) -> str:
+    """One line naming the field: `invalid: metrics.fps: Input should be greater than or equal to 0`."""
+    first = error.errors()[0]
+    field = ".".join(str(p) for p in first["loc"]) or "item"
+    if first["type"] == "extra_forbidden":
+        return f"unknown_field: {field}"
+    if first["type"] == "missing":
+        return f"invalid: {field}: required"
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return f"invalid: {field}: {message}"
+
+
+def validate_item(raw: Any, *, index: int, now: datetime) -> HeartbeatItem | Rejection:
+    if not isinstance(raw, dict):
+        return Rejection(index, "invalid: item: expected a JSON object")
+    try:
+        item = HeartbeatItem.model_validate(raw)
+    except ValidationError as exc:
+        return Rejection(index, describe(exc))
+    ahead = item.ts - now
+    if ahead > MAX_AHEAD:
+        return Rejection(index, f"clock_skew: ts is {ahead.total_seconds():.0f} s ahead of the gateway clock")
+    if now - item.ts > MAX_AGE:
+        return Rejection(index, "too_old: ts is more than 7 days old")
+    return item
+
+
+# --- the Kafka message --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Who delivered a heartbeat, and when: added by the gateway."""
+
+    gateway_id: int
+    unit_set: str  # the gateway's unit an unknown camera is registered under
+    unit_code: str
+    received_at: datetime
+
+
+def to_message(item: HeartbeatItem, delivery: Delivery) -> bytes:
+    body: dict[str, Any] = {
+        "v": WIRE_VERSION,
+        "kind": "heartbeat",
+        "camera_id": item.camera_id,
+        "ts": item.ts.isoformat(),
+        "status": item.status,
+        "gateway_id": delivery.gateway_id,
+        "unit_set": delivery.unit_set,
+        "unit_code": delivery.unit_code,
+        "received_at": delivery.received_at.isoformat(),
+    }
+    if item.seq is not None:
+        body["seq"] = item.seq
+    if item.metrics is not None:
+        body["metrics"] = item.metrics.model_dump(exclude_none=True)
+    if item.quality is not None:
+        body["quality"] = item.quality.model_dump(exclude_none=True)
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def keepalive_message(*, gateway_id: int, ts: datetime, received_at: datetime) -> bytes:
+    body = {"v": WIRE_VERSION, "kind": "keepalive", "gateway_id": gateway_id, "ts": ts.isoformat(),
+            "received_at": received_at.isoformat()}  # fmt: skip
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+class InvalidMessage(ValueError):
+    """A message ingest cannot use; the reason goes to the dead-letter topic."""
+
+
+@dataclass(frozen=True)
+class HeartbeatMessage:
+    item: HeartbeatItem
+    delivery: Delivery
+
+
+@dataclass(frozen=True)
+class KeepAlive:
+    gateway_id: int
+    ts: datetime
+    received_at: datetime
+
+
+def from_message(value: bytes | None) -> HeartbeatMessage | KeepAlive:
+    if value is None:
+        raise InvalidMessage("empty message")
+    try:
+        body = json.loads(value)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidMessage(f"not JSON: {exc}") from None
+    if not isinstance(body, dict) or body.get("v") != WIRE_VERSION:
+        raise InvalidMessage(f"not a version-{WIRE_VERSION} message object")
+    try:
+        gateway_id = body["gateway_id"]
+        if not isinstance(gateway_id, int) or isinstance(gateway_id, bool):
+            raise InvalidMessage("gateway_id: expected an integer")
+        received_at = parse_rfc3339(body["received_at"])
+        if body.get("kind") == "keepalive":
+            return KeepAlive(gateway_id, parse_rfc3339(body["ts"]), received_at)
+        if body.get("kind") != "heartbeat":
+            raise InvalidMessage(f"unknown kind {body.get('kind')!r}")
+        fields = {k: body[k] for k in ("camera_id", "ts", "status", "seq", "metrics", "quality") if k in body}
+        item = HeartbeatItem.model_validate(fields)
+        unit_set, unit_code = body["unit_set"], body["unit_code"]
+        if not isinstance(unit_set, str) or not isinstance(unit_code, str):
+            raise InvalidMessage("unit_set/unit_code: expected strings")
+    except KeyError as exc:
+        raise InvalidMessage(f"missing field {exc.args[0]}") from None
+    except ValidationError as exc:
+        raise InvalidMessage(describe(exc)) from None
+    except ValueError as exc:
+        if isinstance(exc, InvalidMessage):
+            raise
+        raise InvalidMessage(str(exc)) from None
+    return HeartbeatMessage(item, Delivery(gateway_id, unit_set, unit_code, received_at))

@@ -1,0 +1,247 @@
+"""The consumer loop shared by every Kafka → TimescaleDB pipeline: batch, decode, dead-letter, write, commit.
+
+A `Pipeline` names a topic, a pure `decode` (bytes → item, raising `ValueError` with a reason for a poison
+message) and a `write` that stores a batch in one database transaction. The loop here does the I/O around them:
+- batches by size and time (`getmany`), so the database sees large COPYs;
+- sends undecodable messages to the pipeline's dead-letter topic with reason, stage, partition and offset, and
+  waits for Kafka to acknowledge them before going on;
+- retries the write with backoff while the database is unreachable; isolates rows the database refuses by
+  bisecting the batch, and dead-letters only those (stage `write`);
+- commits offsets only after the write committed (a crash before that replays the batch, and the writers are
+  idempotent, so nothing is lost and nothing is stored twice);
+- on stop, finishes the batch in hand, commits and leaves the group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+import psycopg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from prometheus_client import Counter, Gauge, Histogram
+
+from services.core.db import DbConn, connect
+from services.core.settings import Settings
+
+log = logging.getLogger("pulse.ingest")
+T = TypeVar("T")
+
+MESSAGES = Counter("pulse_ingest_messages_total", "Messages consumed", ["topic"])
+ROWS_WRITTEN = Counter("pulse_ingest_rows_written_total", "Rows newly stored", ["topic"])
+DUPLICATES = Counter("pulse_ingest_duplicates_total", "Rows already stored (replays, retries)", ["topic"])
+DEAD_LETTERS = Counter("pulse_ingest_dead_letters_total", "Messages sent to the dead-letter topic", ["topic", "stage"])
+BATCH_SECONDS = Histogram("pulse_ingest_batch_seconds", "Time to write and commit one batch", ["topic"])
+LAG = Gauge("pulse_ingest_consumer_lag", "Messages not yet consumed (high watermark − position)", ["topic"])
+DB_RETRIES = Counter("pulse_ingest_db_retries_total", "Writes retried because the database was unreachable", ["topic"])
+
+
+@dataclass
+class Pipeline(Generic[T]):
+    topic: str
+    dlq_topic: str
+    group_id: str
+    decode: Callable[[bytes | None], T]
+    # Stores a batch in one transaction; returns how many rows were new.
+    write: Callable[[DbConn, Sequence[T]], int]
+    # Runs after each committed batch (and when idle), e.g. the rollup step.
+    after_write: Callable[[DbConn], Any] | None = None
+    batch_max: int = 20_000
+    batch_wait_s: float = 0.5
+
+
+@dataclass
+class _Poison:
+    record: ConsumerRecord
+    reason: str
+    stage: str
+
+
+def dead_letter(record: ConsumerRecord, reason: str, stage: str) -> bytes:
+    """The dead-letter record: the original payload with why, where and when it failed."""
+    value: bytes | None = record.value
+    try:
+        payload: Any = value.decode() if value is not None else None
+        encoding = "utf-8"
+    except UnicodeDecodeError:
+        payload, encoding = base64.b64encode(value or b"").decode(), "base64"
+    body = {
+        "reason": reason,
+        "stage": stage,
+        "topic": record.topic,
+        "partition": record.partition,
+        "offset": record.offset,
+        "key": record.key.decode(errors="replace") if record.key else None,
+        "payload": payload,
+        "payload_encoding": encoding,
+        "failed_at": datetime.now(UTC).isoformat(),
+    }
+    return json.dumps(body, ensure_ascii=False).encode()
+
+
+@dataclass
+class _Writer(Generic[T]):
+    """Owns the database connection of one consumer; runs in a worker thread."""
+
+    settings: Settings
+    pipeline: Pipeline[T]
+    stop: asyncio.Event
+    conn: DbConn | None = None
+    refused: list[tuple[T, str]] = field(default_factory=list)
+
+    def _connection(self) -> DbConn:
+        if self.conn is None or self.conn.closed:
+            self.conn = connect(self.settings, autocommit=True)
+        return self.conn
+
+    def write(self, items: Sequence[T]) -> int:
+        """Write with retries while the database is unreachable; returns rows stored. Rows the database
+        refuses (data errors) are set aside in `refused` for the dead-letter topic."""
+        delay = 0.2
+        while True:
+            try:
+                return self._write_isolating(self._connection(), list(items))
+            except psycopg.OperationalError as exc:
+                if self.stop.is_set():
+                    raise
+                DB_RETRIES.labels(self.pipeline.topic).inc()
+                log.warning("database unreachable (%s); retrying in %.1f s", exc.__class__.__name__, delay)
+                self.close()
+                time.sleep(delay)  # a worker thread: the event loop keeps the consumer alive meanwhile
+                delay = min(delay * 2, 5.0)
+
+    def _write_isolating(self, conn: DbConn, items: list[T]) -> int:
+        try:
+            return self.pipeline.write(conn, items)
+        except (psycopg.DataError, psycopg.IntegrityError, psycopg.errors.ProgramLimitExceeded) as exc:
+            if len(items) == 1:
+                self.refused.append((items[0], f"{exc.__class__.__name__}: {str(exc).splitlines()[0]}"))
+                return 0
+            half = len(items) // 2
+            return self._write_isolating(conn, items[:half]) + self._write_isolating(conn, items[half:])
+
+    def after_write(self) -> None:
+        if self.pipeline.after_write is None:
+            return
+        try:
+            self.pipeline.after_write(self._connection())
+        except psycopg.OperationalError:
+            self.close()  # the queue stays in the database; the next round picks it up
+
+    def close(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            finally:
+                self.conn = None
+
+
+async def run_pipeline(settings: Settings, pipeline: Pipeline[T], stop: asyncio.Event) -> None:
+    consumer = AIOKafkaConsumer(
+        pipeline.topic,
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=pipeline.group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_records=pipeline.batch_max,
+        fetch_max_bytes=64 * 1024 * 1024,
+        max_partition_fetch_bytes=16 * 1024 * 1024,
+        max_poll_interval_ms=600_000,
+    )
+    dlq = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True)
+    writer: _Writer[T] = _Writer(settings, pipeline, stop)
+    await consumer.start()
+    await dlq.start()
+    log.info("consuming %s as group %s", pipeline.topic, pipeline.group_id)
+    try:
+        while not stop.is_set():
+            records = await _next_batch(consumer, pipeline, stop)
+            if not records:
+                await asyncio.to_thread(writer.after_write)
+                continue
+            await _handle_batch(consumer, dlq, writer, pipeline, records)
+            await _update_lag(consumer, pipeline.topic)
+            await asyncio.to_thread(writer.after_write)
+    finally:
+        await consumer.stop()  # leaves the group; offsets were committed after each batch
+        await dlq.stop()
+        await asyncio.to_thread(writer.close)
+
+
+async def _next_batch(consumer: AIOKafkaConsumer, pipeline: Pipeline[Any], stop: asyncio.Event) -> list[ConsumerRecord]:
+    records: list[ConsumerRecord] = []
+    deadline = time.monotonic() + pipeline.batch_wait_s
+    while len(records) < pipeline.batch_max and not stop.is_set():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        fetched = await consumer.getmany(
+            timeout_ms=max(1, int(remaining * 1000)), max_records=pipeline.batch_max - len(records)
+        )
+        for batch in fetched.values():
+            records.extend(batch)
+        if not fetched and records:
+            break  # nothing more right now: write what we have
+    return records
+
+
+async def _handle_batch(
+    consumer: AIOKafkaConsumer,
+    dlq: AIOKafkaProducer,
+    writer: _Writer[T],
+    pipeline: Pipeline[T],
+    records: list[ConsumerRecord],
+) -> None:
+    started = time.monotonic()
+    MESSAGES.labels(pipeline.topic).inc(len(records))
+    items: list[T] = []
+    origin: dict[int, ConsumerRecord] = {}
+    poison: list[_Poison] = []
+    for record in records:
+        try:
+            item = pipeline.decode(record.value)
+        except ValueError as exc:
+            poison.append(_Poison(record, str(exc), "decode"))
+            continue
+        origin[id(item)] = record
+        items.append(item)
+    writer.refused.clear()
+    stored = await asyncio.to_thread(writer.write, items)
+    poison += [_Poison(origin[id(item)], reason, "write") for item, reason in writer.refused]
+    if poison:
+        futures = [await dlq.send(pipeline.dlq_topic, dead_letter(p.record, p.reason, p.stage), key=p.record.key)
+                   for p in poison]  # fmt: skip
+        await asyncio.gather(*futures)
+        for p in poison:
+            DEAD_LETTERS.labels(pipeline.topic, p.stage).inc()
+            log.warning("dead-lettered %s[%d]@%d: %s", p.record.topic, p.record.partition, p.record.offset, p.reason)
+    offsets: dict[TopicPartition, int] = {}
+    for record in records:
+        tp = TopicPartition(record.topic, record.partition)
+        offsets[tp] = max(offsets.get(tp, 0), record.offset + 1)
+    try:
+        await consumer.commit(offsets)
+    except (CommitFailedError, KafkaError) as exc:
+        # The group moved on (rebalance): the batch is stored; whoever owns the partition now replays it and
+        # the writers' deduplication keeps it stored once.
+        log.warning("offset commit failed after a stored batch (%s); it will be replayed and deduplicated", exc)
+    ROWS_WRITTEN.labels(pipeline.topic).inc(stored)
+    DUPLICATES.labels(pipeline.topic).inc(max(0, len(items) - len(writer.refused) - stored))
+    BATCH_SECONDS.labels(pipeline.topic).observe(time.monotonic() - started)
+
+
+async def _update_lag(consumer: AIOKafkaConsumer, topic: str) -> None:
+    lag = 0
+    for tp in consumer.assignment():
+        high = consumer.highwater(tp)
+        if high is not None:
+            lag += max(0, high - await consumer.position(tp))
+    LAG.labels(topic).set(lag)

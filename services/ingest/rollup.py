@@ -1,0 +1,106 @@
+"""The rollup step: recompute the stored state intervals of cameras whose heartbeats changed.
+
+Ingest queues (camera, from, to) in `camera_dirty` in the same transaction as the heartbeats. One step claims
+up to `limit` cameras (`FOR UPDATE SKIP LOCKED`, so several ingest processes share the queue), widens each
+range to the neighbouring stored heartbeats — the spans that a new heartbeat can change are exactly those
+between its neighbours — recomputes them with `services.core.uptime.spans`, and splices them into the stored
+run-length intervals, keeping what lies outside the range. A per-camera advisory lock keeps two steps from
+rewriting one camera at once.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+from services.core.db import DbConn
+from services.core.uptime import Beat, Interval, beat_state, merge, spans
+
+_CLAIM = """
+DELETE FROM camera_dirty WHERE camera_id IN (
+    SELECT camera_id FROM camera_dirty ORDER BY camera_id LIMIT %s FOR UPDATE SKIP LOCKED
+) RETURNING camera_id, from_ts, to_ts
+"""
+
+# Neighbours: the stored heartbeat just before the range and just after it (the range's own ends otherwise).
+_REGIONS = """
+SELECT d.camera_id, c.interval_s, c.grace_s,
+       coalesce((SELECT h.ts FROM heartbeats h WHERE h.camera_id = d.camera_id AND h.ts < d.from_ts
+                 ORDER BY h.ts DESC LIMIT 1), d.from_ts) AS lo,
+       coalesce((SELECT h.ts FROM heartbeats h WHERE h.camera_id = d.camera_id AND h.ts > d.to_ts
+                 ORDER BY h.ts LIMIT 1), d.to_ts) AS hi
+FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[]) AS d(camera_id, from_ts, to_ts)
+JOIN cameras c ON c.camera_id = d.camera_id
+"""
+
+_BEATS = """
+SELECT h.camera_id, h.ts, h.status, h.quality
+FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[]) AS r(camera_id, lo, hi)
+JOIN heartbeats h ON h.camera_id = r.camera_id AND h.ts >= r.lo AND h.ts <= r.hi
+"""
+
+# Stored intervals that overlap or touch a region (touching ones so that equal neighbours merge).
+_STORED = """
+SELECT i.camera_id, i.start_ts, i.end_ts, i.state
+FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[]) AS r(camera_id, lo, hi)
+JOIN camera_intervals i ON i.camera_id = r.camera_id AND i.start_ts <= r.hi AND i.end_ts >= r.lo
+"""
+
+_DELETE = """
+DELETE FROM camera_intervals i USING unnest(%s::text[], %s::timestamptz[]) AS d(camera_id, start_ts)
+WHERE i.camera_id = d.camera_id AND i.start_ts = d.start_ts
+"""
+
+
+def splice(stored: list[Interval], recomputed: list[Interval], lo: datetime, hi: datetime) -> list[Interval]:
+    """Replace [lo, hi) of the stored intervals with the recomputed ones; keep the rest. Pure."""
+    kept: list[Interval] = []
+    for iv in stored:
+        if iv.start < lo:
+            kept.append(Interval(iv.start, min(iv.end, lo), iv.state))
+        if iv.end > hi:
+            kept.append(Interval(max(iv.start, hi), iv.end, iv.state))
+    return merge(kept + [Interval(max(i.start, lo), min(i.end, hi), i.state) for i in recomputed])
+
+
+def rollup_step(conn: DbConn, *, limit: int = 5000) -> int:
+    """Recompute up to `limit` queued cameras; returns how many (0 when the queue is empty)."""
+    with conn.transaction():
+        claimed = conn.execute(_CLAIM, (limit,)).fetchall()
+        if not claimed:
+            return 0
+        ids = sorted(r["camera_id"] for r in claimed)
+        conn.execute("SELECT pg_advisory_xact_lock(7370, hashtext(c)) FROM unnest(%s::text[]) AS c ORDER BY c", (ids,))
+        regions = conn.execute(
+            _REGIONS,
+            ([r["camera_id"] for r in claimed], [r["from_ts"] for r in claimed], [r["to_ts"] for r in claimed]),
+        ).fetchall()
+        keys = ([r["camera_id"] for r in regions], [r["lo"] for r in regions], [r["hi"] for r in regions])
+        beats: dict[str, list[Beat]] = defaultdict(list)
+        for b in conn.execute(_BEATS, keys):
+            beats[b["camera_id"]].append(Beat(b["ts"], beat_state(b["status"], b["quality"])))
+        stored: dict[str, list[Interval]] = defaultdict(list)
+        for s in conn.execute(_STORED, keys):
+            stored[s["camera_id"]].append(Interval(s["start_ts"], s["end_ts"], s["state"]))
+
+        new_rows: list[tuple[str, datetime, datetime, str]] = []
+        for region in regions:
+            cid = region["camera_id"]
+            recomputed = spans(beats[cid], interval_s=region["interval_s"], grace_s=region["grace_s"])
+            for iv in splice(stored[cid], recomputed, region["lo"], region["hi"]):
+                new_rows.append((cid, iv.start, iv.end, iv.state))
+        old = [(cid, iv.start) for cid, ivs in stored.items() for iv in ivs]
+        if old:
+            conn.execute(_DELETE, ([o[0] for o in old], [o[1] for o in old]))
+        if new_rows:
+            with conn.cursor().copy("COPY camera_intervals (camera_id, start_ts, end_ts, state) FROM STDIN") as copy:
+                for row in new_rows:
+                    copy.write_row(row)
+        return len(claimed)
+
+
+def rollup_all(conn: DbConn, *, limit: int = 5000) -> int:
+    total = 0
+    while n := rollup_step(conn, limit=limit):
+        total += n
+    return total

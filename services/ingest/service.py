@@ -1,0 +1,43 @@
+"""`pulse ingest`: the heartbeat pipeline (and, with its issue, the app-events pipeline) in one process."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from services.core import kafka
+from services.core.db import DbConn
+from services.core.settings import Settings
+from services.ingest.consumer import Pipeline, run_pipeline
+from services.ingest.heartbeat_writer import write_batch
+from services.ingest.heartbeats import HeartbeatRow, KeepAlive, process_message
+from services.ingest.rollup import rollup_step
+
+
+def _write_heartbeats(conn: DbConn, items: Sequence[HeartbeatRow | KeepAlive]) -> int:
+    rows = [i for i in items if isinstance(i, HeartbeatRow)]
+    keepalives = [i for i in items if isinstance(i, KeepAlive)]
+    return write_batch(conn, rows, keepalives).inserted
+
+
+def _rollup(conn: DbConn) -> None:
+    for _ in range(20):  # bounded per round, so the consumer keeps polling under a large backlog
+        if not rollup_step(conn):
+            break
+
+
+def heartbeat_pipeline(*, group_id: str = "pulse-ingest-heartbeats", topic: str = kafka.HEARTBEATS,
+                       dlq_topic: str = kafka.HEARTBEATS_DLQ) -> Pipeline[HeartbeatRow | KeepAlive]:  # fmt: skip
+    return Pipeline(
+        topic=topic,
+        dlq_topic=dlq_topic,
+        group_id=group_id,
+        decode=process_message,
+        write=_write_heartbeats,
+        after_write=_rollup,
+    )
+
+
+async def run_ingest(settings: Settings, stop: asyncio.Event) -> None:
+    await kafka.ensure_topics(settings)
+    await run_pipeline(settings, heartbeat_pipeline(), stop)

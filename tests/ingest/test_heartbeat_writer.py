@@ -1,0 +1,85 @@
+"""The writer and the rollup against the real TimescaleDB: dedupe, auto-registration, late data corrected."""
+
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+
+from services.core import accounts
+from services.ingest.heartbeat_writer import write_batch
+from services.ingest.heartbeats import HeartbeatRow, KeepAlive
+from services.ingest.rollup import rollup_all
+
+pytestmark = pytest.mark.db
+T0 = datetime(2024, 3, 1, 0, 0, tzinfo=UTC)
+
+
+def at(s: float) -> datetime:
+    return T0 + timedelta(seconds=s)
+
+
+@pytest.fixture
+def gateway_id(conn: psycopg.Connection) -> int:
+    accounts.create_gateway(conn, name="gw", unit_set="2024", unit_codes=["15865"])
+    return conn.execute("SELECT gateway_id FROM gateways").fetchone()["gateway_id"]
+
+
+def row(gateway_id: int, camera: str, s: float, status: str = "ok", state: str = "up") -> HeartbeatRow:
+    return HeartbeatRow(camera, at(s), status, state, None, None, None, gateway_id, "2024", "15865", at(s + 1))
+
+
+def stored(conn: psycopg.Connection, camera: str) -> list[tuple[float, float, str]]:
+    rows = conn.execute(
+        "SELECT start_ts, end_ts, state FROM camera_intervals WHERE camera_id = %s ORDER BY start_ts", (camera,)
+    ).fetchall()
+    return [((r["start_ts"] - T0).total_seconds(), (r["end_ts"] - T0).total_seconds(), r["state"]) for r in rows]
+
+
+def test_an_unknown_camera_is_registered_as_unregistered_under_its_gateway_unit(conn, gateway_id) -> None:
+    write_batch(conn, [row(gateway_id, "cam-new", 0)])
+    cam = conn.execute("SELECT unit_set, unit_code, registered, gateway_id FROM cameras").fetchone()
+    assert (cam["unit_set"], cam["unit_code"], cam["registered"], cam["gateway_id"]) == (
+        "2024",
+        "15865",
+        False,
+        gateway_id,
+    )
+
+
+def test_duplicates_are_stored_once_and_counted(conn, gateway_id) -> None:
+    first = write_batch(conn, [row(gateway_id, "c1", 0), row(gateway_id, "c1", 0), row(gateway_id, "c1", 60)])
+    again = write_batch(conn, [row(gateway_id, "c1", 60), row(gateway_id, "c1", 120)])
+    assert (first.inserted, first.duplicates) == (2, 1)
+    assert (again.inserted, again.duplicates) == (1, 1)
+    assert conn.execute("SELECT count(*) AS n FROM heartbeats").fetchone()["n"] == 3
+
+
+def test_late_heartbeats_rewrite_only_the_spans_they_change(conn, gateway_id) -> None:
+    write_batch(conn, [row(gateway_id, "c1", s) for s in (0, 60, 120)])
+    write_batch(conn, [row(gateway_id, "c1", 600)])
+    rollup_all(conn)
+    # gap 120 → 600 > I + G: up [0, 180), down [180, 600)
+    assert stored(conn, "c1") == [(0, 180, "up"), (180, 600, "down")]
+    write_batch(conn, [row(gateway_id, "c1", s) for s in (540, 180, 300, 240, 420, 360, 480)])
+    rollup_all(conn)
+    assert stored(conn, "c1") == [(0, 600, "up")]
+    # a late degraded heartbeat in the middle splits the run
+    write_batch(conn, [row(gateway_id, "c1", 330, "degraded", "degraded")])
+    rollup_all(conn)
+    assert stored(conn, "c1") == [(0, 330, "up"), (330, 360, "degraded"), (360, 600, "up")]
+
+
+def test_the_latest_heartbeat_and_the_watermark_only_move_forward(conn, gateway_id) -> None:
+    write_batch(conn, [row(gateway_id, "c1", 600)])
+    write_batch(conn, [row(gateway_id, "c1", 100, "down", "down")])
+    status = conn.execute("SELECT first_ts, last_ts, last_state FROM camera_status").fetchone()
+    assert (status["first_ts"], status["last_ts"], status["last_state"]) == (at(100), at(600), "up")
+    assert conn.execute("SELECT watermark FROM gateways").fetchone()["watermark"] == at(600)
+    write_batch(conn, [], [KeepAlive(gateway_id, at(900), at(901))])
+    assert conn.execute("SELECT watermark FROM gateways").fetchone()["watermark"] == at(900)
+
+
+def test_the_watermark_never_runs_ahead_of_when_the_gateway_received_the_data(conn, gateway_id) -> None:
+    fast_clock = HeartbeatRow("c1", at(700), "ok", "up", None, None, None, gateway_id, "2024", "15865", at(610))
+    write_batch(conn, [fast_clock])
+    assert conn.execute("SELECT watermark FROM gateways").fetchone()["watermark"] == at(610)
