@@ -90,6 +90,22 @@ def test_a_half_written_record_at_the_tail_is_cut_off_and_earlier_records_surviv
         assert drain(again) == records(0, 5)
 
 
+def test_a_tail_cut_at_any_byte_keeps_exactly_the_whole_records_before_the_cut(tmp_path: Path) -> None:
+    directory = tmp_path / "spool"
+    with Spool(directory) as spool:
+        spool.append(records(0, 1))
+        spool.append(records(1, 3))
+    segment = segment_files(directory)[0]
+    intact = segment.read_bytes()
+    record_ends = [len(encoded(tmp_path / str(n), r)) for n, r in enumerate(records(0, 3))]
+    record_ends = [sum(record_ends[: i + 1]) for i in range(3)]
+
+    for cut in range(len(intact) + 1):
+        segment.write_bytes(intact[:cut])
+        with Spool(directory) as reopened:
+            assert reopened.peek(10) == records(0, sum(end <= cut for end in record_ends)), f"cut at byte {cut}"
+
+
 def test_a_tail_record_with_a_bad_checksum_is_cut_off(tmp_path: Path) -> None:
     with Spool(tmp_path) as spool:
         spool.append(records(0, 3))
@@ -183,7 +199,7 @@ def test_advancing_past_what_is_pending_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_second_spool_on_the_same_directory_is_refused(tmp_path: Path) -> None:
-    with Spool(tmp_path), pytest.raises(BlockingIOError):
+    with Spool(tmp_path), pytest.raises(RuntimeError, match="already open"):
         Spool(tmp_path)
     Spool(tmp_path).close()
 
