@@ -1,16 +1,208 @@
-"""The camera gateway (`pulse camera-gateway`, SPEC §4): health, readiness and metrics.
+"""The camera gateway (`pulse camera-gateway`, SPEC §4): `POST /v1/heartbeats`, `POST /v1/keepalive`, health.
 
-The push API (`POST /v1/heartbeats`), its on-disk spool and the stream prober are built on this app by the
-camera-pipeline and prober issues; until then the gateway only reports whether Kafka is reachable.
+A push is authenticated by its gateway token, validated item by item (one bad item never rejects the others),
+checked against the gateway's units, and handed to the `Publisher`, which answers only once every accepted
+heartbeat is in Kafka or fsynced in the spool. The stream prober joins this app in its own issue.
 """
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from services.core.http import kafka_component_app
+from fastapi import Depends, FastAPI, HTTPException, Request, status
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import Counter
+from pydantic import BaseModel, Field
+
+from camera_gateway.body import read_limited
+from camera_gateway.publisher import Publisher
+from camera_gateway.registry import KnownGateway, Registry
+from camera_gateway.spool import Record, Spool, SpoolFull
+from services.core import kafka
+from services.core.heartbeats import (
+    Delivery,
+    HeartbeatItem,
+    Rejection,
+    keepalive_message,
+    parse_rfc3339,
+    to_message,
+    validate_item,
+)
+from services.core.http import health_router
 from services.core.settings import Settings
 
+MAX_BODY = 1 << 20
+MAX_ITEMS = 1000
+RETRY_AFTER_S = 30
 
-def create_app(settings: Settings) -> FastAPI:
-    return kafka_component_app("commune-pulse camera gateway", settings)
+ACCEPTED = Counter("pulse_gateway_heartbeats_accepted_total", "Heartbeats accepted (in Kafka or the spool)")
+REJECTED = Counter("pulse_gateway_heartbeats_rejected_total", "Heartbeats rejected, by reason", ["reason"])
+REQUESTS = Counter("pulse_gateway_requests_total", "Push requests by status", ["status"])
+
+Clock = Callable[[], datetime]
+_bearer = HTTPBearer(auto_error=False, description="The gateway's token (`pulse gateways add`)")
+
+
+class HeartbeatBatch(BaseModel):
+    """Documentation of the body; parsing is done by hand so that one bad item rejects only itself."""
+
+    heartbeats: list[HeartbeatItem] = Field(min_length=1, max_length=MAX_ITEMS)
+
+
+class RejectedItem(BaseModel):
+    index: int
+    reason: str
+
+
+class PushReply(BaseModel):
+    accepted: int
+    rejected: list[RejectedItem]
+
+
+class KeepAliveIn(BaseModel):
+    ts: str | None = Field(default=None, description="RFC 3339; the gateway's own clock (default: now)")
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(settings: Settings, *, clock: Clock = _utc_now, registry: Registry | None = None) -> FastAPI:
+    registry = registry or Registry(settings)
+    spool = Spool(settings.data_dir / "spool", max_bytes=settings.spool_max_bytes)
+    publisher = Publisher(
+        bootstrap=settings.kafka_bootstrap,
+        topic=kafka.topic(settings, kafka.HEARTBEATS),
+        spool=spool,
+        send_timeout_s=settings.gateway_send_timeout_s,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await registry.start()
+        await publisher.start()
+        try:
+            yield
+        finally:
+            await publisher.stop()
+            await registry.stop()
+            spool.close()
+
+    async def kafka_ready() -> bool:
+        return not publisher.spooling
+
+    app = FastAPI(title="commune-pulse camera gateway", version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.publisher = publisher
+    app.include_router(health_router({"kafka": kafka_ready}))
+
+    async def current_gateway(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> KnownGateway:
+        gateway = await registry.gateway_for_token(credentials.credentials) if credentials else None
+        if gateway is None:
+            REQUESTS.labels("401").inc()
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "missing, invalid or revoked gateway token",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return gateway
+
+    async def publish(records: list[Record]) -> None:
+        try:
+            await publisher.publish(records)
+        except SpoolFull:
+            REQUESTS.labels("503").inc()
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE,
+                "Kafka unreachable and the spool is full; retry later",
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            ) from None
+
+    @app.post(
+        "/v1/heartbeats",
+        status_code=status.HTTP_202_ACCEPTED,
+        response_model=PushReply,
+        summary="Push camera heartbeats (1 to 1,000 per request, ≤ 1 MiB, gzip allowed)",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": HeartbeatBatch.model_json_schema()}},
+            }
+        },
+        responses={
+            400: {"description": "body is not a JSON object with a heartbeats list of 1 to 1,000 items"},
+            401: {"description": "bad token"},
+            413: {"description": "body over 1 MiB"},
+            503: {"description": "Kafka unreachable and spool full; see Retry-After"},
+        },
+    )
+    async def push_heartbeats(request: Request, gateway: Annotated[KnownGateway, Depends(current_gateway)]) -> Any:
+        raw_items = _parse_envelope(await read_limited(request, MAX_BODY))
+        now = clock()
+        delivery = Delivery(gateway.gateway_id, gateway.home[0], gateway.home[1], now)
+        records: list[Record] = []
+        rejected: list[Rejection] = []
+        for index, raw in enumerate(raw_items):
+            checked = validate_item(raw, index=index, now=now)
+            if isinstance(checked, Rejection):
+                rejected.append(checked)
+                continue
+            unit = registry.camera_unit(checked.camera_id)
+            if unit is not None and unit not in gateway.scope:
+                rejected.append(
+                    Rejection(
+                        index,
+                        f"out_of_scope: camera {checked.camera_id} is in unit {unit[1]} "
+                        f"(set {unit[0]}), not one of this gateway's units",
+                    )
+                )
+                continue
+            records.append(Record(checked.camera_id.encode(), to_message(checked, delivery)))
+        await publish(records)
+        ACCEPTED.inc(len(records))
+        for r in rejected:
+            REJECTED.labels(r.reason.split(":", 1)[0]).inc()
+        REQUESTS.labels("202").inc()
+        body = {"accepted": len(records), "rejected": [{"index": r.index, "reason": r.reason} for r in rejected]}
+        return JSONResponse(body, status_code=status.HTTP_202_ACCEPTED)
+
+    @app.post(
+        "/v1/keepalive", status_code=status.HTTP_202_ACCEPTED, summary="The gateway is alive (moves its watermark)"
+    )
+    async def keepalive(
+        gateway: Annotated[KnownGateway, Depends(current_gateway)], body: KeepAliveIn | None = None
+    ) -> dict[str, str]:
+        now = clock()
+        try:
+            ts = parse_rfc3339(body.ts) if body and body.ts else now
+        except ValueError as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"ts: {exc}") from None
+        ts = min(ts, now)  # a keep-alive cannot vouch for the future
+        key = f"gateway:{gateway.gateway_id}".encode()
+        await publish([Record(key, keepalive_message(gateway_id=gateway.gateway_id, ts=ts, received_at=now))])
+        return {"watermark": ts.isoformat()}
+
+    return app
+
+
+def _parse_envelope(body: bytes) -> list[Any]:
+    """The whole request fails only here: not JSON, not an object with a `heartbeats` list of 1 to 1,000."""
+    try:
+        envelope = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"body: not valid JSON ({exc})") from None
+    if not isinstance(envelope, dict) or not isinstance(envelope.get("heartbeats"), list):
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "body: expected a JSON object with a 'heartbeats' list")
+    items = envelope["heartbeats"]
+    if not 1 <= len(items) <= MAX_ITEMS:
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST, f"heartbeats: expected 1 to {MAX_ITEMS} items, got {len(items)}"
+        )
+    return items

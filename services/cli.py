@@ -91,11 +91,11 @@ def topics(ctx: _Context) -> None:
     """Create the Kafka topics that are missing."""
     import asyncio
 
-    from services.core.kafka import ALL_TOPICS, ensure_topics
+    from services.core.kafka import ALL_TOPICS, ensure_topics, topic
 
     created = asyncio.run(ensure_topics(ctx.settings))
-    for topic in ALL_TOPICS:
-        click.echo(f"{topic}: {'created' if topic in created else 'exists'}")
+    for name in (topic(ctx.settings, n) for n in ALL_TOPICS):
+        click.echo(f"{name}: {'created' if name in created else 'exists'}")
 
 
 @cli.command("config")
@@ -324,8 +324,10 @@ def tokens_create(ctx: _Context, username: str, label: str) -> None:
 # --- components -------------------------------------------------------------------------------------
 
 
-def _run_servers(settings: Settings, names: list[str]) -> None:
+def _run(settings: Settings, names: list[str], *, with_ingest: bool = False) -> None:
+    """Run HTTP components (and the ingest consumers) in this process until SIGINT/SIGTERM."""
     import asyncio
+    import importlib
     import logging
 
     from services.core import serve
@@ -339,9 +341,7 @@ def _run_servers(settings: Settings, names: list[str]) -> None:
     }
 
     async def run() -> None:
-        import importlib
-
-        if any(n != "api" for n in names):
+        if with_ingest or any(n != "api" for n in names):
             await ensure_topics(settings)
         servers = []
         for name in names:
@@ -349,7 +349,15 @@ def _run_servers(settings: Settings, names: list[str]) -> None:
             app = importlib.import_module(module).create_app(settings)
             servers.append(serve.server(app, settings.bind_host, port, settings.log_level))
             click.echo(f"{name}: http://{settings.bind_host}:{port}/")
-        await serve.serve_all(servers)
+        workers = []
+        if with_ingest:
+            from services.ingest.service import run_ingest
+
+            workers.append(lambda stop: run_ingest(settings, stop))
+            click.echo(
+                f"ingest: consuming; metrics on http://{settings.bind_host}:{settings.ingest_metrics_port}/metrics"
+            )
+        await serve.serve_all(servers, workers)
 
     asyncio.run(run())
 
@@ -358,21 +366,31 @@ def _run_servers(settings: Settings, names: list[str]) -> None:
 @pass_ctx
 def api(ctx: _Context) -> None:
     """The query API (and, with its issue, the dashboard)."""
-    _run_servers(ctx.settings, ["api"])
+    _run(ctx.settings, ["api"])
 
 
 @cli.command("camera-gateway")
 @pass_ctx
 def camera_gateway(ctx: _Context) -> None:
     """The camera gateway."""
-    _run_servers(ctx.settings, ["camera-gateway"])
+    _run(ctx.settings, ["camera-gateway"])
 
 
 @cli.command("app-events")
 @pass_ctx
 def app_events(ctx: _Context) -> None:
     """The app-events collector."""
-    _run_servers(ctx.settings, ["app-events"])
+    _run(ctx.settings, ["app-events"])
+
+
+@cli.command()
+@pass_ctx
+def ingest(ctx: _Context) -> None:
+    """Kafka → TimescaleDB consumers (heartbeats), with the state rollup."""
+    from prometheus_client import start_http_server
+
+    start_http_server(ctx.settings.ingest_metrics_port, addr=ctx.settings.bind_host)
+    _run(ctx.settings, [], with_ingest=True)
 
 
 @cli.command()
@@ -387,7 +405,7 @@ def up(ctx: _Context, demo: bool) -> None:
         login = prepare_demo(settings)
         click.echo(f"dashboard/API: http://{settings.bind_host}:{settings.api_port}/docs")
         click.echo(f"login: {login.username} / {login.password}   API token: {login.token}")
-    _run_servers(settings, ["api", "camera-gateway", "app-events"])
+    _run(settings, ["api", "camera-gateway", "app-events"], with_ingest=True)
 
 
 def _print_status(settings: Settings) -> bool:

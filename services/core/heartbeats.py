@@ -139,8 +139,13 @@ def to_message(item: HeartbeatItem, delivery: Delivery) -> bytes:
 
 
 def keepalive_message(*, gateway_id: int, ts: datetime, received_at: datetime) -> bytes:
-    body = {"v": WIRE_VERSION, "kind": "keepalive", "gateway_id": gateway_id, "ts": ts.isoformat(),
-            "received_at": received_at.isoformat()}  # fmt: skip
+    body = {
+        "v": WIRE_VERSION,
+        "kind": "keepalive",
+        "gateway_id": gateway_id,
+        "ts": ts.isoformat(),
+        "received_at": received_at.isoformat(),
+    }
     return json.dumps(body, separators=(",", ":")).encode()
 
 

@@ -19,8 +19,14 @@ APP_EVENTS_DLQ = "app.events.dlq"
 ALL_TOPICS = (HEARTBEATS, HEARTBEATS_DLQ, APP_EVENTS, APP_EVENTS_DLQ)
 
 
-async def ensure_topics(settings: Settings, topics: tuple[str, ...] = ALL_TOPICS) -> list[str]:
-    """Create the topics that do not exist yet; returns the ones created."""
+def topic(settings: Settings, name: str) -> str:
+    """The deployment's name for a topic or consumer group (`PULSE_KAFKA_PREFIX` + name)."""
+    return settings.kafka_prefix + name
+
+
+async def ensure_topics(settings: Settings, names: tuple[str, ...] = ALL_TOPICS) -> list[str]:
+    """Create the product's topics that do not exist yet; returns the ones created (prefixed)."""
+    topics = [topic(settings, n) for n in names]
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10_000)
     await admin.start()
     try:

@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_partitions: int = Field(default=6, ge=1, le=1000)
     kafka_replication: int = Field(default=1, ge=1, le=10)
+    # Prefixes every topic and consumer group, so several deployments (or test runs) can share one cluster.
+    kafka_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9._-]{0,100}$")
     api_port: Port = 8080
     gateway_port: Port = 8081
     app_events_port: Port = 8082
@@ -43,6 +45,12 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Ho_Chi_Minh"
     unit_set: str = Field(default="2024", pattern=r"^[A-Za-z0-9_-]{1,32}$")
     pseudonym_key: SecretStr | None = None
+    # Camera gateway: the on-disk spool's bound, and how long a Kafka send may take before spooling.
+    spool_max_bytes: int = Field(default=1 << 30, ge=1 << 20)
+    gateway_send_timeout_s: float = Field(default=5.0, gt=0, le=120)
+    # A gateway that delivered nothing (heartbeat or keep-alive) for this long is silent: its cameras are
+    # `unknown` in live state rather than down (SPEC §5).
+    gateway_silence_s: int = Field(default=180, ge=10)
     # Alert timings and rules, SPEC §6.
     outage_ratio: float = Field(default=0.5, gt=0, le=1)
     outage_min_cameras: int = Field(default=3, ge=1)

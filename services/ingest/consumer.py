@@ -217,8 +217,10 @@ async def _handle_batch(
     stored = await asyncio.to_thread(writer.write, items)
     poison += [_Poison(origin[id(item)], reason, "write") for item, reason in writer.refused]
     if poison:
-        futures = [await dlq.send(pipeline.dlq_topic, dead_letter(p.record, p.reason, p.stage), key=p.record.key)
-                   for p in poison]  # fmt: skip
+        futures = [
+            await dlq.send(pipeline.dlq_topic, dead_letter(p.record, p.reason, p.stage), key=p.record.key)
+            for p in poison
+        ]
         await asyncio.gather(*futures)
         for p in poison:
             DEAD_LETTERS.labels(pipeline.topic, p.stage).inc()

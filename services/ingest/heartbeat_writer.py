@@ -15,9 +15,18 @@ from services.core.db import DbConn
 from services.ingest.heartbeats import HeartbeatRow, KeepAlive
 
 STAGE_COLUMNS = (
-    "camera_id", "ts", "status", "state", "seq", "metrics", "quality", "gateway_id", "unit_set", "unit_code",
+    "camera_id",
+    "ts",
+    "status",
+    "state",
+    "seq",
+    "metrics",
+    "quality",
+    "gateway_id",
+    "unit_set",
+    "unit_code",
     "received_at",
-)  # fmt: skip
+)
 
 _CREATE_STAGE = """
 CREATE TEMP TABLE IF NOT EXISTS hb_stage (

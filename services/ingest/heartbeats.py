@@ -31,9 +31,18 @@ class HeartbeatRow:
 
     def as_tuple(self) -> tuple:
         return (
-            self.camera_id, self.ts, self.status, self.state, self.seq, self.metrics, self.quality, self.gateway_id,
-            self.unit_set, self.unit_code, self.received_at,
-        )  # fmt: skip
+            self.camera_id,
+            self.ts,
+            self.status,
+            self.state,
+            self.seq,
+            self.metrics,
+            self.quality,
+            self.gateway_id,
+            self.unit_set,
+            self.unit_code,
+            self.received_at,
+        )
 
 
 def process_message(value: bytes | None) -> HeartbeatRow | KeepAlive:

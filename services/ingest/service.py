@@ -26,8 +26,9 @@ def _rollup(conn: DbConn) -> None:
             break
 
 
-def heartbeat_pipeline(*, group_id: str = "pulse-ingest-heartbeats", topic: str = kafka.HEARTBEATS,
-                       dlq_topic: str = kafka.HEARTBEATS_DLQ) -> Pipeline[HeartbeatRow | KeepAlive]:  # fmt: skip
+def heartbeat_pipeline(
+    *, group_id: str = "pulse-ingest-heartbeats", topic: str = kafka.HEARTBEATS, dlq_topic: str = kafka.HEARTBEATS_DLQ
+) -> Pipeline[HeartbeatRow | KeepAlive]:
     return Pipeline(
         topic=topic,
         dlq_topic=dlq_topic,
