@@ -3,19 +3,24 @@ join it in their own issues; every route depends on `services.api.deps` for auth
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from services.api import me, units
+from services.api import cameras, me, units, uptime
 from services.core.db import pool
 from services.core.http import health_router
 from services.core.settings import Settings
 
 
-def create_app(settings: Settings) -> FastAPI:
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(settings: Settings, *, clock: Callable[[], datetime] = _utc_now) -> FastAPI:
     db_pool = pool(settings, name="api")
 
     @asynccontextmanager
@@ -40,7 +45,10 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="commune-pulse API", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     app.state.pool = db_pool
+    app.state.clock = clock
     app.include_router(health_router({"database": database_ready}))
     app.include_router(me.router)
     app.include_router(units.router)
+    app.include_router(uptime.router)
+    app.include_router(cameras.router)
     return app

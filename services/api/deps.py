@@ -7,6 +7,7 @@ route without an auth dependency stands out in review, and `tests/api/test_auth.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
@@ -33,6 +34,14 @@ def get_settings(request: Request) -> Settings:
 
 
 AppSettings = Annotated[Settings, Depends(get_settings)]
+
+
+def get_now(request: Request) -> datetime:
+    """Wall-clock time from the app's clock (tests move it instead of sleeping)."""
+    return request.app.state.clock()
+
+
+Now = Annotated[datetime, Depends(get_now)]
 
 
 def current_principal(

@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import BaseModel, Field
 
-from services.api.deps import AdminOnly, AppSettings, Conn, Reader, require_unit
-from services.core import units
+from services.api.deps import AdminOnly, AppSettings, Conn, Now, Reader, require_unit
+from services.core import camera_state, units, uptime
 
 router = APIRouter(prefix="/api/v1/units", tags=["units"])
 UnitSetParam = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,32}$", description="2024 or 2025")]
@@ -26,11 +26,48 @@ def _item(row: dict) -> dict:
     }
 
 
-@router.get("", summary="Units of a set that you may see")
-def list_units(principal: Reader, conn: Conn, settings: AppSettings, unit_set: UnitSetParam = None) -> dict:
-    unit_set = unit_set or settings.unit_set
-    rows = [r for r in units.list_units(conn, unit_set) if principal.can_read_unit(unit_set, r["code"])]
-    return {"unit_set": unit_set, "items": [_item(r) for r in rows]}
+@router.get("", summary="Units you may see, with cameras by live state and availability today and this month")
+def list_units(principal: Reader, conn: Conn, settings: AppSettings, now: Now, unit_set: UnitSetParam = None) -> dict:
+    view = unit_set or settings.unit_set
+    rows = [r for r in units.list_units(conn, view) if principal.can_read_unit(view, r["code"])]
+    cams = [c for c in camera_state.snapshots(conn, view_set=view) if c.view_code is not None]
+    day = camera_state.window_seconds(conn, cams, camera_state.local_day_start(now, settings.tz), now)
+    month = camera_state.window_seconds(conn, cams, camera_state.local_month_start(now, settings.tz), now)
+    per_unit: dict[str, dict] = {
+        r["code"]: {
+            "total": 0,
+            "live": dict.fromkeys(("up", "degraded", "down", "unknown"), 0),
+            "day": dict.fromkeys(uptime.STATES, 0.0),
+            "month": dict.fromkeys(uptime.STATES, 0.0),
+        }
+        for r in rows
+    }
+    for c in cams:
+        bucket = per_unit.get(c.view_code or "")
+        if bucket is None:
+            continue
+        bucket["total"] += 1
+        bucket["live"][c.live(now, settings.gateway_silence_s)] += 1
+        camera_state.add_seconds(bucket["day"], day.get(c.camera_id, {}))
+        camera_state.add_seconds(bucket["month"], month.get(c.camera_id, {}))
+    items = []
+    for r in rows:
+        b = per_unit[r["code"]]
+        items.append(
+            {
+                **_item(r),
+                "cameras_total": b["total"],
+                "cameras_up": b["live"]["up"],
+                "cameras_degraded": b["live"]["degraded"],
+                "cameras_down": b["live"]["down"],
+                "cameras_unknown": b["live"]["unknown"],
+                "availability_today": uptime.figures(b["day"]).availability,
+                "availability_month": uptime.figures(b["month"]).availability,
+                # Monthly active users join with the app-events pipeline (SPEC §8); null until then.
+                "mau_month": None,
+            }
+        )
+    return {"unit_set": view, "as_of": now.isoformat(), "items": items}
 
 
 @router.get("/{unit_set}/{code}", summary="One unit")

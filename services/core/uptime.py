@@ -167,7 +167,7 @@ class Figures:
     coverage: float | None
 
 
-def figures(seconds: Mapping[str, float]) -> Figures:
+def figures(seconds: Mapping[Any, float]) -> Figures:
     up, degraded, down = seconds.get("up", 0.0), seconds.get("degraded", 0.0), seconds.get("down", 0.0)
     known = up + degraded + down
     window = known + seconds.get("unknown", 0.0) + seconds.get("maintenance", 0.0)

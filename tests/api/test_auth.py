@@ -32,7 +32,7 @@ def test_every_api_route_refuses_a_request_without_a_token(client: TestClient) -
     paths = {p: ops for p, ops in client.get("/openapi.json").json()["paths"].items() if p.startswith("/api/")}
     assert len(paths) >= 3
     for path_template, operations in paths.items():
-        path = path_template.replace("{unit_set}", "2024").replace("{code}", "15865")
+        path = path_template.replace("{unit_set}", "2024").replace("{code}", "15865").replace("{camera_id}", "c1")
         for method in operations:
             response = client.request(method.upper(), path, json={})
             assert response.status_code == 401, (method, path, response.status_code)

@@ -1,0 +1,84 @@
+"""`/api/v1/cameras`: the registry with live state (SPEC §5 live rules). Never exposes `stream_url`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Path, Query, status
+
+from services.api.deps import AppSettings, Conn, Now, Reader, require_unit
+from services.api.uptime import UnitSetParam, seconds_item
+from services.core import camera_state
+from services.core.camera_state import CameraSnapshot
+from services.core.heartbeats import CAMERA_ID_PATTERN
+
+router = APIRouter(prefix="/api/v1/cameras", tags=["cameras"])
+
+
+def camera_item(c: CameraSnapshot, state: str) -> dict:
+    return {
+        "camera_id": c.camera_id,
+        "name": c.name,
+        "address": c.row["address"],
+        "unit_set": c.unit_set,
+        "unit_code": c.unit_code,
+        "view_unit_code": c.view_code,
+        "state": state,
+        "last_seen": c.last.ts.isoformat() if c.last else None,
+        "last_status": c.last_status,
+        "quality": c.row["last_quality"],
+        "metrics": c.row["last_metrics"],
+        "registered": c.registered,
+        "interval_s": c.interval_s,
+        "grace_s": c.grace_s if c.grace_s is not None else c.interval_s,
+        "has_stream": c.has_stream,
+        "lat": c.row["lat"],
+        "lon": c.row["lon"],
+        "gateway": c.row["gateway_name"],
+    }
+
+
+@router.get("", summary="Cameras with their live state")
+def list_cameras(
+    principal: Reader,
+    conn: Conn,
+    settings: AppSettings,
+    now: Now,
+    unit: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,32}$", description="unit code in unit_set")] = None,
+    state: Literal["up", "degraded", "down", "unknown"] | None = None,
+    unit_set: UnitSetParam = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict:
+    view = unit_set or settings.unit_set
+    if unit is not None:
+        require_unit(principal, view, unit)
+    items = []
+    for c in camera_state.snapshots(conn, view_set=view):
+        if not principal.can_read_unit(c.unit_set, c.unit_code) or (unit is not None and c.view_code != unit):
+            continue
+        live = c.live(now, settings.gateway_silence_s)
+        if state is None or live == state:
+            items.append(camera_item(c, live))
+    return {"unit_set": view, "total": len(items), "items": items[offset : offset + limit]}
+
+
+@router.get("/{camera_id}", summary="One camera, with its availability over the last 24 hours")
+def get_camera(
+    principal: Reader,
+    conn: Conn,
+    settings: AppSettings,
+    now: Now,
+    camera_id: Annotated[str, Path(pattern=CAMERA_ID_PATTERN)],
+    unit_set: UnitSetParam = None,
+) -> dict:
+    view = unit_set or settings.unit_set
+    found = camera_state.snapshots(conn, view_set=view, camera_ids=[camera_id])
+    if not found:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no camera {camera_id}")
+    c = found[0]
+    require_unit(principal, c.unit_set, c.unit_code)
+    day = camera_state.window_seconds(conn, [c], camera_state.trailing(now, 24), now)
+    detail = camera_item(c, c.live(now, settings.gateway_silence_s))
+    detail["last_24h"] = seconds_item(day[c.camera_id]) if c.camera_id in day else None
+    return detail

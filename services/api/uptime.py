@@ -1,0 +1,119 @@
+"""`/api/v1/uptime`: seconds per state, availability, healthy and coverage per unit or camera (SPEC §5, §10)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Query, status
+
+from services.api.deps import AppSettings, Conn, Reader
+from services.core import camera_state, units, uptime
+from services.core.auth import Principal
+from services.core.heartbeats import parse_rfc3339
+from services.core.uptime import State
+
+router = APIRouter(prefix="/api/v1", tags=["uptime"])
+MAX_WINDOW = timedelta(days=400)
+NOT_ATTRIBUTABLE = "Không xác định được (số liệu ghi theo đơn vị cấp trên)"
+
+UnitSetParam = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,32}$", description="2024 or 2025")]
+
+
+def parse_window(start: str, end: str) -> tuple[datetime, datetime]:
+    try:
+        a = parse_rfc3339(start)
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"from: {exc}") from None
+    try:
+        b = parse_rfc3339(end)
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"to: {exc}") from None
+    if b <= a:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "to: must be after from")
+    if b - a > MAX_WINDOW:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "to: the window may span at most 400 days")
+    return a, b
+
+
+def seconds_item(seconds: dict[State, float]) -> dict:
+    f = uptime.figures(seconds)
+    return {
+        "up_s": seconds["up"],
+        "degraded_s": seconds["degraded"],
+        "down_s": seconds["down"],
+        "unknown_s": seconds["unknown"],
+        "maintenance_s": seconds["maintenance"],
+        "availability": f.availability,
+        "healthy": f.healthy,
+        "coverage": f.coverage,
+    }
+
+
+def visible_cameras(
+    conn: Conn, principal: Principal, view_set: str
+) -> tuple[list[camera_state.CameraSnapshot], dict[str, str]]:
+    """Cameras the principal may see, projected into `view_set`, and the names of that set's units."""
+    names = {r["code"]: r["name"] for r in units.list_units(conn, view_set)}
+    if not names:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no unit set {view_set}")
+    cams = [
+        c for c in camera_state.snapshots(conn, view_set=view_set) if principal.can_read_unit(c.unit_set, c.unit_code)
+    ]
+    return cams, names
+
+
+@router.get("/uptime", summary="Uptime per unit or camera over a window")
+def get_uptime(
+    principal: Reader,
+    conn: Conn,
+    settings: AppSettings,
+    from_: Annotated[str, Query(alias="from", description="RFC 3339 with offset")],
+    to: Annotated[str, Query(description="RFC 3339 with offset")],
+    group_by: Literal["unit", "camera"] = "unit",
+    unit_set: UnitSetParam = None,
+) -> dict:
+    start, end = parse_window(from_, to)
+    view = unit_set or settings.unit_set
+    cams, names = visible_cameras(conn, principal, view)
+    per_camera = camera_state.window_seconds(conn, cams, start, end)
+    if group_by == "camera":
+        items = [
+            {
+                "camera_id": c.camera_id,
+                "camera_name": c.name,
+                "unit_code": c.view_code,
+                "unit_name": names.get(c.view_code or "", NOT_ATTRIBUTABLE),
+                **seconds_item(per_camera[c.camera_id]),
+            }
+            for c in cams
+            if c.camera_id in per_camera
+        ]
+    else:
+        totals: dict[str | None, dict[State, float]] = defaultdict(lambda: dict.fromkeys(uptime.STATES, 0.0))
+        counts: dict[str | None, int] = defaultdict(int)
+        for c in cams:
+            if c.camera_id in per_camera:
+                camera_state.add_seconds(totals[c.view_code], per_camera[c.camera_id])
+                counts[c.view_code] += 1
+        codes = [code for code in names if principal.can_read_unit(view, code)]
+        items = [
+            {
+                "unit_code": code,
+                "unit_name": names[code],
+                "cameras": counts.get(code, 0),
+                **seconds_item(totals[code] if code in totals else dict.fromkeys(uptime.STATES, 0.0)),
+            }
+            for code in codes
+        ]
+        if None in totals:
+            items.append(
+                {
+                    "unit_code": None,
+                    "unit_name": NOT_ATTRIBUTABLE,
+                    "cameras": counts[None],
+                    **seconds_item(totals[None]),
+                }
+            )
+    return {"from": start.isoformat(), "to": end.isoformat(), "unit_set": view, "group_by": group_by, "items": items}

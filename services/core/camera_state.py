@@ -1,0 +1,149 @@
+"""Reading camera state and uptime from the database, for the API, alerts and reports.
+
+The rules live in `services.core.uptime`; this module only gathers their inputs: the stored intervals of the
+closed part [h₁, hₙ) summed per camera and state (clipped to the window in SQL), and per camera the latest
+heartbeat and its gateway's watermark, from which `uptime.tail` adds the open part [hₙ, W). Everything not
+covered is unknown. Cameras are projected into the view's unit set through the mapping; a camera kept in a
+coarser set than the view has no unit there (`view_code` None: "not attributable", SPEC §3).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from services.core import uptime
+from services.core.db import DbConn
+from services.core.uptime import Beat, State
+
+_SNAPSHOT = """
+SELECT c.camera_id, c.name, c.address, c.unit_set, c.unit_code, c.registered, c.interval_s, c.grace_s,
+       c.stream_url IS NOT NULL AS has_stream, c.installed_at, c.retired_at, c.lat, c.lon, c.tags,
+       CASE WHEN c.unit_set = %(view)s THEN c.unit_code ELSE m.to_code END AS view_code,
+       cs.last_ts, cs.last_state, cs.last_status, cs.last_quality, cs.last_metrics,
+       g.watermark, g.name AS gateway_name
+FROM cameras c
+LEFT JOIN unit_mapping m ON m.from_set = c.unit_set AND m.from_code = c.unit_code AND m.to_set = %(view)s
+LEFT JOIN camera_status cs ON cs.camera_id = c.camera_id
+LEFT JOIN gateways g ON g.gateway_id = c.gateway_id
+WHERE (%(ids)s::text[] IS NULL OR c.camera_id = ANY(%(ids)s))
+ORDER BY c.camera_id
+"""
+
+_INTERVAL_SECONDS = """
+SELECT camera_id, state,
+       sum(extract(epoch FROM least(end_ts, %(b)s) - greatest(start_ts, %(a)s)))::float8 AS seconds
+FROM camera_intervals
+WHERE camera_id = ANY(%(ids)s) AND end_ts > %(a)s AND start_ts < %(b)s
+GROUP BY camera_id, state
+"""
+
+
+@dataclass(frozen=True)
+class CameraSnapshot:
+    camera_id: str
+    name: str
+    unit_set: str
+    unit_code: str
+    view_code: str | None
+    registered: bool
+    interval_s: int
+    grace_s: int | None
+    has_stream: bool
+    last: Beat | None
+    last_status: str | None
+    watermark: datetime | None
+    row: dict[str, Any]
+
+    def service_window(self, start: datetime, end: datetime) -> tuple[datetime, datetime] | None:
+        """The part of [start, end) in which the camera was installed and not retired."""
+        lo = max(start, self.row["installed_at"]) if self.row["installed_at"] else start
+        hi = min(end, self.row["retired_at"]) if self.row["retired_at"] else end
+        return (lo, hi) if hi > lo else None
+
+    def live(self, now: datetime, gateway_silence_s: float) -> State:
+        silent = self.watermark is None or (now - self.watermark).total_seconds() > gateway_silence_s
+        return uptime.live_state(
+            self.last, now=now, interval_s=self.interval_s, grace_s=self.grace_s, gateway_silent=silent
+        )
+
+
+def snapshots(conn: DbConn, *, view_set: str, camera_ids: list[str] | None = None) -> list[CameraSnapshot]:
+    rows = conn.execute(_SNAPSHOT, {"view": view_set, "ids": camera_ids}).fetchall()
+    return [
+        CameraSnapshot(
+            camera_id=r["camera_id"],
+            name=r["name"],
+            unit_set=r["unit_set"],
+            unit_code=r["unit_code"],
+            view_code=r["view_code"],
+            registered=r["registered"],
+            interval_s=r["interval_s"],
+            grace_s=r["grace_s"],
+            has_stream=r["has_stream"],
+            last=Beat(r["last_ts"], r["last_state"]) if r["last_ts"] else None,
+            last_status=r["last_status"],
+            watermark=r["watermark"],
+            row=r,
+        )
+        for r in rows
+    ]
+
+
+def window_seconds(
+    conn: DbConn, cameras: Iterable[CameraSnapshot], start: datetime, end: datetime
+) -> dict[str, dict[State, float]]:
+    """Seconds per state of each camera over [start, end) (within its service window), SPEC §5."""
+    windows = {c.camera_id: (c, w) for c in cameras if (w := c.service_window(start, end))}
+    if not windows:
+        return {}
+    stored: dict[str, dict[str, float]] = defaultdict(dict)
+    for r in conn.execute(_INTERVAL_SECONDS, {"ids": list(windows), "a": start, "b": end}):
+        stored[r["camera_id"]][r["state"]] = r["seconds"]
+    out: dict[str, dict[State, float]] = {}
+    for camera_id, (cam, (lo, hi)) in windows.items():
+        seconds: dict[State, float] = dict.fromkeys(uptime.STATES, 0.0)
+        if (lo, hi) == (start, end):
+            for state, s in stored[camera_id].items():
+                seconds[state] += s  # type: ignore[index]
+        else:  # a camera installed or retired inside the window: clip its stored intervals too
+            for iv in _stored_intervals(conn, camera_id, lo, hi):
+                seconds[iv.state] += iv.seconds
+        if cam.last is not None:
+            for iv in uptime.clip(
+                uptime.tail(cam.last, cam.watermark, interval_s=cam.interval_s, grace_s=cam.grace_s), lo, hi
+            ):
+                seconds[iv.state] += iv.seconds
+        known = seconds["up"] + seconds["degraded"] + seconds["down"] + seconds["maintenance"]
+        seconds["unknown"] = max(0.0, (hi - lo).total_seconds() - known)
+        out[camera_id] = seconds
+    return out
+
+
+def _stored_intervals(conn: DbConn, camera_id: str, lo: datetime, hi: datetime) -> list[uptime.Interval]:
+    rows = conn.execute(
+        "SELECT start_ts, end_ts, state FROM camera_intervals WHERE camera_id = %s AND end_ts > %s AND start_ts < %s",
+        (camera_id, lo, hi),
+    ).fetchall()
+    return uptime.clip((uptime.Interval(r["start_ts"], r["end_ts"], r["state"]) for r in rows), lo, hi)
+
+
+def add_seconds(total: dict[State, float], more: dict[State, float]) -> None:
+    for state, s in more.items():
+        total[state] = total.get(state, 0.0) + s
+
+
+def local_day_start(now: datetime, tz: Any) -> datetime:
+    local = now.astimezone(tz)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def local_month_start(now: datetime, tz: Any) -> datetime:
+    return local_day_start(now, tz).replace(day=1)
+
+
+def trailing(now: datetime, hours: float) -> datetime:
+    return now - timedelta(hours=hours)
