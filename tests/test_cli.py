@@ -67,3 +67,37 @@ def test_units_set_population_is_stored(settings: Settings, conn: psycopg.Connec
     ).fetchone()
     assert (row["population"], row["population_note"]) == (15000, "Niên giám 2024")
     conn.execute("UPDATE units SET population = NULL, population_note = '' WHERE unit_set='2024' AND code='15865'")
+
+
+def test_cameras_import_is_all_or_nothing_and_never_echoes_a_stream_url(settings, conn, tmp_path) -> None:
+    bad = tmp_path / "cams.csv"
+    bad.write_text(
+        "camera_id,unit_code,name,interval_s,stream_url,lat,lon\n"
+        "cam-1,15865,Cổng UBND,60,rtsp://admin:s3cret@10.0.0.1/1,19.86,105.85\n"
+        "cam 2,15865,Chợ,60,,,\n"
+        "cam-3,99999,Trường,abc,ftp://admin:s3cret@x/,91,\n",
+        encoding="utf-8",
+    )
+    code, _, err = _run(settings, "cameras", "import", str(bad))
+    assert code == 1
+    assert "line 3: camera_id 'cam 2'" in err
+    assert "line 4: unit_code '99999'" in err and "line 4: interval_s" in err and "line 4: lat" in err
+    assert "line 4: stream_url must start with" in err
+    assert "s3cret" not in err
+    assert conn.execute("SELECT count(*) AS n FROM cameras").fetchone()["n"] == 0
+
+
+def test_cameras_import_upserts_idempotently(settings, conn, tmp_path) -> None:
+    good = tmp_path / "cams.csv"
+    good.write_text(
+        "camera_id,unit_code,name,interval_s,stream_url,lat,lon\n"
+        "cam-1,15865,Cổng UBND,60,rtsp://admin:s3cret@10.0.0.1/1,19.86,105.85\ncam-2,15871,Chợ,30,,,\n",
+        encoding="utf-8",
+    )
+    assert _run(settings, "cameras", "import", str(good))[1].strip() == "2 camera(s) read, 2 added or changed"
+    assert _run(settings, "cameras", "import", str(good))[1].strip() == "2 camera(s) read, 0 added or changed"
+    rows = conn.execute("SELECT camera_id, unit_code, interval_s, registered FROM cameras ORDER BY 1").fetchall()
+    assert [(r["camera_id"], r["unit_code"], r["interval_s"], r["registered"]) for r in rows] == [
+        ("cam-1", "15865", 60, True),
+        ("cam-2", "15871", 30, True),
+    ]
