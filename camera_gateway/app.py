@@ -72,6 +72,24 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+async def current_gateway(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> KnownGateway:
+    registry: Registry = request.app.state.registry
+    gateway = await registry.gateway_for_token(credentials.credentials) if credentials else None
+    if gateway is None:
+        REQUESTS.labels("401").inc()
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "missing, invalid or revoked gateway token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return gateway
+
+
+Gateway = Annotated[KnownGateway, Depends(current_gateway)]
+
+
 def create_app(settings: Settings, *, clock: Clock = _utc_now, registry: Registry | None = None) -> FastAPI:
     registry = registry or Registry(settings)
     spool = Spool(settings.data_dir / "spool", max_bytes=settings.spool_max_bytes)
@@ -99,20 +117,8 @@ def create_app(settings: Settings, *, clock: Clock = _utc_now, registry: Registr
     app = FastAPI(title="commune-pulse camera gateway", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     app.state.publisher = publisher
+    app.state.registry = registry
     app.include_router(health_router({"kafka": kafka_ready}))
-
-    async def current_gateway(
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    ) -> KnownGateway:
-        gateway = await registry.gateway_for_token(credentials.credentials) if credentials else None
-        if gateway is None:
-            REQUESTS.labels("401").inc()
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED,
-                "missing, invalid or revoked gateway token",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        return gateway
 
     async def publish(records: list[Record]) -> None:
         try:
@@ -143,7 +149,7 @@ def create_app(settings: Settings, *, clock: Clock = _utc_now, registry: Registr
             503: {"description": "Kafka unreachable and spool full; see Retry-After"},
         },
     )
-    async def push_heartbeats(request: Request, gateway: Annotated[KnownGateway, Depends(current_gateway)]) -> Any:
+    async def push_heartbeats(request: Request, gateway: Gateway) -> Any:
         raw_items = _parse_envelope(await read_limited(request, MAX_BODY))
         now = clock()
         delivery = Delivery(gateway.gateway_id, gateway.home[0], gateway.home[1], now)
@@ -176,9 +182,7 @@ def create_app(settings: Settings, *, clock: Clock = _utc_now, registry: Registr
     @app.post(
         "/v1/keepalive", status_code=status.HTTP_202_ACCEPTED, summary="The gateway is alive (moves its watermark)"
     )
-    async def keepalive(
-        gateway: Annotated[KnownGateway, Depends(current_gateway)], body: KeepAliveIn | None = None
-    ) -> dict[str, str]:
+    async def keepalive(gateway: Gateway, body: KeepAliveIn | None = None) -> dict[str, str]:
         now = clock()
         try:
             ts = parse_rfc3339(body.ts) if body and body.ts else now

@@ -38,6 +38,7 @@ class Registry:
         self._cameras_seen_until: datetime | None = None
         self._misses: dict[str, float] = {}  # token hash -> when a lookup last found nothing
         self._refreshed_at = 0.0
+        self._miss_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -99,19 +100,20 @@ class Registry:
         known = self._gateways.get(token_hash)
         if known is not None:
             return known
-        # A gateway added since the last refresh: look once, then remember the miss for a while, so bad
-        # tokens cannot make every request a database query.
+        # Perhaps a gateway added since the last refresh: reload, but at most once a second and one at a time,
+        # and remember a miss for a while, so bad tokens cannot turn every request into database queries.
         missed = self._misses.get(token_hash)
         if missed is not None and time.monotonic() - missed < self.refresh_s:
             return None
-        if time.monotonic() - self._refreshed_at < 1.0:  # at most one miss-driven reload a second
-            self._misses[token_hash] = time.monotonic()
-            return None
-        try:
-            await asyncio.to_thread(self.refresh)
-        except Exception:
-            pass
-        known = self._gateways.get(token_hash)
+        async with self._miss_lock:
+            known = self._gateways.get(token_hash)
+            if known is None:
+                await asyncio.sleep(max(0.0, 1.0 - (time.monotonic() - self._refreshed_at)))
+                try:
+                    await asyncio.to_thread(self.refresh)
+                except Exception:  # noqa: BLE001 - database away: only cached gateways are known
+                    pass
+                known = self._gateways.get(token_hash)
         if known is None:
             self._misses[token_hash] = time.monotonic()
         return known

@@ -26,13 +26,11 @@ def _rollup(conn: DbConn) -> None:
             break
 
 
-def heartbeat_pipeline(
-    *, group_id: str = "pulse-ingest-heartbeats", topic: str = kafka.HEARTBEATS, dlq_topic: str = kafka.HEARTBEATS_DLQ
-) -> Pipeline[HeartbeatRow | KeepAlive]:
+def heartbeat_pipeline(settings: Settings) -> Pipeline[HeartbeatRow | KeepAlive]:
     return Pipeline(
-        topic=topic,
-        dlq_topic=dlq_topic,
-        group_id=group_id,
+        topic=kafka.topic(settings, kafka.HEARTBEATS),
+        dlq_topic=kafka.topic(settings, kafka.HEARTBEATS_DLQ),
+        group_id=kafka.topic(settings, "pulse-ingest-heartbeats"),
         decode=process_message,
         write=_write_heartbeats,
         after_write=_rollup,
@@ -41,4 +39,4 @@ def heartbeat_pipeline(
 
 async def run_ingest(settings: Settings, stop: asyncio.Event) -> None:
     await kafka.ensure_topics(settings)
-    await run_pipeline(settings, heartbeat_pipeline(), stop)
+    await run_pipeline(settings, heartbeat_pipeline(settings), stop)
