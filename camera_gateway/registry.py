@@ -111,7 +111,7 @@ class Registry:
                 await asyncio.sleep(max(0.0, 1.0 - (time.monotonic() - self._refreshed_at)))
                 try:
                     await asyncio.to_thread(self.refresh)
-                except Exception:  # noqa: BLE001 - database away: only cached gateways are known
+                except Exception:
                     pass
                 known = self._gateways.get(token_hash)
         if known is None:

@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Ho_Chi_Minh"
     unit_set: str = Field(default="2024", pattern=r"^[A-Za-z0-9_-]{1,32}$")
     pseudonym_key: SecretStr | None = None
+    # Ingest: the largest batch written in one transaction (and one offset commit).
+    ingest_batch_max: int = Field(default=20_000, ge=1, le=200_000)
     # Camera gateway: the on-disk spool's bound, and how long a Kafka send may take before spooling.
     spool_max_bytes: int = Field(default=1 << 30, ge=1 << 20)
     gateway_send_timeout_s: float = Field(default=5.0, gt=0, le=120)

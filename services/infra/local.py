@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import os
 import pwd
+import shlex
 import shutil
 import signal
 import socket
@@ -334,19 +335,22 @@ class Kafka:
             )
             if result.returncode != 0:
                 raise InfraError(f"formatting Kafka storage failed: {result.stderr.strip() or result.stdout.strip()}")
-        out = (self.base / "log" / "kafka.out").open("ab")
-        proc = subprocess.Popen(
-            self._java("kafka.Kafka", str(props)),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
+        # Started through a shell that backgrounds the broker and exits, so the broker outlives this process
+        # and is nobody's child here (no zombie, nothing to wait for); we keep its pid.
+        out = shlex.quote(str(self.base / "log" / "kafka.out"))
+        launch = subprocess.run(
+            ["sh", "-c", f"{shlex.join(self._java('kafka.Kafka', str(props)))} >>{out} 2>&1 </dev/null & echo $!"],
+            capture_output=True,
+            text=True,
             start_new_session=True,
+            check=True,
         )
-        self.pidfile.write_text(str(proc.pid))
+        pid = int(launch.stdout.strip())
+        self.pidfile.write_text(str(pid))
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise InfraError(f"Kafka exited with code {proc.returncode}:\n{_log_tail(self.logfile)}")
+            if not _pid_alive(pid):
+                raise InfraError(f"Kafka exited during start:\n{_log_tail(self.logfile)}")
             if _port_open(self.host, self.port) and self._answers_metadata():
                 return "started"
             time.sleep(0.5)

@@ -34,6 +34,7 @@ def heartbeat_pipeline(settings: Settings) -> Pipeline[HeartbeatRow | KeepAlive]
         decode=process_message,
         write=_write_heartbeats,
         after_write=_rollup,
+        batch_max=settings.ingest_batch_max,
     )
 
 

@@ -21,10 +21,11 @@ import psycopg
 from camera_gateway.app import create_app as gateway_app
 from services.api.app import create_app as api_app
 from services.core import accounts, serve
+from services.core.db import connect
 from services.core.kafka import ensure_topics
 from services.core.settings import Settings
-from services.ingest.service import heartbeat_pipeline
 from services.ingest.consumer import run_pipeline
+from services.ingest.service import heartbeat_pipeline
 
 
 class Clock:
@@ -69,6 +70,8 @@ class Stack:
     stop_ingest: asyncio.Event = field(default_factory=asyncio.Event)
     http: httpx.AsyncClient = field(default_factory=lambda: httpx.AsyncClient(timeout=30))
     admin_token: str = ""
+    gateway_app: Any = None
+    reconnected: list[psycopg.Connection] = field(default_factory=list)
 
     def gateway(self, name: str, *units: str, unit_set: str = "2024") -> str:
         return accounts.create_gateway(self.conn, name=name, unit_set=unit_set, unit_codes=list(units))
@@ -80,6 +83,10 @@ class Stack:
             headers={"Authorization": f"Bearer {token}"},
             **kwargs,
         )
+
+    async def gateway_reload(self) -> None:
+        """Make the gateway see registry changes now instead of at its next refresh."""
+        await asyncio.to_thread(self.gateway_app.state.registry.refresh)
 
     async def keepalive(self, token: str, ts: datetime | None = None) -> httpx.Response:
         body = {"ts": ts.isoformat()} if ts else {}
@@ -94,24 +101,41 @@ class Stack:
         assert response.status_code == 200, response.text
         return response.json()
 
-    def stored(self) -> int:
-        return self.conn.execute("SELECT count(*) AS n FROM heartbeats").fetchone()["n"]
+    def db(self) -> psycopg.Connection:
+        """A working connection (the test's own one dies when a fault test restarts PostgreSQL)."""
+        if self.conn.closed or self.conn.broken:
+            self.conn.close()
+            self.conn = connect(self.settings, autocommit=True)
+            self.reconnected.append(self.conn)
+        return self.conn
 
-    async def settle(self, heartbeats: int, *, watermarks: dict[str, datetime] | None = None) -> None:
+    def count(self, sql: str) -> int:
+        try:
+            return self.db().execute(sql).fetchone()["n"]
+        except psycopg.OperationalError:
+            self.conn.close()
+            return -1
+
+    def stored(self) -> int:
+        return self.count("SELECT count(*) AS n FROM heartbeats")
+
+    async def settle(
+        self, heartbeats: int, *, watermarks: dict[str, datetime] | None = None, timeout: float = 30.0
+    ) -> None:
         """Wait until `heartbeats` rows are stored, the rollup queue is empty and watermarks arrived."""
 
         def done() -> bool:
             if self.stored() != heartbeats:
                 return False
-            if self.conn.execute("SELECT count(*) AS n FROM camera_dirty").fetchone()["n"]:
+            if self.count("SELECT count(*) AS n FROM camera_dirty"):
                 return False
             for name, ts in (watermarks or {}).items():
-                row = self.conn.execute("SELECT watermark FROM gateways WHERE name = %s", (name,)).fetchone()
+                row = self.db().execute("SELECT watermark FROM gateways WHERE name = %s", (name,)).fetchone()
                 if row is None or row["watermark"] is None or row["watermark"] < ts:
                     return False
             return True
 
-        await until(done, what=f"{heartbeats} heartbeats stored and rolled up")
+        await until(done, timeout=timeout, what=f"{heartbeats} heartbeats stored and rolled up")
 
     async def close(self) -> None:
         self.stop_ingest.set()
@@ -119,16 +143,20 @@ class Stack:
             server.should_exit = True
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.http.aclose()
+        for c in self.reconnected:
+            c.close()
 
 
 async def start_stack(
-    base: Settings, conn: psycopg.Connection, tmp_path: Path, clock: Clock, *, ingest: bool = True
+    base: Settings, conn: psycopg.Connection, tmp_path: Path, clock: Clock, *, ingest: bool = True, **overrides: Any
 ) -> Stack:
-    settings = base.model_copy(update={"kafka_prefix": f"t{uuid.uuid4().hex[:10]}.", "data_dir": tmp_path})
+    update = {"kafka_prefix": f"t{uuid.uuid4().hex[:10]}.", "data_dir": tmp_path, **overrides}
+    settings = base.model_copy(update=update)
     await ensure_topics(settings)
     gw_port, api_port = free_port(), free_port()
     stack = Stack(settings, clock, conn, f"http://127.0.0.1:{gw_port}", f"http://127.0.0.1:{api_port}")
-    for app, port in ((gateway_app(settings, clock=clock), gw_port), (api_app(settings, clock=clock), api_port)):
+    stack.gateway_app = gateway_app(settings, clock=clock)
+    for app, port in ((stack.gateway_app, gw_port), (api_app(settings, clock=clock), api_port)):
         server = serve.server(app, "127.0.0.1", port, "warning")
         stack.servers.append(server)
         stack.tasks.append(asyncio.create_task(server.serve()))

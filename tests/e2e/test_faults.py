@@ -1,0 +1,129 @@
+"""Faults through the real path, with exact accounting: every heartbeat the gateway acknowledged (202) is
+stored exactly once after Kafka is stopped, after ingest is killed with SIGKILL, and after PostgreSQL restarts.
+
+These tests stop and start the shared local broker and database (services.infra.local), so they restore them
+before they end; each waits for its condition with a deadline.
+"""
+
+import asyncio
+import os
+import signal
+import sys
+from collections import defaultdict
+from datetime import timedelta
+
+import pytest
+
+from services.core.uptime import Beat, beat_state, spans
+from services.infra.local import Kafka, Postgres
+from tests.e2e.conftest import T
+from tests.e2e.harness import free_port, start_stack, until
+
+pytestmark = [pytest.mark.db, pytest.mark.kafka]
+
+
+def beats(cameras: int, per_camera: int, start_s: int = 0) -> list[dict]:
+    return [
+        {"camera_id": f"cam-{c:04d}", "ts": (T + timedelta(seconds=start_s + 60 * i)).isoformat()}
+        for i in range(per_camera)
+        for c in range(cameras)
+    ]
+
+
+def check_intervals_match_heartbeats(conn) -> None:
+    """After any fault the stored intervals equal what the pure rules give on the stored heartbeats."""
+    by_camera = defaultdict(list)
+    for r in conn.execute("SELECT camera_id, ts, status, quality FROM heartbeats"):
+        by_camera[r["camera_id"]].append(Beat(r["ts"], beat_state(r["status"], r["quality"])))
+    stored = defaultdict(list)
+    for r in conn.execute("SELECT camera_id, start_ts, end_ts, state FROM camera_intervals ORDER BY start_ts"):
+        stored[r["camera_id"]].append((r["start_ts"], r["end_ts"], r["state"]))
+    for camera, bs in by_camera.items():
+        assert stored[camera] == [(i.start, i.end, i.state) for i in spans(bs, interval_s=60)], camera
+
+
+async def test_heartbeats_accepted_while_kafka_is_down_are_spooled_and_all_stored(
+    settings, base_settings, conn, tmp_path, clock
+) -> None:
+    stack = await start_stack(settings, conn, tmp_path, clock, gateway_send_timeout_s=1.0)
+    kafka = Kafka(base_settings)
+    try:
+        token = stack.gateway("gw", "15865")
+        clock.advance(3600)
+        before = beats(50, 5)
+        assert (await stack.push(token, before)).json()["accepted"] == 250
+        await stack.settle(250)
+        await asyncio.to_thread(kafka.stop)
+        during = beats(50, 5, start_s=300)
+        for chunk in (during[:100], during[100:]):
+            response = await stack.push(token, chunk)
+            assert response.status_code == 202 and response.json()["accepted"] == len(chunk)
+        publisher = stack.gateway_app.state.publisher
+        assert publisher.spooling and publisher.spool.pending_records == 250
+        assert (await stack.http.get(f"{stack.gateway_url}/readyz")).status_code == 503
+        await asyncio.to_thread(kafka.start)
+        await until(lambda: publisher.spool.is_empty(), timeout=60, what="the spool to drain")
+        after = beats(50, 2, start_s=600)
+        assert (await stack.push(token, after)).json()["accepted"] == 100
+        await stack.settle(600, timeout=90)
+        assert stack.count("SELECT count(DISTINCT (camera_id, ts)) AS n FROM heartbeats") == 600
+        check_intervals_match_heartbeats(stack.db())
+    finally:
+        await asyncio.to_thread(kafka.start)
+        await stack.close()
+
+
+async def test_ingest_killed_mid_stream_and_restarted_stores_everything_once(settings, conn, tmp_path, clock) -> None:
+    stack = await start_stack(settings, conn, tmp_path, clock, ingest=False)
+    env = {
+        **os.environ,
+        "PULSE_DATABASE_URL": settings.database_url,
+        "PULSE_KAFKA_PREFIX": stack.settings.kafka_prefix,
+        "PULSE_INGEST_BATCH_MAX": "500",
+        "PULSE_INGEST_METRICS_PORT": str(free_port()),
+        "PULSE_LOG_LEVEL": "WARNING",
+    }
+    command = [sys.executable, "-c", "from services.cli import main; main()", "ingest"]
+    try:
+        token = stack.gateway("gw", "15865")
+        clock.advance(7200)
+        sent = beats(200, 60)  # 12,000 heartbeats
+        for i in range(0, len(sent), 1000):
+            assert (await stack.push(token, sent[i : i + 1000])).json()["accepted"] == 1000
+        log = tmp_path / "ingest.log"
+        with log.open("ab") as out:
+            first = await asyncio.create_subprocess_exec(*command, env=env, stdout=out, stderr=out)
+            await until(lambda: stack.stored() >= 1500, timeout=60, what="ingest to store a few batches")
+            first.send_signal(signal.SIGKILL)
+            await asyncio.wait_for(first.wait(), 30)
+            killed_at = stack.stored()
+            assert 0 < killed_at < len(sent), "the kill should land while the stream is being ingested"
+            second = await asyncio.create_subprocess_exec(*command, env=env, stdout=out, stderr=out)
+            try:
+                await stack.settle(len(sent), timeout=120)
+            finally:
+                second.send_signal(signal.SIGTERM)
+                code = await asyncio.wait_for(second.wait(), 60)
+        assert code == 0, log.read_text()
+        check_intervals_match_heartbeats(stack.db())
+    finally:
+        await stack.close()
+
+
+async def test_a_postgresql_restart_loses_no_acknowledged_heartbeat(settings, base_settings, conn, tmp_path, clock):
+    stack = await start_stack(settings, conn, tmp_path, clock)
+    postgres = Postgres(base_settings)
+    try:
+        token = stack.gateway("gw", "15865")
+        clock.advance(7200)
+        sent = beats(100, 40)
+        assert (await stack.push(token, sent[:1000])).json()["accepted"] == 1000
+        await asyncio.to_thread(postgres.stop)
+        for i in range(1000, len(sent), 1000):  # the gateway needs no database to accept
+            assert (await stack.push(token, sent[i : i + 1000])).json()["accepted"] == 1000
+        await asyncio.to_thread(postgres.start)
+        await stack.settle(len(sent), timeout=120)
+        check_intervals_match_heartbeats(stack.db())
+    finally:
+        await asyncio.to_thread(postgres.start)
+        await stack.close()
