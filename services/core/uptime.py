@@ -44,9 +44,14 @@ class Interval:
 
 
 def beat_state(status: str, quality: Mapping[str, Any] | None = None) -> State:
+    return state_of(status, flagged=any(bool((quality or {}).get(flag)) for flag in QUALITY_FLAGS))
+
+
+def state_of(status: str, *, flagged: bool) -> State:
+    """`flagged`: a quality flag (black, frozen, obstructed) is set."""
     if status == "down":
         return "down"
-    if status == "degraded" or any(bool((quality or {}).get(flag)) for flag in QUALITY_FLAGS):
+    if status == "degraded" or flagged:
         return "degraded"
     return "up"
 

@@ -2,20 +2,26 @@
 
 A `Pipeline` names a topic, a pure `decode` (bytes → item, raising `ValueError` with a reason for a poison
 message) and a `write` that stores a batch in one database transaction. The loop here does the I/O around them:
-- batches by size and time (`getmany`), so the database sees large COPYs;
+- batches by size and time: it waits up to `batch_wait_s` for the first records, then takes whatever else has
+  already arrived (up to `batch_max`) without waiting more, so a quiet stream is written at once and a busy one
+  in large COPYs;
+- fetches and decodes the next batch while the previous one is being written (one batch in flight, written
+  and committed strictly in order);
 - sends undecodable messages to the pipeline's dead-letter topic with reason, stage, partition and offset, and
   waits for Kafka to acknowledge them before going on;
 - retries the write with backoff while the database is unreachable; isolates rows the database refuses by
   bisecting the batch, and dead-letters only those (stage `write`);
 - commits offsets only after the write committed (a crash before that replays the batch, and the writers are
   idempotent, so nothing is lost and nothing is stored twice);
-- on stop, finishes the batch in hand, commits and leaves the group.
+- runs the pipeline's background step (the rollup) beside the loop, on a connection of its own;
+- on stop, finishes the batches in hand, commits and leaves the group.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import logging
 import time
@@ -52,8 +58,8 @@ class Pipeline(Generic[T]):
     decode: Callable[[bytes | None], T]
     # Stores a batch in one transaction; returns how many rows were new.
     write: Callable[[DbConn, Sequence[T]], int]
-    # Runs after each committed batch (and when idle), e.g. the rollup step.
-    after_write: Callable[[DbConn], Any] | None = None
+    # Background work beside the loop (the rollup): one step, returning how much it did (0: nothing to do).
+    background: Callable[[DbConn], int] | None = None
     batch_max: int = 20_000
     batch_wait_s: float = 0.5
 
@@ -128,13 +134,14 @@ class _Writer(Generic[T]):
             half = len(items) // 2
             return self._write_isolating(conn, items[:half]) + self._write_isolating(conn, items[half:])
 
-    def after_write(self) -> None:
-        if self.pipeline.after_write is None:
-            return
+    def background_step(self) -> int:
+        if self.pipeline.background is None:
+            return 0
         try:
-            self.pipeline.after_write(self._connection())
+            return self.pipeline.background(self._connection())
         except psycopg.OperationalError:
             self.close()  # the queue stays in the database; the next round picks it up
+            return 0
 
     def close(self) -> None:
         if self.conn is not None:
@@ -142,6 +149,14 @@ class _Writer(Generic[T]):
                 self.conn.close()
             finally:
                 self.conn = None
+
+
+@dataclass
+class _Batch(Generic[T]):
+    records: list[ConsumerRecord]
+    items: list[T]
+    origin: dict[int, ConsumerRecord]
+    poison: list[_Poison]
 
 
 async def run_pipeline(settings: Settings, pipeline: Pipeline[T], stop: asyncio.Event) -> None:
@@ -158,61 +173,77 @@ async def run_pipeline(settings: Settings, pipeline: Pipeline[T], stop: asyncio.
     )
     dlq = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True)
     writer: _Writer[T] = _Writer(settings, pipeline, stop)
+    helper: _Writer[T] = _Writer(settings, pipeline, stop)
+    in_flight: asyncio.Queue[_Batch[T] | None] = asyncio.Queue(maxsize=1)
     await consumer.start()
     await dlq.start()
     log.info("consuming %s as group %s", pipeline.topic, pipeline.group_id)
-    try:
-        while not stop.is_set():
-            records = await _next_batch(consumer, pipeline, stop)
-            if not records:
-                await asyncio.to_thread(writer.after_write)
-                continue
-            await _handle_batch(consumer, dlq, writer, pipeline, records)
+
+    async def fetch() -> None:
+        try:
+            while not stop.is_set():
+                records = await _next_batch(consumer, pipeline, stop)
+                if records:
+                    await in_flight.put(_decode(pipeline, records))
+        finally:
+            await in_flight.put(None)
+
+    async def write() -> None:
+        while (batch := await in_flight.get()) is not None:
+            await _handle_batch(consumer, dlq, writer, pipeline, batch)
             await _update_lag(consumer, pipeline.topic)
-            await asyncio.to_thread(writer.after_write)
+
+    async def background() -> None:
+        while not stop.is_set():
+            if not await asyncio.to_thread(helper.background_step):
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=0.2)
+
+    tasks = [asyncio.create_task(fetch()), asyncio.create_task(write()), asyncio.create_task(background())]
+    try:
+        await asyncio.gather(*tasks)
     finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await consumer.stop()  # leaves the group; offsets were committed after each batch
         await dlq.stop()
         await asyncio.to_thread(writer.close)
+        await asyncio.to_thread(helper.close)
 
 
 async def _next_batch(consumer: AIOKafkaConsumer, pipeline: Pipeline[Any], stop: asyncio.Event) -> list[ConsumerRecord]:
     records: list[ConsumerRecord] = []
-    deadline = time.monotonic() + pipeline.batch_wait_s
+    timeout_ms = int(pipeline.batch_wait_s * 1000)
     while len(records) < pipeline.batch_max and not stop.is_set():
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        fetched = await consumer.getmany(timeout_ms=timeout_ms, max_records=pipeline.batch_max - len(records))
+        for part in fetched.values():
+            records.extend(part)
+        if not fetched:
             break
-        fetched = await consumer.getmany(
-            timeout_ms=max(1, int(remaining * 1000)), max_records=pipeline.batch_max - len(records)
-        )
-        for batch in fetched.values():
-            records.extend(batch)
-        if not fetched and records:
-            break  # nothing more right now: write what we have
+        timeout_ms = 0  # take what has already arrived, but do not wait for more
     return records
 
 
-async def _handle_batch(
-    consumer: AIOKafkaConsumer,
-    dlq: AIOKafkaProducer,
-    writer: _Writer[T],
-    pipeline: Pipeline[T],
-    records: list[ConsumerRecord],
-) -> None:
-    started = time.monotonic()
+def _decode(pipeline: Pipeline[T], records: list[ConsumerRecord]) -> _Batch[T]:
     MESSAGES.labels(pipeline.topic).inc(len(records))
-    items: list[T] = []
-    origin: dict[int, ConsumerRecord] = {}
-    poison: list[_Poison] = []
+    batch: _Batch[T] = _Batch(records, [], {}, [])
     for record in records:
         try:
             item = pipeline.decode(record.value)
         except ValueError as exc:
-            poison.append(_Poison(record, str(exc), "decode"))
+            batch.poison.append(_Poison(record, str(exc), "decode"))
             continue
-        origin[id(item)] = record
-        items.append(item)
+        batch.origin[id(item)] = record
+        batch.items.append(item)
+    return batch
+
+
+async def _handle_batch(
+    consumer: AIOKafkaConsumer, dlq: AIOKafkaProducer, writer: _Writer[T], pipeline: Pipeline[T], batch: _Batch[T]
+) -> None:
+    started = time.monotonic()
+    records, items, origin, poison = batch.records, batch.items, batch.origin, batch.poison
     writer.refused.clear()
     stored = await asyncio.to_thread(writer.write, items)
     poison += [_Poison(origin[id(item)], reason, "write") for item, reason in writer.refused]

@@ -28,9 +28,11 @@ STAGE_COLUMNS = (
     "received_at",
 )
 
+STAGE_TYPES = ("text", "timestamptz", "text", "text", "int8", "text", "text", "int8", "text", "text", "timestamptz")
+
 _CREATE_STAGE = """
 CREATE TEMP TABLE IF NOT EXISTS hb_stage (
-    camera_id text, ts timestamptz, status text, state text, seq bigint, metrics jsonb, quality jsonb,
+    camera_id text, ts timestamptz, status text, state text, seq bigint, metrics text, quality text,
     gateway_id bigint, unit_set text, unit_code text, received_at timestamptz
 ) ON COMMIT DELETE ROWS
 """
@@ -47,7 +49,8 @@ ON CONFLICT (camera_id) DO NOTHING
 _INSERT_AND_QUEUE = """
 WITH ins AS (
     INSERT INTO heartbeats (ts, camera_id, status, seq, metrics, quality, gateway_id, received_at)
-    SELECT DISTINCT ON (camera_id, ts) ts, camera_id, status, seq, metrics, quality, gateway_id, received_at
+    SELECT DISTINCT ON (camera_id, ts)
+           ts, camera_id, status, seq, metrics::jsonb, quality::jsonb, gateway_id, received_at
     FROM hb_stage ORDER BY camera_id, ts, received_at
     ON CONFLICT (camera_id, ts) DO NOTHING
     RETURNING camera_id, ts
@@ -65,7 +68,8 @@ SELECT coalesce(sum(n), 0)::bigint AS inserted FROM touched
 
 _LATEST = """
 INSERT INTO camera_status AS cs (camera_id, first_ts, last_ts, last_status, last_state, last_quality, last_metrics)
-SELECT DISTINCT ON (camera_id) camera_id, min(ts) OVER (PARTITION BY camera_id), ts, status, state, quality, metrics
+SELECT DISTINCT ON (camera_id) camera_id, min(ts) OVER (PARTITION BY camera_id), ts, status, state, quality::jsonb,
+       metrics::jsonb
 FROM hb_stage ORDER BY camera_id, ts DESC
 ON CONFLICT (camera_id) DO UPDATE SET
     first_ts = least(cs.first_ts, EXCLUDED.first_ts),
@@ -113,9 +117,11 @@ def write_batch(conn: DbConn, rows: Sequence[HeartbeatRow], keepalives: Sequence
         conn.execute(_CREATE_STAGE)
         inserted = 0
         if rows:
-            with conn.cursor().copy(f"COPY hb_stage ({', '.join(STAGE_COLUMNS)}) FROM STDIN") as copy:
+            # Binary COPY: no text formatting of timestamps on either side.
+            with conn.cursor().copy(f"COPY hb_stage ({', '.join(STAGE_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(STAGE_TYPES)
                 for row in rows:
-                    copy.write_row(row.as_tuple())
+                    copy.write_row(row)
             conn.execute(_REGISTER_UNKNOWN)
             result = conn.execute(_INSERT_AND_QUEUE).fetchone()
             inserted = int(result["inserted"]) if result else 0

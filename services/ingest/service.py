@@ -20,10 +20,8 @@ def _write_heartbeats(conn: DbConn, items: Sequence[HeartbeatRow | KeepAlive]) -
     return write_batch(conn, rows, keepalives).inserted
 
 
-def _rollup(conn: DbConn) -> None:
-    for _ in range(20):  # bounded per round, so the consumer keeps polling under a large backlog
-        if not rollup_step(conn):
-            break
+def _rollup(conn: DbConn) -> int:
+    return rollup_step(conn)
 
 
 def heartbeat_pipeline(settings: Settings) -> Pipeline[HeartbeatRow | KeepAlive]:
@@ -33,7 +31,7 @@ def heartbeat_pipeline(settings: Settings) -> Pipeline[HeartbeatRow | KeepAlive]
         group_id=kafka.topic(settings, "pulse-ingest-heartbeats"),
         decode=process_message,
         write=_write_heartbeats,
-        after_write=_rollup,
+        background=_rollup,
         batch_max=settings.ingest_batch_max,
     )
 
