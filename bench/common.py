@@ -1,0 +1,57 @@
+"""What the benchmarks share: a fresh database of their own, the machine's description, percentiles."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import subprocess
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+
+from services.core.db import connect
+from services.core.migrate import migrate
+from services.core.settings import Settings
+
+
+def fresh_database(settings: Settings, name: str) -> Settings:
+    """Drop and create database `name` on the configured server, migrate it, return settings pointing at it."""
+    parts = urlsplit(settings.database_url)
+    with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    bench = settings.model_copy(update={"database_url": urlunsplit(parts._replace(path=f"/{name}"))})
+    with connect(bench) as conn:
+        migrate(conn)
+    return bench
+
+
+def machine() -> dict:
+    with open("/proc/meminfo") as f:
+        mem_kb = int(next(line for line in f if line.startswith("MemTotal")).split()[1])
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+    pg = subprocess.run(["psql", "--version"], capture_output=True, text=True).stdout.strip()
+    return {
+        "cores": os.cpu_count(),
+        "cpu": cpu,
+        "memory_gib": round(mem_kb / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "psql": pg,
+    }
+
+
+def percentiles(samples: list[float]) -> dict:
+    ordered = sorted(samples)
+
+    def pick(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    return {
+        "n": len(ordered),
+        "p50_ms": round(statistics.median(ordered) * 1000, 2),
+        "p95_ms": round(pick(0.95) * 1000, 2),
+        "p99_ms": round(pick(0.99) * 1000, 2),
+        "max_ms": round(ordered[-1] * 1000, 2),
+    }

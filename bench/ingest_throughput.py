@@ -1,0 +1,228 @@
+"""Ingest throughput: heartbeats/s from Kafka into TimescaleDB, next to a raw COPY of the same rows.
+
+In one run, on one fresh database (`pulse_bench_ingest`):
+1. limit: raw `COPY heartbeats FROM STDIN` of all rows (no dedupe, nothing else);
+2. the two ways the writer could insert with deduplication on (camera_id, ts), timed alone, in batches:
+   COPY into a temporary staging table + `INSERT … SELECT … ON CONFLICT DO NOTHING` (what ingest uses), and
+   `INSERT … SELECT FROM unnest(arrays) … ON CONFLICT DO NOTHING`;
+3. the shipped writer (`write_batch`: dedupe, camera status, rollup queue, watermarks) without Kafka;
+4. the whole pipeline: the rows produced to a fresh topic first, then `run_pipeline` (Kafka consumer, decode,
+   write, offset commits, rollup of state intervals) timed until every row is stored and rolled up.
+`pipeline_rows_per_s` counts from the consumer's start (group join included) until every row is stored and
+rolled up; `pipeline_after_group_join_rows_per_s` from the first stored row.
+Prints one JSON object. Usage: python -m bench.ingest_throughput [--cameras 5000] [--per-camera 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from aiokafka import AIOKafkaProducer
+
+from bench.common import fresh_database, machine
+from services.core import accounts, kafka
+from services.core.db import DbConn, connect
+from services.core.heartbeats import Delivery, HeartbeatItem, to_message
+from services.core.settings import load_settings
+from services.ingest.consumer import run_pipeline
+from services.ingest.heartbeat_writer import write_batch
+from services.ingest.heartbeats import HeartbeatRow, process_message
+from services.ingest.service import heartbeat_pipeline
+
+RAW_COLUMNS = "ts, camera_id, status, seq, metrics, quality, gateway_id, received_at"
+
+
+def make_rows(cameras: int, per_camera: int, gateway_id: int) -> list[HeartbeatRow]:
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
+    delivery = Delivery(gateway_id, "2024", "15865", start + timedelta(days=1))
+    rows = []
+    for i in range(per_camera):
+        for c in range(cameras):
+            item = HeartbeatItem(
+                camera_id=f"cam-{c:05d}",
+                ts=start + timedelta(seconds=60 * i),
+                metrics={"fps": 25.0, "bitrate_kbps": 2048},
+                quality={"blur": 310.5},
+            )
+            rows.append(process_message(to_message(item, delivery)))
+    return rows  # type: ignore[return-value]
+
+
+def reset(conn: DbConn) -> None:
+    conn.execute("TRUNCATE heartbeats, camera_status, camera_dirty, camera_intervals")
+
+
+def raw_tuple(r: HeartbeatRow) -> tuple:
+    return (r.ts, r.camera_id, r.status, r.seq, r.metrics, r.quality, r.gateway_id, r.received_at)
+
+
+def time_raw_copy(conn: DbConn, rows: list[HeartbeatRow]) -> float:
+    started = time.perf_counter()
+    with conn.transaction(), conn.cursor().copy(f"COPY heartbeats ({RAW_COLUMNS}) FROM STDIN") as copy:
+        for r in rows:
+            copy.write_row(raw_tuple(r))
+    return time.perf_counter() - started
+
+
+def time_copy_stage_insert(conn: DbConn, rows: list[HeartbeatRow], batch: int) -> float:
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS raw_stage (LIKE heartbeats) ON COMMIT DELETE ROWS")
+    started = time.perf_counter()
+    for i in range(0, len(rows), batch):
+        with conn.transaction():
+            with conn.cursor().copy(f"COPY raw_stage ({RAW_COLUMNS}) FROM STDIN") as copy:
+                for r in rows[i : i + batch]:
+                    copy.write_row(raw_tuple(r))
+            conn.execute(
+                f"INSERT INTO heartbeats ({RAW_COLUMNS}) SELECT {RAW_COLUMNS} FROM raw_stage"
+                " ON CONFLICT (camera_id, ts) DO NOTHING"
+            )
+    return time.perf_counter() - started
+
+
+def time_unnest_insert(conn: DbConn, rows: list[HeartbeatRow], batch: int) -> float:
+    started = time.perf_counter()
+    for i in range(0, len(rows), batch):
+        chunk = [raw_tuple(r) for r in rows[i : i + batch]]
+        columns = list(zip(*chunk, strict=True))
+        with conn.transaction():
+            conn.execute(
+                f"INSERT INTO heartbeats ({RAW_COLUMNS}) SELECT * FROM unnest(%s::timestamptz[], %s::text[],"
+                " %s::text[], %s::bigint[], %s::jsonb[], %s::jsonb[], %s::bigint[], %s::timestamptz[])"
+                " ON CONFLICT (camera_id, ts) DO NOTHING",
+                [list(c) for c in columns],
+            )
+    return time.perf_counter() - started
+
+
+def time_writer(conn: DbConn, rows: list[HeartbeatRow], batch: int) -> float:
+    started = time.perf_counter()
+    for i in range(0, len(rows), batch):
+        write_batch(conn, rows[i : i + batch])
+    return time.perf_counter() - started
+
+
+async def produce(settings, rows: list[HeartbeatRow], gateway_id: int) -> float:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        linger_ms=20,
+        max_batch_size=1 << 20,
+        compression_type="lz4",
+    )
+    await producer.start()
+    topic = kafka.topic(settings, kafka.HEARTBEATS)
+    started = time.perf_counter()
+    try:
+        futures = []
+        for r in rows:
+            item = HeartbeatItem(
+                camera_id=r.camera_id, ts=r.ts, metrics=json.loads(r.metrics), quality=json.loads(r.quality)
+            )
+            value = to_message(item, Delivery(gateway_id, "2024", "15865", r.received_at))
+            futures.append(await producer.send(topic, value, key=r.camera_id.encode()))
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return time.perf_counter() - started
+
+
+async def time_pipeline(settings, conn: DbConn, expected: int) -> tuple[float, float, float]:
+    """Seconds from start to: the first row stored (consumer group joined), every row stored, every row
+    stored and rolled up into state intervals."""
+    stop = asyncio.Event()
+    started = time.perf_counter()
+    task = asyncio.create_task(run_pipeline(settings, heartbeat_pipeline(settings), stop))
+    first = stored = None
+    while True:
+        n = conn.execute("SELECT count(*) AS n FROM heartbeats").fetchone()["n"]
+        now = time.perf_counter() - started
+        if n and first is None:
+            first = now
+        if n == expected and stored is None:
+            stored = now
+        if stored is not None and not conn.execute("SELECT count(*) AS n FROM camera_dirty").fetchone()["n"]:
+            break
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)  # poll
+    elapsed = time.perf_counter() - started
+    stop.set()
+    await task
+    return first or 0.0, stored or elapsed, elapsed
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cameras", type=int, default=5000)
+    parser.add_argument("--per-camera", type=int, default=40)
+    parser.add_argument("--batch", type=int, default=20_000)
+    args = parser.parse_args()
+    settings = fresh_database(load_settings(), "pulse_bench_ingest")
+    settings = settings.model_copy(update={"kafka_prefix": f"bench-{uuid.uuid4().hex[:8]}."})
+    with connect(settings, autocommit=True) as conn:
+        accounts.create_gateway(conn, name="bench", unit_set="2024", unit_codes=["15865"])
+        gateway_id = conn.execute("SELECT gateway_id FROM gateways").fetchone()["gateway_id"]
+        conn.execute(
+            "INSERT INTO cameras (camera_id, unit_set, unit_code, gateway_id)"
+            " SELECT format('cam-%%s', lpad(g::text, 5, '0')), '2024', '15865', %s FROM generate_series(0, %s - 1) g",
+            (gateway_id, args.cameras),
+        )
+        rows = make_rows(args.cameras, args.per_camera, gateway_id)
+        n = len(rows)
+        results: dict[str, float] = {}
+        results["raw_copy_s"] = time_raw_copy(conn, rows)
+        reset(conn)
+        results["copy_stage_insert_s"] = time_copy_stage_insert(conn, rows, args.batch)
+        reset(conn)
+        results["unnest_insert_s"] = time_unnest_insert(conn, rows, args.batch)
+        reset(conn)
+        results["writer_s"] = time_writer(conn, rows, args.batch)
+        reset(conn)
+        conn.execute("UPDATE gateways SET watermark = NULL")
+        await kafka.ensure_topics(settings)
+        produce_s = await produce(settings, rows, gateway_id)
+        first, stored, rolled = await time_pipeline(settings, conn, n)
+        results["pipeline_s"] = rolled
+        results["pipeline_first_row_s"] = first
+        results["pipeline_all_stored_s"] = stored
+        intervals = conn.execute("SELECT count(*) AS n FROM camera_intervals").fetchone()["n"]
+
+    def rate(seconds: float) -> int:
+        return round(n / seconds)
+
+    raw = rate(results["raw_copy_s"])
+    print(
+        json.dumps(
+            {
+                "benchmark": "ingest_throughput",
+                "machine": machine(),
+                "rows": n,
+                "cameras": args.cameras,
+                "batch": args.batch,
+                "limit_raw_copy_rows_per_s": raw,
+                "copy_stage_insert_rows_per_s": rate(results["copy_stage_insert_s"]),
+                "unnest_insert_rows_per_s": rate(results["unnest_insert_s"]),
+                "writer_rows_per_s": rate(results["writer_s"]),
+                "pipeline_rows_per_s": rate(results["pipeline_s"]),
+                "pipeline_ratio_to_raw_copy": round(rate(results["pipeline_s"]) / raw, 3),
+                "producer_rows_per_s_not_part_of_ingest": rate(produce_s),
+                "state_intervals_after": intervals,
+                "goal": {
+                    "rows_per_s": 100_000,
+                    "ratio": 0.6,
+                    "met": rate(results["pipeline_s"]) >= 100_000 and rate(results["pipeline_s"]) / raw >= 0.6,
+                },
+                "seconds": {k: round(v, 3) for k, v in results.items()},
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

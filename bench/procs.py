@@ -1,0 +1,137 @@
+"""The product's components as subprocesses for a benchmark: each run gets its own topics, data dir and ports.
+
+Components are started with `.venv/bin/pulse <command>` and configured only through `PULSE_*` variables, as in
+production; their output goes to log files in the run's data dir, so stdout stays the benchmark's JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections import defaultdict
+from pathlib import Path
+
+import httpx
+from aiokafka.admin import AIOKafkaAdminClient
+
+from services.core import kafka
+from services.core.settings import Settings
+
+PULSE = Path(sys.executable).with_name("pulse")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def isolate(settings: Settings, data_dir: Path) -> Settings:
+    """Fresh topic prefix, data dir (the gateway's spool) and ports, on the given database."""
+    return settings.model_copy(
+        update={
+            "kafka_prefix": f"bench-{uuid.uuid4().hex[:8]}.",
+            "data_dir": data_dir,
+            "gateway_port": free_port(),
+            "api_port": free_port(),
+            "ingest_metrics_port": free_port(),
+            "log_level": "WARNING",
+        }
+    )
+
+
+def component_env(settings: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        PULSE_DATABASE_URL=settings.database_url,
+        PULSE_KAFKA_BOOTSTRAP=settings.kafka_bootstrap,
+        PULSE_KAFKA_PREFIX=settings.kafka_prefix,
+        PULSE_DATA_DIR=str(settings.data_dir),
+        PULSE_GATEWAY_PORT=str(settings.gateway_port),
+        PULSE_API_PORT=str(settings.api_port),
+        PULSE_INGEST_METRICS_PORT=str(settings.ingest_metrics_port),
+        PULSE_LOG_LEVEL=settings.log_level,
+    )
+    return env
+
+
+class Components:
+    """Started subprocesses, stopped together (SIGTERM, then SIGKILL after a grace period)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        with open(Path(self.settings.data_dir) / f"{name}.log", "wb") as log:  # the child keeps its own copy
+            proc = subprocess.Popen(argv, env=component_env(self.settings), stdout=log, stderr=subprocess.STDOUT)
+        self.procs[name] = proc
+        return proc
+
+    def pulse(self, command: str) -> subprocess.Popen[bytes]:
+        return self.start(command, [str(PULSE), command])
+
+    def log_tail(self, name: str, lines: int = 20) -> str:
+        text = (Path(self.settings.data_dir) / f"{name}.log").read_text(errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+    def wait_ok(self, name: str, url: str, timeout: float = 60.0) -> None:
+        """Poll `url` until it answers 200; fail with the component's log if it exits or times out."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.procs[name].poll() is not None:
+                raise RuntimeError(f"{name} exited with {self.procs[name].returncode}:\n{self.log_tail(name)}")
+            try:
+                if httpx.get(url, timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{name} not ready at {url} after {timeout:.0f} s:\n{self.log_tail(name)}")
+
+    def stop_all(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def metric_totals(url: str) -> dict[str, float]:
+    """A component's Prometheus samples, summed over labels (a missing one reads 0)."""
+    totals: dict[str, float] = defaultdict(float)
+    for line in httpx.get(url, timeout=10).text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            totals[name.split("{", 1)[0]] += float(value)
+    return totals
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far: shows whether a server was CPU-bound during a run."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def delete_topics(settings: Settings) -> None:
+    """The run's own topics only (its prefix is unique), so the broker's disk does not fill run after run."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10_000)
+    await admin.start()
+    try:
+        await admin.delete_topics([kafka.topic(settings, n) for n in kafka.ALL_TOPICS])
+    finally:
+        await admin.close()
+
+
+def ensure_topics(settings: Settings) -> None:
+    asyncio.run(kafka.ensure_topics(settings))
