@@ -19,22 +19,22 @@ def camera_item(c: CameraSnapshot, state: str) -> dict:
     return {
         "camera_id": c.camera_id,
         "name": c.name,
-        "address": c.row["address"],
+        "address": c.detail.get("address"),
         "unit_set": c.unit_set,
         "unit_code": c.unit_code,
         "view_unit_code": c.view_code,
         "state": state,
         "last_seen": c.last.ts.isoformat() if c.last else None,
         "last_status": c.last_status,
-        "quality": c.row["last_quality"],
-        "metrics": c.row["last_metrics"],
+        "quality": c.detail.get("last_quality"),
+        "metrics": c.detail.get("last_metrics"),
         "registered": c.registered,
         "interval_s": c.interval_s,
         "grace_s": c.grace_s if c.grace_s is not None else c.interval_s,
         "has_stream": c.has_stream,
-        "lat": c.row["lat"],
-        "lon": c.row["lon"],
-        "gateway": c.row["gateway_name"],
+        "lat": c.detail.get("lat"),
+        "lon": c.detail.get("lon"),
+        "gateway": c.detail.get("gateway_name"),
     }
 
 
@@ -54,7 +54,7 @@ def list_cameras(
     if unit is not None:
         require_unit(principal, view, unit)
     items = []
-    for c in camera_state.snapshots(conn, view_set=view):
+    for c in camera_state.snapshots(conn, view_set=view, detail=True):
         if not principal.can_read_unit(c.unit_set, c.unit_code) or (unit is not None and c.view_code != unit):
             continue
         live = c.live(now, settings.gateway_silence_s)
@@ -73,7 +73,7 @@ def get_camera(
     unit_set: UnitSetParam = None,
 ) -> dict:
     view = unit_set or settings.unit_set
-    found = camera_state.snapshots(conn, view_set=view, camera_ids=[camera_id])
+    found = camera_state.snapshots(conn, view_set=view, camera_ids=[camera_id], detail=True)
     if not found:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no camera {camera_id}")
     c = found[0]

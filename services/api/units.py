@@ -30,9 +30,13 @@ def _item(row: dict) -> dict:
 def list_units(principal: Reader, conn: Conn, settings: AppSettings, now: Now, unit_set: UnitSetParam = None) -> dict:
     view = unit_set or settings.unit_set
     rows = [r for r in units.list_units(conn, view) if principal.can_read_unit(view, r["code"])]
-    cams = [c for c in camera_state.snapshots(conn, view_set=view) if c.view_code is not None]
-    day = camera_state.window_seconds(conn, cams, camera_state.local_day_start(now, settings.tz), now)
-    month = camera_state.window_seconds(conn, cams, camera_state.local_month_start(now, settings.tz), now)
+    cams = camera_state.snapshots(conn, view_set=view)
+    day = camera_state.unit_seconds(
+        conn, cams, camera_state.local_day_start(now, settings.tz), now, view_set=view, every_camera=True
+    )
+    month = camera_state.unit_seconds(
+        conn, cams, camera_state.local_month_start(now, settings.tz), now, view_set=view, every_camera=True
+    )
     per_unit: dict[str, dict] = {
         r["code"]: {
             "total": 0,
@@ -48,8 +52,9 @@ def list_units(principal: Reader, conn: Conn, settings: AppSettings, now: Now, u
             continue
         bucket["total"] += 1
         bucket["live"][c.live(now, settings.gateway_silence_s)] += 1
-        camera_state.add_seconds(bucket["day"], day.get(c.camera_id, {}))
-        camera_state.add_seconds(bucket["month"], month.get(c.camera_id, {}))
+    for code, bucket in per_unit.items():
+        bucket["day"] = day.get(code, bucket["day"])
+        bucket["month"] = month.get(code, bucket["month"])
     items = []
     for r in rows:
         b = per_unit[r["code"]]

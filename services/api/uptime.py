@@ -53,15 +53,15 @@ def seconds_item(seconds: dict[State, float]) -> dict:
 
 def visible_cameras(
     conn: Conn, principal: Principal, view_set: str
-) -> tuple[list[camera_state.CameraSnapshot], dict[str, str]]:
-    """Cameras the principal may see, projected into `view_set`, and the names of that set's units."""
+) -> tuple[list[camera_state.CameraSnapshot], dict[str, str], bool]:
+    """Cameras the principal may see, projected into `view_set`; the names of that set's units; and whether
+    those are all the cameras there are."""
     names = {r["code"]: r["name"] for r in units.list_units(conn, view_set)}
     if not names:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no unit set {view_set}")
-    cams = [
-        c for c in camera_state.snapshots(conn, view_set=view_set) if principal.can_read_unit(c.unit_set, c.unit_code)
-    ]
-    return cams, names
+    every = camera_state.snapshots(conn, view_set=view_set)
+    cams = [c for c in every if principal.can_read_unit(c.unit_set, c.unit_code)]
+    return cams, names, len(cams) == len(every)
 
 
 @router.get("/uptime", summary="Uptime per unit or camera over a window")
@@ -76,9 +76,9 @@ def get_uptime(
 ) -> dict:
     start, end = parse_window(from_, to)
     view = unit_set or settings.unit_set
-    cams, names = visible_cameras(conn, principal, view)
-    per_camera = camera_state.window_seconds(conn, cams, start, end)
+    cams, names, all_cameras = visible_cameras(conn, principal, view)
     if group_by == "camera":
+        per_camera = camera_state.window_seconds(conn, cams, start, end)
         items = [
             {
                 "camera_id": c.camera_id,
@@ -91,11 +91,10 @@ def get_uptime(
             if c.camera_id in per_camera
         ]
     else:
-        totals: dict[str | None, dict[State, float]] = defaultdict(lambda: dict.fromkeys(uptime.STATES, 0.0))
+        totals = camera_state.unit_seconds(conn, cams, start, end, view_set=view, every_camera=all_cameras)
         counts: dict[str | None, int] = defaultdict(int)
         for c in cams:
-            if c.camera_id in per_camera:
-                camera_state.add_seconds(totals[c.view_code], per_camera[c.camera_id])
+            if c.service_window(start, end):
                 counts[c.view_code] += 1
         codes = [code for code in names if principal.can_read_unit(view, code)]
         items = [

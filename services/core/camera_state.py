@@ -15,16 +15,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from psycopg.rows import tuple_row
+
 from services.core import uptime
 from services.core.db import DbConn
 from services.core.uptime import Beat, State
 
+# `detail` adds what a camera page shows (quality, metrics, place); uptime needs only the lean part.
 _SNAPSHOT = """
-SELECT c.camera_id, c.name, c.address, c.unit_set, c.unit_code, c.registered, c.interval_s, c.grace_s,
-       c.stream_url IS NOT NULL AS has_stream, c.installed_at, c.retired_at, c.lat, c.lon, c.tags,
+SELECT c.camera_id, c.name, c.unit_set, c.unit_code, c.registered, c.interval_s, c.grace_s,
+       c.stream_url IS NOT NULL AS has_stream, c.installed_at, c.retired_at,
        CASE WHEN c.unit_set = %(view)s THEN c.unit_code ELSE m.to_code END AS view_code,
-       cs.last_ts, cs.last_state, cs.last_status, cs.last_quality, cs.last_metrics,
-       g.watermark, g.name AS gateway_name
+       cs.last_ts, cs.last_state, cs.last_status, g.watermark,
+       CASE WHEN %(detail)s THEN jsonb_build_object(
+           'address', c.address, 'lat', c.lat, 'lon', c.lon, 'tags', c.tags, 'last_quality', cs.last_quality,
+           'last_metrics', cs.last_metrics, 'gateway_name', g.name) END AS detail
 FROM cameras c
 LEFT JOIN unit_mapping m ON m.from_set = c.unit_set AND m.from_code = c.unit_code AND m.to_set = %(view)s
 LEFT JOIN camera_status cs ON cs.camera_id = c.camera_id
@@ -37,9 +42,12 @@ _INTERVAL_SECONDS = """
 SELECT camera_id, state,
        sum(extract(epoch FROM least(end_ts, %(b)s) - greatest(start_ts, %(a)s)))::float8 AS seconds
 FROM camera_intervals
-WHERE camera_id = ANY(%(ids)s) AND end_ts > %(a)s AND start_ts < %(b)s
+WHERE (%(ids)s::text[] IS NULL OR camera_id = ANY(%(ids)s)) AND end_ts > %(a)s AND start_ts < %(b)s
 GROUP BY camera_id, state
 """
+# Above this many cameras, summing every camera's intervals and keeping the ones asked for is cheaper than
+# filtering by a long id list in SQL (measured in bench/uptime_query.py).
+_ALL_CAMERAS_ABOVE = 500
 
 
 @dataclass(frozen=True)
@@ -56,12 +64,14 @@ class CameraSnapshot:
     last: Beat | None
     last_status: str | None
     watermark: datetime | None
-    row: dict[str, Any]
+    installed_at: datetime | None
+    retired_at: datetime | None
+    detail: dict[str, Any]
 
     def service_window(self, start: datetime, end: datetime) -> tuple[datetime, datetime] | None:
         """The part of [start, end) in which the camera was installed and not retired."""
-        lo = max(start, self.row["installed_at"]) if self.row["installed_at"] else start
-        hi = min(end, self.row["retired_at"]) if self.row["retired_at"] else end
+        lo = max(start, self.installed_at) if self.installed_at else start
+        hi = min(end, self.retired_at) if self.retired_at else end
         return (lo, hi) if hi > lo else None
 
     def live(self, now: datetime, gateway_silence_s: float) -> State:
@@ -71,25 +81,47 @@ class CameraSnapshot:
         )
 
 
-def snapshots(conn: DbConn, *, view_set: str, camera_ids: list[str] | None = None) -> list[CameraSnapshot]:
-    rows = conn.execute(_SNAPSHOT, {"view": view_set, "ids": camera_ids}).fetchall()
+def snapshots(
+    conn: DbConn, *, view_set: str, camera_ids: list[str] | None = None, detail: bool = False
+) -> list[CameraSnapshot]:
+    with conn.cursor(row_factory=tuple_row) as cur:  # thousands of rows: tuples are much cheaper than dicts
+        rows = cur.execute(_SNAPSHOT, {"view": view_set, "ids": camera_ids, "detail": detail}).fetchall()
     return [
         CameraSnapshot(
-            camera_id=r["camera_id"],
-            name=r["name"],
-            unit_set=r["unit_set"],
-            unit_code=r["unit_code"],
-            view_code=r["view_code"],
-            registered=r["registered"],
-            interval_s=r["interval_s"],
-            grace_s=r["grace_s"],
-            has_stream=r["has_stream"],
-            last=Beat(r["last_ts"], r["last_state"]) if r["last_ts"] else None,
-            last_status=r["last_status"],
-            watermark=r["watermark"],
-            row=r,
+            camera_id=camera_id,
+            name=name,
+            unit_set=unit_set,
+            unit_code=unit_code,
+            view_code=view_code,
+            registered=registered,
+            interval_s=interval_s,
+            grace_s=grace_s,
+            has_stream=has_stream,
+            last=Beat(last_ts, last_state) if last_ts else None,
+            last_status=last_status,
+            watermark=watermark,
+            installed_at=installed_at,
+            retired_at=retired_at,
+            detail=extra or {},
         )
-        for r in rows
+        for (
+            camera_id,
+            name,
+            unit_set,
+            unit_code,
+            registered,
+            interval_s,
+            grace_s,
+            has_stream,
+            installed_at,
+            retired_at,
+            view_code,
+            last_ts,
+            last_state,
+            last_status,
+            watermark,
+            extra,
+        ) in rows
     ]
 
 
@@ -101,8 +133,10 @@ def window_seconds(
     if not windows:
         return {}
     stored: dict[str, dict[str, float]] = defaultdict(dict)
-    for r in conn.execute(_INTERVAL_SECONDS, {"ids": list(windows), "a": start, "b": end}):
-        stored[r["camera_id"]][r["state"]] = r["seconds"]
+    ids = list(windows) if len(windows) <= _ALL_CAMERAS_ABOVE else None
+    with conn.cursor(row_factory=tuple_row) as cur:
+        for camera_id, state, total in cur.execute(_INTERVAL_SECONDS, {"ids": ids, "a": start, "b": end}):
+            stored[camera_id][state] = total
     out: dict[str, dict[State, float]] = {}
     for camera_id, (cam, (lo, hi)) in windows.items():
         seconds: dict[State, float] = dict.fromkeys(uptime.STATES, 0.0)
@@ -112,7 +146,7 @@ def window_seconds(
         else:  # a camera installed or retired inside the window: clip its stored intervals too
             for iv in _stored_intervals(conn, camera_id, lo, hi):
                 seconds[iv.state] += iv.seconds
-        if cam.last is not None:
+        if cam.last is not None and cam.watermark is not None and cam.last.ts < hi and cam.watermark > lo:
             for iv in uptime.clip(
                 uptime.tail(cam.last, cam.watermark, interval_s=cam.interval_s, grace_s=cam.grace_s), lo, hi
             ):
@@ -121,6 +155,53 @@ def window_seconds(
         seconds["unknown"] = max(0.0, (hi - lo).total_seconds() - known)
         out[camera_id] = seconds
     return out
+
+
+# Stored seconds per unit of the view and state, each camera's intervals clipped to the window and to its
+# service period (installed_at, retired_at); `ids` NULL means every camera.
+_UNIT_SECONDS = """
+SELECT CASE WHEN c.unit_set = %(view)s THEN c.unit_code ELSE m.to_code END AS view_code, i.state,
+       sum(extract(epoch FROM
+           least(i.end_ts, %(b)s, coalesce(c.retired_at, %(b)s))
+           - greatest(i.start_ts, %(a)s, coalesce(c.installed_at, %(a)s))))::float8 AS seconds
+FROM camera_intervals i
+JOIN cameras c ON c.camera_id = i.camera_id
+LEFT JOIN unit_mapping m ON m.from_set = c.unit_set AND m.from_code = c.unit_code AND m.to_set = %(view)s
+WHERE (%(ids)s::text[] IS NULL OR i.camera_id = ANY(%(ids)s)) AND i.end_ts > %(a)s AND i.start_ts < %(b)s
+  AND least(i.end_ts, %(b)s, coalesce(c.retired_at, %(b)s))
+      > greatest(i.start_ts, %(a)s, coalesce(c.installed_at, %(a)s))
+GROUP BY 1, 2
+"""
+
+
+def unit_seconds(
+    conn: DbConn, cameras: list[CameraSnapshot], start: datetime, end: datetime, *, view_set: str, every_camera: bool
+) -> dict[str | None, dict[State, float]]:
+    """Seconds per state of each unit of the view over [start, end): the same figures as summing
+    `window_seconds` over a unit's cameras, with the stored part summed in SQL (a month of 5,000 cameras is
+    one pass over their intervals, not 5,000 rows back to Python). `every_camera`: `cameras` is the whole
+    registry (no id filter needed). Key None: cameras not attributable in this view."""
+    totals: dict[str | None, dict[State, float]] = defaultdict(lambda: dict.fromkeys(uptime.STATES, 0.0))
+    ids = None if every_camera else [c.camera_id for c in cameras]
+    with conn.cursor(row_factory=tuple_row) as cur:
+        for code, state, total in cur.execute(_UNIT_SECONDS, {"view": view_set, "ids": ids, "a": start, "b": end}):
+            totals[code][state] += total
+    for cam in cameras:
+        window = cam.service_window(start, end)
+        if window is None:
+            continue
+        lo, hi = window
+        bucket = totals[cam.view_code]
+        bucket["unknown"] += (hi - lo).total_seconds()  # less what is known, below
+        if cam.last is not None and cam.watermark is not None and cam.last.ts < hi and cam.watermark > lo:
+            for iv in uptime.clip(
+                uptime.tail(cam.last, cam.watermark, interval_s=cam.interval_s, grace_s=cam.grace_s), lo, hi
+            ):
+                bucket[iv.state] += iv.seconds
+    for bucket in totals.values():
+        known = bucket["up"] + bucket["degraded"] + bucket["down"] + bucket["maintenance"]
+        bucket["unknown"] = max(0.0, bucket["unknown"] - known)
+    return totals
 
 
 def _stored_intervals(conn: DbConn, camera_id: str, lo: datetime, hi: datetime) -> list[uptime.Interval]:
