@@ -8,7 +8,6 @@ again because a topic can hold anything. Keep-alives of a gateway travel on the 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -23,6 +22,7 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
+from pydantic_core import to_json
 
 CAMERA_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
 MAX_AHEAD = timedelta(minutes=2)
@@ -132,35 +132,29 @@ class Delivery:
 
 
 def to_message(item: HeartbeatItem, delivery: Delivery) -> bytes:
-    body: dict[str, Any] = {
-        "v": WIRE_VERSION,
-        "kind": "heartbeat",
-        "camera_id": item.camera_id,
-        "ts": item.ts.isoformat(),
-        "status": item.status,
-        "gateway_id": delivery.gateway_id,
-        "unit_set": delivery.unit_set,
-        "unit_code": delivery.unit_code,
-        "received_at": delivery.received_at.isoformat(),
-    }
-    if item.seq is not None:
-        body["seq"] = item.seq
-    if item.metrics is not None:
-        body["metrics"] = item.metrics.model_dump(exclude_none=True)
-    if item.quality is not None:
-        body["quality"] = item.quality.model_dump(exclude_none=True)
-    return json.dumps(body, separators=(",", ":")).encode()
+    # pydantic-core writes the JSON (timestamps as RFC 3339): the gateway does this for every heartbeat.
+    return to_json(
+        {
+            "v": WIRE_VERSION,
+            "kind": "heartbeat",
+            "camera_id": item.camera_id,
+            "ts": item.ts,
+            "status": item.status,
+            "seq": item.seq,
+            "metrics": item.metrics,
+            "quality": item.quality,
+            "gateway_id": delivery.gateway_id,
+            "unit_set": delivery.unit_set,
+            "unit_code": delivery.unit_code,
+            "received_at": delivery.received_at,
+        },
+        exclude_none=True,
+    )
 
 
 def keepalive_message(*, gateway_id: int, ts: datetime, received_at: datetime) -> bytes:
-    body = {
-        "v": WIRE_VERSION,
-        "kind": "keepalive",
-        "gateway_id": gateway_id,
-        "ts": ts.isoformat(),
-        "received_at": received_at.isoformat(),
-    }
-    return json.dumps(body, separators=(",", ":")).encode()
+    body = {"v": WIRE_VERSION, "kind": "keepalive", "gateway_id": gateway_id, "ts": ts, "received_at": received_at}
+    return to_json(body)
 
 
 class InvalidMessage(ValueError):
