@@ -210,6 +210,8 @@ async def main() -> None:
                 "writer_rows_per_s": rate(results["writer_s"]),
                 "pipeline_rows_per_s": rate(results["pipeline_s"]),
                 "pipeline_ratio_to_raw_copy": round(rate(results["pipeline_s"]) / raw, 3),
+                "pipeline_after_group_join_rows_per_s": round(n / (results["pipeline_s"] - first)),
+                "pipeline_all_stored_rows_per_s": rate(results["pipeline_all_stored_s"]),
                 "producer_rows_per_s_not_part_of_ingest": rate(produce_s),
                 "state_intervals_after": intervals,
                 "goal": {

@@ -62,6 +62,7 @@ class Pipeline(Generic[T]):
     background: Callable[[DbConn], int] | None = None
     batch_max: int = 20_000
     batch_wait_s: float = 0.5
+    background_every_s: float = 1.0
 
 
 @dataclass
@@ -194,10 +195,15 @@ async def run_pipeline(settings: Settings, pipeline: Pipeline[T], stop: asyncio.
             await _update_lag(consumer, pipeline.topic)
 
     async def background() -> None:
+        # Drain the queue, then rest: work queued meanwhile is handled in larger, cheaper steps (the rollup
+        # costs per camera more than per heartbeat), at most `background_every_s` behind the writes.
         while not stop.is_set():
-            if not await asyncio.to_thread(helper.background_step):
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=0.2)
+            while not stop.is_set():
+                done: int = await asyncio.to_thread(helper.background_step)
+                if not done:
+                    break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=pipeline.background_every_s)
 
     tasks = [asyncio.create_task(fetch()), asyncio.create_task(write()), asyncio.create_task(background())]
     try:
