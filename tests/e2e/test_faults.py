@@ -61,11 +61,19 @@ async def test_heartbeats_accepted_while_kafka_is_down_are_spooled_and_all_store
         publisher = stack.gateway_app.state.publisher
         assert publisher.spooling and publisher.spool.pending_records == 250
         assert (await stack.http.get(f"{stack.gateway_url}/readyz")).status_code == 503
+        # Meanwhile the pipeline knows the cameras up to the watermark (240 s) only: the rest is unknown.
+        window = {"from": T.isoformat(), "to": (T + timedelta(seconds=600)).isoformat(), "group_by": "camera"}
+        seen = {i["camera_id"]: i for i in (await stack.api("/api/v1/uptime", **window))["items"]}
+        assert (seen["cam-0000"]["up_s"], seen["cam-0000"]["unknown_s"]) == (240, 360)
         await asyncio.to_thread(kafka.start)
         await until(lambda: publisher.spool.is_empty(), timeout=60, what="the spool to drain")
         after = beats(50, 2, start_s=600)
         assert (await stack.push(token, after)).json()["accepted"] == 100
         await stack.settle(600, timeout=90)
+        # The spool's replay turned that unknown time into up: beats every 60 s from 0 to 660.
+        seen = {i["camera_id"]: i for i in (await stack.api("/api/v1/uptime", **window))["items"]}
+        assert all((i["up_s"], i["unknown_s"], i["down_s"]) == (600, 0, 0) for i in seen.values())
+        assert len(seen) == 50
         assert stack.count("SELECT count(DISTINCT (camera_id, ts)) AS n FROM heartbeats") == 600
         check_intervals_match_heartbeats(stack.db())
     finally:

@@ -156,3 +156,32 @@ async def test_the_2025_view_adds_up_its_2024_communes(stack: Stack) -> None:
     assert (units["15865"]["up_s"], units["15865"]["down_s"]) == (600, 0)
     assert units["15865"]["availability"] == 1.0
     assert units["15889"]["availability"] is None and units["15889"]["cameras"] == 0
+
+
+async def test_no_api_answer_ever_contains_a_stream_url(stack: Stack) -> None:
+    secret = "rtsp://admin:Hh-s3cret@10.1.2.3:554/Streaming/Channels/101"
+    stack.conn.execute(
+        "INSERT INTO cameras (camera_id, unit_set, unit_code, name, stream_url)"
+        " VALUES ('c1', '2024', '15865', 'Chợ', %s)",
+        (secret,),
+    )
+    token = stack.gateway("gw", "15865")
+    stack.clock.advance(120)
+    await stack.push(token, [beat("c1", 0), beat("c1", 60)])
+    await stack.settle(2)
+    window = {"from": at(0).isoformat(), "to": at(60).isoformat(), "group_by": "camera"}
+    answers = [
+        await stack.http.get(
+            f"{stack.api_url}{path}", params=params, headers={"Authorization": f"Bearer {stack.admin_token}"}
+        )
+        for path, params in (
+            ("/api/v1/cameras", {}),
+            ("/api/v1/cameras/c1", {}),
+            ("/api/v1/units", {}),
+            ("/api/v1/uptime", window),
+        )
+    ]
+    for answer in answers:
+        assert answer.status_code == 200
+        assert "s3cret" not in answer.text and "rtsp://" not in answer.text
+    assert answers[1].json()["has_stream"] is True
