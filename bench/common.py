@@ -10,6 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
+from services.core import accounts
 from services.core.db import connect
 from services.core.migrate import migrate
 from services.core.settings import Settings
@@ -55,3 +56,11 @@ def percentiles(samples: list[float]) -> dict:
         "p99_ms": round(pick(0.99) * 1000, 2),
         "max_ms": round(ordered[-1] * 1000, 2),
     }
+
+
+def bench_gateway(conn, settings: Settings) -> str:
+    """A gateway for the first unit of the set in force; returns its token."""
+    unit = conn.execute(
+        "SELECT code FROM units WHERE unit_set = %s ORDER BY code LIMIT 1", (settings.unit_set,)
+    ).fetchone()
+    return accounts.create_gateway(conn, name="bench", unit_set=settings.unit_set, unit_codes=[unit["code"]])

@@ -41,9 +41,9 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from bench.common import fresh_database, machine
+from bench.common import bench_gateway, fresh_database, machine
 from bench.procs import Components, cpu_seconds, delete_topics, ensure_topics, free_port, isolate, metric_totals
-from services.core import accounts, serve
+from services.core import serve
 from services.core.db import connect
 from services.core.settings import Settings, load_settings
 
@@ -218,10 +218,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="pulse-bench-gw-") as tmp:
         settings = isolate(fresh_database(load_settings(), "pulse_bench_gw"), Path(tmp))
         with connect(settings, autocommit=True) as conn:
-            unit = conn.execute(
-                "SELECT code FROM units WHERE unit_set = %s ORDER BY code LIMIT 1", (settings.unit_set,)
-            ).fetchone()
-            token = accounts.create_gateway(conn, name="bench", unit_set=settings.unit_set, unit_codes=[unit["code"]])
+            token = bench_gateway(conn, settings)
         ensure_topics(settings)
         comps = Components(settings)
         try:

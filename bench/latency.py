@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/â€
 
 import httpx
 
-from bench.common import fresh_database, machine, percentiles
+from bench.common import bench_gateway, fresh_database, machine, percentiles
 from bench.procs import Components, delete_topics, ensure_topics, isolate, metric_totals
 from services.core import accounts
 from services.core.db import connect
@@ -181,12 +181,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="pulse-bench-latency-") as tmp:
         settings = isolate(fresh_database(load_settings(), "pulse_bench_latency"), Path(tmp))
         with connect(settings, autocommit=True) as conn:
-            unit = conn.execute(
-                "SELECT code FROM units WHERE unit_set = %s ORDER BY code LIMIT 1", (settings.unit_set,)
-            ).fetchone()
-            gw_token = accounts.create_gateway(
-                conn, name="bench", unit_set=settings.unit_set, unit_codes=[unit["code"]]
-            )
+            gw_token = bench_gateway(conn, settings)
             accounts.create_operator(
                 conn, username="bench", role="admin", unit_set=settings.unit_set, unit_codes=[], password=None
             )

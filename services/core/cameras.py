@@ -3,12 +3,11 @@ secret (it may hold credentials): it is written here and read only by the prober
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import re
 from dataclasses import dataclass
 
+from services.core.csv_import import ImportProblems, read_rows
 from services.core.db import DbConn
 
 COLUMNS = ("camera_id", "unit_code", "name", "interval_s", "stream_url", "lat", "lon")
@@ -16,10 +15,8 @@ _CAMERA_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 MAX_INTERVAL_S = 86_400
 
 
-class CameraFileError(ValueError):
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
+class CameraFileError(ImportProblems):
+    """Every problem of a cameras file, one per line, with line numbers (secrets never echoed)."""
 
 
 @dataclass(frozen=True)
@@ -44,18 +41,17 @@ def _number(value: str, low: float, high: float) -> float | None:
 
 def parse_cameras_csv(text: str, *, known_units: set[str]) -> list[CameraRow]:
     """Validate a whole file; raise CameraFileError listing every bad line (secrets never echoed)."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    missing = [c for c in ("camera_id", "unit_code") if c not in (reader.fieldnames or [])]
-    if missing:
-        raise CameraFileError([f"line 1: missing column(s): {', '.join(missing)}"])
-    unknown = [c for c in reader.fieldnames or [] if c not in COLUMNS]
+    try:
+        columns, reader = read_rows(text, required=("camera_id", "unit_code"))
+    except ImportProblems as exc:
+        raise CameraFileError(exc.problems) from None
+    unknown = [c for c in columns if c not in COLUMNS]
     if unknown:
         raise CameraFileError([f"line 1: unknown column(s): {', '.join(unknown)} (expected {', '.join(COLUMNS)})"])
     problems: list[str] = []
     rows: list[CameraRow] = []
     seen: dict[str, int] = {}
-    for line, raw in enumerate(reader, start=2):
-        raw = {k: (v or "").strip() for k, v in raw.items() if k}
+    for line, raw in reader:
         camera_id = raw.get("camera_id", "")
         if not _CAMERA_ID.match(camera_id):
             problems.append(f"line {line}: camera_id {camera_id!r} is not [A-Za-z0-9._:-]{{1,64}}")

@@ -7,24 +7,19 @@ population). The shipped file is the 2024 → 2025 reform of Hoằng Hóa (see r
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from dataclasses import dataclass
 from importlib import resources
 
+from services.core.csv_import import ImportProblems, read_rows
 from services.core.db import DbConn
 
 _CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 REQUIRED_COLUMNS = ("code", "name", "type", "unit_set", "successor_code")
 
 
-class UnitFileError(ValueError):
+class UnitFileError(ImportProblems):
     """Every problem of a units file, one per line, with line numbers."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 @dataclass(frozen=True)
@@ -44,16 +39,14 @@ class UnitFile:
 
 
 def parse_units_csv(text: str) -> UnitFile:
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    columns = reader.fieldnames or []
-    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
-    if missing:
-        raise UnitFileError([f"line 1: missing column(s): {', '.join(missing)}"])
+    try:
+        _, reader = read_rows(text, required=REQUIRED_COLUMNS)
+    except ImportProblems as exc:
+        raise UnitFileError(exc.problems) from None
     problems: list[str] = []
     rows: list[tuple[int, dict[str, str]]] = []
     seen: dict[tuple[str, str], int] = {}
-    for line, row in enumerate(reader, start=2):
-        row = {k: (v or "").strip() for k, v in row.items() if k}
+    for line, row in reader:
         for col in ("code", "unit_set"):
             if not _CODE.match(row[col]):
                 problems.append(f"line {line}: {col} {row[col]!r} is not a code ([A-Za-z0-9_-], 1–32)")

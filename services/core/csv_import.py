@@ -1,0 +1,27 @@
+"""What the CSV imports (`pulse units import`, `pulse cameras import`) share: reading a file that Excel may have
+saved with a BOM, and reporting every problem at once with its line number, before anything is applied."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator, Sequence
+
+
+class ImportProblems(ValueError):
+    """Every problem of a file, one per line, each with its line number; nothing of the file was applied."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def read_rows(text: str, *, required: Sequence[str]) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
+    """The header and the rows (line number, stripped values); raises ImportProblems for missing columns."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    columns = list(reader.fieldnames or [])
+    missing = [c for c in required if c not in columns]
+    if missing:
+        raise ImportProblems([f"line 1: missing column(s): {', '.join(missing)}"])
+    rows = ((line, {k: (v or "").strip() for k, v in row.items() if k}) for line, row in enumerate(reader, start=2))
+    return columns, rows
