@@ -356,7 +356,6 @@ def tokens_create(ctx: _Context, username: str, label: str) -> None:
 
 def _run(settings: Settings, names: list[str], *, with_ingest: bool = False) -> None:
     """Run HTTP components (and the ingest consumers) in this process until SIGINT/SIGTERM."""
-    import asyncio
     import importlib
     import logging
 
@@ -389,7 +388,9 @@ def _run(settings: Settings, names: list[str], *, with_ingest: bool = False) -> 
             )
         await serve.serve_all(servers, workers)
 
-    asyncio.run(run())
+    import uvloop  # libuv's event loop: measurably cheaper per Kafka message and per request than asyncio's
+
+    uvloop.run(run())
 
 
 @cli.command()
