@@ -22,6 +22,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import uvloop
 from aiokafka import AIOKafkaProducer
 
 from bench.common import fresh_database, machine
@@ -227,4 +228,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    uvloop.run(main())  # the event loop `pulse ingest` runs on

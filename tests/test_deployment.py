@@ -29,7 +29,7 @@ def test_every_pulse_service_runs_a_command_the_cli_has() -> None:
     pulse_services = {
         name: svc["command"] for name, svc in COMPOSE["services"].items() if svc.get("command", [""])[0] == "pulse"
     }
-    assert {"migrate", "api", "camera-gateway", "app-events"} <= set(pulse_services)
+    assert {"migrate", "api", "camera-gateway", "app-events", "ingest"} <= set(pulse_services)
     for name, command in pulse_services.items():
         assert _cli_has(command[1:]), f"service {name}: `{' '.join(command)}` is not a pulse command"
 
@@ -57,6 +57,6 @@ def test_prometheus_scrapes_every_http_component() -> None:
     config = yaml.safe_load((ROOT / "dashboards/prometheus/prometheus.yml").read_text())
     targets = {t for job in config["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]}
     for name, svc in COMPOSE["services"].items():
-        if svc.get("command", [""])[0] == "pulse" and "ports" in svc:
-            port = svc["ports"][0].split(":")[-1]
+        if svc.get("command", [""])[0] == "pulse" and ("ports" in svc or "expose" in svc):
+            port = (svc.get("ports") or svc["expose"])[0].split(":")[-1]
             assert f"{name}:{port}" in targets, name
