@@ -193,11 +193,12 @@ def unit_seconds(
         lo, hi = window
         bucket = totals[cam.view_code]
         bucket["unknown"] += (hi - lo).total_seconds()  # less what is known, below
-        if cam.last is not None and cam.watermark is not None and cam.last.ts < hi and cam.watermark > lo:
-            for iv in uptime.clip(
-                uptime.tail(cam.last, cam.watermark, interval_s=cam.interval_s, grace_s=cam.grace_s), lo, hi
-            ):
-                bucket[iv.state] += iv.seconds
+        if cam.last is not None:
+            in_state, down = uptime.tail_seconds(
+                cam.last, cam.watermark, interval_s=cam.interval_s, grace_s=cam.grace_s, lo=lo, hi=hi
+            )
+            bucket[cam.last.state] += in_state
+            bucket["down"] += down
     for bucket in totals.values():
         known = bucket["up"] + bucket["degraded"] + bucket["down"] + bucket["maintenance"]
         bucket["unknown"] = max(0.0, bucket["unknown"] - known)

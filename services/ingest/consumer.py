@@ -62,7 +62,7 @@ class Pipeline(Generic[T]):
     background: Callable[[DbConn], int] | None = None
     batch_max: int = 20_000
     batch_wait_s: float = 0.5
-    background_every_s: float = 1.0
+    background_every_s: float = 0.2
 
 
 @dataclass

@@ -133,3 +133,22 @@ def test_live_state_goes_down_once_i_plus_g_has_passed() -> None:
     assert live_state(last, now=at(121), interval_s=60, gateway_silent=False) == "down"
     assert live_state(last, now=at(500), interval_s=60, gateway_silent=True) == "unknown"
     assert live_state(None, now=at(0), interval_s=60, gateway_silent=False) == "unknown"
+
+
+def test_tail_seconds_agree_with_the_tail_intervals_on_many_cases() -> None:
+    import random
+
+    from services.core.uptime import clip, tail_seconds
+
+    rng = random.Random(7)
+    for _ in range(2000):
+        last = Beat(at(rng.randint(0, 600)), rng.choice(["up", "degraded", "down"]))
+        watermark = at(rng.randint(0, 1200)) if rng.random() > 0.1 else None
+        interval, grace = rng.choice([30, 60, 300]), rng.choice([None, 0, 10, 60])
+        lo = at(rng.randint(0, 900))
+        hi = lo + timedelta(seconds=rng.randint(1, 900))
+        expected = {"state": 0.0, "down": 0.0}
+        for part, iv in zip(("state", "down"), tail(last, watermark, interval_s=interval, grace_s=grace), strict=False):
+            expected[part] += sum(c.seconds for c in clip([iv], lo, hi))
+        got = tail_seconds(last, watermark, interval_s=interval, grace_s=grace, lo=lo, hi=hi)
+        assert got == (expected["state"], expected["down"])
