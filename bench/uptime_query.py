@@ -98,6 +98,12 @@ def build_month(settings, cameras: int) -> dict:
         }
 
 
+def _database_url(settings, name: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    return urlunsplit(urlsplit(settings.database_url)._replace(path=f"/{name}"))
+
+
 def timed_get(client: httpx.Client, url: str, params: dict, n: int) -> dict:
     samples = []
     for _ in range(n):
@@ -112,16 +118,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cameras", type=int, default=5000)
     parser.add_argument("--requests", type=int, default=40)
+    parser.add_argument("--reuse", action="store_true", help="measure the month built by an earlier run")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        settings = isolate(fresh_database(load_settings(), "pulse_bench_uptime"), Path(tmp))
-        built = build_month(settings, args.cameras)
+        if args.reuse:
+            settings = isolate(load_settings(), Path(tmp))
+            settings = settings.model_copy(update={"database_url": _database_url(settings, "pulse_bench_uptime")})
+            with connect(settings) as conn:
+                built = {
+                    "reused": True,
+                    "state_intervals": conn.execute("SELECT count(*) AS n FROM camera_intervals").fetchone()["n"],
+                }
+        else:
+            settings = isolate(fresh_database(load_settings(), "pulse_bench_uptime"), Path(tmp))
+            built = build_month(settings, args.cameras)
         with connect(settings, autocommit=True) as conn:
-            accounts.create_operator(
-                conn, username="bench", role="viewer", unit_set="2024", unit_codes=[], password=None
-            )
+            if not args.reuse:
+                accounts.create_operator(
+                    conn, username="bench", role="viewer", unit_set="2024", unit_codes=[], password=None
+                )
             token = accounts.create_api_token(conn, username="bench")
             conn.execute("VACUUM ANALYZE")  # what autovacuum would have done on a live system
+            conn.execute("CHECKPOINT")  # the build's writes are flushed before anything is timed
             end = MONTH_START + timedelta(days=DAYS)
             cams = camera_state.snapshots(conn, view_set="2024")
             sql_samples = []

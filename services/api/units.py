@@ -31,12 +31,12 @@ def list_units(principal: Reader, conn: Conn, settings: AppSettings, now: Now, u
     view = unit_set or settings.unit_set
     rows = [r for r in units.list_units(conn, view) if principal.can_read_unit(view, r["code"])]
     cams = camera_state.snapshots(conn, view_set=view)
-    day = camera_state.unit_seconds(
-        conn, cams, camera_state.local_day_start(now, settings.tz), now, view_set=view, every_camera=True
-    )
-    month = camera_state.unit_seconds(
-        conn, cams, camera_state.local_month_start(now, settings.tz), now, view_set=view, every_camera=True
-    )
+    day = camera_state.unit_uptime(
+        conn, camera_state.local_day_start(now, settings.tz), now, view_set=view, camera_ids=None
+    ).seconds
+    month = camera_state.unit_uptime(
+        conn, camera_state.local_month_start(now, settings.tz), now, view_set=view, camera_ids=None
+    ).seconds
     per_unit: dict[str, dict] = {
         r["code"]: {
             "total": 0,

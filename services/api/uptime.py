@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
@@ -51,17 +50,19 @@ def seconds_item(seconds: dict[State, float]) -> dict:
     }
 
 
-def visible_cameras(
-    conn: Conn, principal: Principal, view_set: str
-) -> tuple[list[camera_state.CameraSnapshot], dict[str, str], bool]:
-    """Cameras the principal may see, projected into `view_set`; the names of that set's units; and whether
-    those are all the cameras there are."""
+def unit_names(conn: Conn, view_set: str) -> dict[str, str]:
     names = {r["code"]: r["name"] for r in units.list_units(conn, view_set)}
     if not names:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no unit set {view_set}")
-    every = camera_state.snapshots(conn, view_set=view_set)
-    cams = [c for c in every if principal.can_read_unit(c.unit_set, c.unit_code)]
-    return cams, names, len(cams) == len(every)
+    return names
+
+
+def visible_camera_ids(conn: Conn, principal: Principal) -> list[str] | None:
+    """The cameras a commune operator may see; None for roles that see every camera (no filter at all)."""
+    if principal.units is None:
+        return None
+    rows = conn.execute("SELECT camera_id, unit_set, unit_code FROM cameras").fetchall()
+    return [r["camera_id"] for r in rows if principal.can_read_unit(r["unit_set"], r["unit_code"])]
 
 
 @router.get("/uptime", summary="Uptime per unit or camera over a window")
@@ -76,8 +77,10 @@ def get_uptime(
 ) -> dict:
     start, end = parse_window(from_, to)
     view = unit_set or settings.unit_set
-    cams, names, all_cameras = visible_cameras(conn, principal, view)
+    names = unit_names(conn, view)
+    ids = visible_camera_ids(conn, principal)
     if group_by == "camera":
+        cams = camera_state.snapshots(conn, view_set=view, camera_ids=ids)
         per_camera = camera_state.window_seconds(conn, cams, start, end)
         items = [
             {
@@ -91,11 +94,8 @@ def get_uptime(
             if c.camera_id in per_camera
         ]
     else:
-        totals = camera_state.unit_seconds(conn, cams, start, end, view_set=view, every_camera=all_cameras)
-        counts: dict[str | None, int] = defaultdict(int)
-        for c in cams:
-            if c.service_window(start, end):
-                counts[c.view_code] += 1
+        result = camera_state.unit_uptime(conn, start, end, view_set=view, camera_ids=ids)
+        totals, counts = result.seconds, result.cameras
         codes = [code for code in names if principal.can_read_unit(view, code)]
         items = [
             {
@@ -111,7 +111,7 @@ def get_uptime(
                 {
                     "unit_code": None,
                     "unit_name": NOT_ATTRIBUTABLE,
-                    "cameras": counts[None],
+                    "cameras": counts.get(None, 0),
                     **seconds_item(totals[None]),
                 }
             )

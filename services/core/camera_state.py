@@ -69,10 +69,7 @@ class CameraSnapshot:
     detail: dict[str, Any]
 
     def service_window(self, start: datetime, end: datetime) -> tuple[datetime, datetime] | None:
-        """The part of [start, end) in which the camera was installed and not retired."""
-        lo = max(start, self.installed_at) if self.installed_at else start
-        hi = min(end, self.retired_at) if self.retired_at else end
-        return (lo, hi) if hi > lo else None
+        return service_window(self.installed_at, self.retired_at, start, end)
 
     def live(self, now: datetime, gateway_silence_s: float) -> State:
         silent = self.watermark is None or (now - self.watermark).total_seconds() > gateway_silence_s
@@ -174,35 +171,67 @@ GROUP BY 1, 2
 """
 
 
-def unit_seconds(
-    conn: DbConn, cameras: list[CameraSnapshot], start: datetime, end: datetime, *, view_set: str, every_camera: bool
-) -> dict[str | None, dict[State, float]]:
-    """Seconds per state of each unit of the view over [start, end): the same figures as summing
-    `window_seconds` over a unit's cameras, with the stored part summed in SQL (a month of 5,000 cameras is
-    one pass over their intervals, not 5,000 rows back to Python). `every_camera`: `cameras` is the whole
-    registry (no id filter needed). Key None: cameras not attributable in this view."""
+_TAIL_INPUTS = """
+SELECT CASE WHEN c.unit_set = %(view)s THEN c.unit_code ELSE m.to_code END AS view_code,
+       c.installed_at, c.retired_at, cs.last_ts, cs.last_state, c.interval_s, c.grace_s, g.watermark
+FROM cameras c
+LEFT JOIN unit_mapping m ON m.from_set = c.unit_set AND m.from_code = c.unit_code AND m.to_set = %(view)s
+LEFT JOIN camera_status cs ON cs.camera_id = c.camera_id
+LEFT JOIN gateways g ON g.gateway_id = c.gateway_id
+WHERE (%(ids)s::text[] IS NULL OR c.camera_id = ANY(%(ids)s))
+"""
+
+
+@dataclass
+class UnitUptime:
+    """Seconds per state, and cameras in service, per unit of the view (key None: not attributable)."""
+
+    seconds: dict[str | None, dict[State, float]]
+    cameras: dict[str | None, int]
+
+
+def unit_uptime(
+    conn: DbConn, start: datetime, end: datetime, *, view_set: str, camera_ids: list[str] | None
+) -> UnitUptime:
+    """Per unit of the view over [start, end): the same figures as summing `window_seconds` over a unit's
+    cameras, gathered in two lean queries — the stored part summed per unit in SQL, and per camera only what its
+    open tail needs — so a month of 5,000 cameras builds no per-camera objects. `camera_ids` None: every
+    camera."""
+    params = {"view": view_set, "ids": camera_ids, "a": start, "b": end}
     totals: dict[str | None, dict[State, float]] = defaultdict(lambda: dict.fromkeys(uptime.STATES, 0.0))
-    ids = None if every_camera else [c.camera_id for c in cameras]
+    counts: dict[str | None, int] = defaultdict(int)
     with conn.cursor(row_factory=tuple_row) as cur:
-        for code, state, total in cur.execute(_UNIT_SECONDS, {"view": view_set, "ids": ids, "a": start, "b": end}):
+        for code, state, total in cur.execute(_UNIT_SECONDS, params):
             totals[code][state] += total
-    for cam in cameras:
-        window = cam.service_window(start, end)
-        if window is None:
-            continue
-        lo, hi = window
-        bucket = totals[cam.view_code]
-        bucket["unknown"] += (hi - lo).total_seconds()  # less what is known, below
-        if cam.last is not None:
-            in_state, down = uptime.tail_seconds(
-                cam.last, cam.watermark, interval_s=cam.interval_s, grace_s=cam.grace_s, lo=lo, hi=hi
-            )
-            bucket[cam.last.state] += in_state
-            bucket["down"] += down
+        for code, installed, retired, last_ts, last_state, interval_s, grace_s, watermark in cur.execute(
+            _TAIL_INPUTS, params
+        ):
+            window = service_window(installed, retired, start, end)
+            if window is None:
+                continue
+            lo, hi = window
+            counts[code] += 1
+            bucket = totals[code]
+            bucket["unknown"] += (hi - lo).total_seconds()  # less what is known, below
+            if last_ts is not None:
+                in_state, down = uptime.tail_seconds(
+                    Beat(last_ts, last_state), watermark, interval_s=interval_s, grace_s=grace_s, lo=lo, hi=hi
+                )
+                bucket[last_state] += in_state
+                bucket["down"] += down
     for bucket in totals.values():
         known = bucket["up"] + bucket["degraded"] + bucket["down"] + bucket["maintenance"]
         bucket["unknown"] = max(0.0, bucket["unknown"] - known)
-    return totals
+    return UnitUptime(dict(totals), dict(counts))
+
+
+def service_window(
+    installed_at: datetime | None, retired_at: datetime | None, start: datetime, end: datetime
+) -> tuple[datetime, datetime] | None:
+    """The part of [start, end) in which a camera was installed and not retired."""
+    lo = max(start, installed_at) if installed_at else start
+    hi = min(end, retired_at) if retired_at else end
+    return (lo, hi) if hi > lo else None
 
 
 def _stored_intervals(conn: DbConn, camera_id: str, lo: datetime, hi: datetime) -> list[uptime.Interval]:
