@@ -161,13 +161,3 @@ def principal_for_token(conn: DbConn, token: str) -> auth.Principal | None:
         (row["token_id"],),
     )
     return _principal(conn, row)
-
-
-def principal_for_password(conn: DbConn, username: str, password: str) -> auth.Principal | None:
-    row = conn.execute(
-        "SELECT operator_id, username, role, password_hash FROM operators WHERE username = %s AND disabled_at IS NULL",
-        (username,),
-    ).fetchone()
-    if row is None or not row["password_hash"] or not auth.verify_password(row["password_hash"], password):
-        return None
-    return _principal(conn, row)

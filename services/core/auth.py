@@ -13,7 +13,6 @@ commune operator never sees a 2025 figure that mixes in other communes).
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -36,10 +35,6 @@ def new_token(kind: str) -> str:
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def tokens_equal(a: str, b: str) -> bool:
-    return hmac.compare_digest(a, b)
 
 
 def hash_password(password: str) -> str:

@@ -248,11 +248,6 @@ def _stored_intervals(conn: DbConn, camera_id: str, lo: datetime, hi: datetime) 
     return uptime.clip((uptime.Interval(r["start_ts"], r["end_ts"], r["state"]) for r in rows), lo, hi)
 
 
-def add_seconds(total: dict[State, float], more: dict[State, float]) -> None:
-    for state, s in more.items():
-        total[state] = total.get(state, 0.0) + s
-
-
 def local_day_start(now: datetime, tz: Any) -> datetime:
     local = now.astimezone(tz)
     return local.replace(hour=0, minute=0, second=0, microsecond=0)
