@@ -60,3 +60,17 @@ def test_prometheus_scrapes_every_http_component() -> None:
         if svc.get("command", [""])[0] == "pulse" and ("ports" in svc or "expose" in svc):
             port = (svc.get("ports") or svc["expose"])[0].split(":")[-1]
             assert f"{name}:{port}" in targets, name
+
+
+def test_the_prometheus_rules_parse_and_name_metrics_the_product_exports() -> None:
+    import re
+
+    rules = yaml.safe_load((ROOT / "dashboards/prometheus/rules/pulse.yml").read_text())
+    exported = set()
+    for path in list((ROOT / "services").rglob("*.py")) + list((ROOT / "camera_gateway").rglob("*.py")):
+        exported |= set(re.findall(r'(?:Counter|Gauge|Histogram)\(\s*"(pulse_[a-z_]+)"', path.read_text()))
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            assert rule["alert"] and rule["expr"]
+            for name in re.findall(r"\b(pulse_[a-z_]+)\b", rule["expr"]):
+                assert name in exported, f"{rule['alert']}: {name} is not a metric the product exports"

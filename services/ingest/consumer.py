@@ -47,6 +47,7 @@ DUPLICATES = Counter("pulse_ingest_duplicates_total", "Rows already stored (repl
 DEAD_LETTERS = Counter("pulse_ingest_dead_letters_total", "Messages sent to the dead-letter topic", ["topic", "stage"])
 BATCH_SECONDS = Histogram("pulse_ingest_batch_seconds", "Time to write and commit one batch", ["topic"])
 LAG = Gauge("pulse_ingest_consumer_lag", "Messages not yet consumed (high watermark − position)", ["topic"])
+BACKGROUND_ERRORS = Counter("pulse_ingest_background_errors_total", "Failed rollup steps", ["topic"])
 DB_RETRIES = Counter("pulse_ingest_db_retries_total", "Writes retried because the database was unreachable", ["topic"])
 
 
@@ -142,6 +143,12 @@ class _Writer(Generic[T]):
             return self.pipeline.background(self._connection())
         except psycopg.OperationalError:
             self.close()  # the queue stays in the database; the next round picks it up
+            return 0
+        except psycopg.Error as exc:
+            # A bug or bad data in the background step must not stop ingest: the queue keeps the work, and the
+            # error is logged (and retried after a rest) until someone fixes it.
+            log.error("background step failed: %s", exc)
+            BACKGROUND_ERRORS.labels(self.pipeline.topic).inc()
             return 0
 
     def close(self) -> None:
