@@ -185,3 +185,41 @@ async def test_no_api_answer_ever_contains_a_stream_url(stack: Stack) -> None:
         assert answer.status_code == 200
         assert "s3cret" not in answer.text and "rtsp://" not in answer.text
     assert answers[1].json()["has_stream"] is True
+
+
+async def test_a_commune_operator_sees_only_its_commune_and_coarser_records_are_not_attributable(
+    stack: Stack,
+) -> None:
+    from services.core import accounts
+
+    token = stack.gateway("gw", "15871", "15877")
+    stack.clock.advance(200)
+    stack.conn.execute(
+        "INSERT INTO cameras (camera_id, unit_set, unit_code) VALUES ('g1', '2024', '15871'), ('x1', '2024', '15877'),"
+        " ('new-xa', '2025', '15880')"
+    )
+    await stack.push(token, [beat(c, t) for c in ("g1", "x1") for t in (0, 60, 120)])
+    await stack.settle(6, watermarks={"gw": at(120)})
+    window = {"from": at(0).isoformat(), "to": at(120).isoformat()}
+
+    # A camera kept in the 2025 set has no 2024 commune: "not attributable" in the 2024 view, never guessed.
+    units_2024 = {i["unit_code"]: i for i in (await stack.api("/api/v1/uptime", **window))["items"]}
+    assert units_2024[None]["cameras"] == 1 and units_2024[None]["unit_name"].startswith("Không xác định")
+    assert units_2024["15871"]["up_s"] == 120 and units_2024["15877"]["up_s"] == 120
+    units_2025 = {i["unit_code"]: i for i in (await stack.api("/api/v1/uptime", **window, unit_set="2025"))["items"]}
+    assert None not in units_2025 and units_2025["15880"]["cameras"] == 3
+
+    accounts.create_operator(
+        stack.conn, username="xa-giang", role="commune", unit_set="2024", unit_codes=["15871"], password=None
+    )
+    commune = {"Authorization": f"Bearer {accounts.create_api_token(stack.conn, username='xa-giang')}"}
+    mine = (await stack.http.get(f"{stack.api_url}/api/v1/uptime", params=window, headers=commune)).json()["items"]
+    assert [(i["unit_code"], i["up_s"], i["cameras"]) for i in mine] == [("15871", 120, 1)]
+    cams = (await stack.http.get(f"{stack.api_url}/api/v1/cameras", headers=commune)).json()["items"]
+    assert [c["camera_id"] for c in cams] == ["g1"]
+    other = await stack.http.get(f"{stack.api_url}/api/v1/cameras/x1", headers=commune)
+    assert other.status_code == 403
+    coarse = await stack.http.get(
+        f"{stack.api_url}/api/v1/uptime", params={**window, "unit_set": "2025"}, headers=commune
+    )
+    assert coarse.json()["items"] == []
