@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
@@ -37,41 +38,25 @@ def list_units(principal: Reader, conn: Conn, settings: AppSettings, now: Now, u
     month = camera_state.unit_uptime(
         conn, camera_state.local_month_start(now, settings.tz), now, view_set=view, camera_ids=None
     ).seconds
-    per_unit: dict[str, dict] = {
-        r["code"]: {
-            "total": 0,
-            "live": dict.fromkeys(("up", "degraded", "down", "unknown"), 0),
-            "day": dict.fromkeys(uptime.STATES, 0.0),
-            "month": dict.fromkeys(uptime.STATES, 0.0),
+    live: dict[str, Counter[str]] = defaultdict(Counter)
+    for c in cams:
+        if c.view_code is not None and not (c.retired_at and c.retired_at <= now):
+            live[c.view_code][c.live(now, settings.gateway_silence_s)] += 1
+    items = [
+        {
+            **_item(r),
+            "cameras_total": live[r["code"]].total(),
+            "cameras_up": live[r["code"]]["up"],
+            "cameras_degraded": live[r["code"]]["degraded"],
+            "cameras_down": live[r["code"]]["down"],
+            "cameras_unknown": live[r["code"]]["unknown"],
+            "availability_today": uptime.figures(day.get(r["code"], {})).availability,
+            "availability_month": uptime.figures(month.get(r["code"], {})).availability,
+            # Monthly active users join with the app-events pipeline (SPEC §8); null until then.
+            "mau_month": None,
         }
         for r in rows
-    }
-    for c in cams:
-        bucket = per_unit.get(c.view_code or "")
-        if bucket is None:
-            continue
-        bucket["total"] += 1
-        bucket["live"][c.live(now, settings.gateway_silence_s)] += 1
-    for code, bucket in per_unit.items():
-        bucket["day"] = day.get(code, bucket["day"])
-        bucket["month"] = month.get(code, bucket["month"])
-    items = []
-    for r in rows:
-        b = per_unit[r["code"]]
-        items.append(
-            {
-                **_item(r),
-                "cameras_total": b["total"],
-                "cameras_up": b["live"]["up"],
-                "cameras_degraded": b["live"]["degraded"],
-                "cameras_down": b["live"]["down"],
-                "cameras_unknown": b["live"]["unknown"],
-                "availability_today": uptime.figures(b["day"]).availability,
-                "availability_month": uptime.figures(b["month"]).availability,
-                # Monthly active users join with the app-events pipeline (SPEC §8); null until then.
-                "mau_month": None,
-            }
-        )
+    ]
     return {"unit_set": view, "as_of": now.isoformat(), "items": items}
 
 
