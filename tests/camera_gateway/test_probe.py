@@ -1,0 +1,187 @@
+"""The prober's reading of real streams: files and an HTTP MJPEG stream made by Debian's ffmpeg, a server that
+accepts and then stalls, a port nobody listens on. Each probe runs in a worker process with a deadline."""
+
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from camera_gateway.probe import ProbeWorker, redact
+from tests.e2e.harness import free_port
+
+FFMPEG = shutil.which("ffmpeg")
+
+
+def make_video(path: Path, source: str, seconds: int = 3) -> Path:
+    assert FFMPEG, "ffmpeg not found: run `make setup`"
+    subprocess.run(
+        [
+            FFMPEG,
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            source,
+            "-t",
+            str(seconds),
+            "-pix_fmt",
+            "yuv420p",
+            str(path),
+        ],
+        check=True,
+        timeout=60,
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("videos")
+    return {
+        "pattern": make_video(d / "pattern.mp4", "testsrc2=size=640x360:rate=25"),
+        "black": make_video(d / "black.mp4", "color=c=black:size=640x360:rate=25"),
+        "blurred": make_video(d / "blurred.mp4", "testsrc2=size=640x360:rate=25,boxblur=12"),
+        "covered": make_video(d / "covered.mp4", "color=c=0x5a5a5a:size=640x360:rate=25"),
+        # one picture repeated: a decoder or camera that froze
+        "frozen": make_video(d / "frozen.mp4", "testsrc2=size=640x360:rate=25,trim=end_frame=1,loop=loop=-1:size=1"),
+    }
+
+
+@pytest.fixture
+def worker() -> Iterator[ProbeWorker]:
+    w = ProbeWorker()
+    yield w
+    w.close()
+
+
+def test_a_test_pattern_file_has_signal_and_a_measured_fps(worker: ProbeWorker, videos) -> None:
+    result = worker.probe(str(videos["pattern"]))
+    assert result.error is None and result.diagnosis.signal
+    assert not result.diagnosis.black and not result.diagnosis.blurred
+    assert result.diagnosis.fps is not None and result.diagnosis.fps > 1
+    assert result.last is not None and result.last.shape == (180, 320)
+
+
+def test_a_black_stream_is_black(worker: ProbeWorker, videos) -> None:
+    assert worker.probe(str(videos["black"])).diagnosis.black
+
+
+@pytest.mark.parametrize(("video", "flag"), [("blurred", "blurred"), ("covered", "obstructed"), ("frozen", "frozen")])
+def test_each_defect_of_a_real_stream_is_diagnosed(worker: ProbeWorker, videos, video: str, flag: str) -> None:
+    diagnosis = worker.probe(str(videos[video])).diagnosis
+    assert diagnosis.signal and getattr(diagnosis, flag), diagnosis
+    assert not worker.probe(str(videos["pattern"])).diagnosis.bad
+
+
+def test_a_port_nobody_listens_on_is_no_signal_with_the_password_redacted(worker: ProbeWorker) -> None:
+    url = f"http://admin:Hh-s3cret@127.0.0.1:{free_port()}/stream.mjpg"
+    result = worker.probe(url)
+    assert not result.diagnosis.signal
+    assert result.error is not None and "s3cret" not in result.error and "admin:***@" in result.error
+
+
+def test_an_http_mjpeg_stream_served_by_ffmpeg_is_read() -> None:
+    assert FFMPEG
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            FFMPEG,
+            "-loglevel",
+            "error",
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=10",
+            "-t",
+            "30",
+            "-f",
+            "mpjpeg",
+            "-listen",
+            "1",
+            f"http://127.0.0.1:{port}/stream.mjpg",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    worker = ProbeWorker()
+    try:
+        deadline = time.monotonic() + 10
+        while not listening(port):  # poll (a test connection would use up ffmpeg's only client)
+            assert time.monotonic() < deadline, "ffmpeg did not listen"
+            time.sleep(0.05)  # poll
+        result = worker.probe(f"http://127.0.0.1:{port}/stream.mjpg")
+        assert result.diagnosis.signal and not result.diagnosis.black, result.error
+        assert result.diagnosis.fps is not None and 5 < result.diagnosis.fps < 15
+    finally:
+        worker.close()
+        server.kill()
+        server.wait(timeout=10)
+
+
+def listening(port: int) -> bool:
+    """Whether something listens on 127.0.0.1:port, read from /proc without connecting."""
+    lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return any(f":{port:04X}" == line.split()[1][-5:] and line.split()[3] == "0A" for line in lines)
+
+
+class StallingServer:
+    """Accepts connections and never answers: the stream that hangs a reader."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.held: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.held.append(conn)
+
+    def close(self) -> None:
+        self.sock.close()
+        for c in self.held:
+            c.close()
+
+
+def test_a_stalled_stream_is_abandoned_at_its_deadline_while_other_probes_go_on(videos) -> None:
+    stalling = StallingServer()
+    stuck, free = ProbeWorker(deadline_s=2.0), ProbeWorker()
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            started = time.monotonic()
+            stalled = pool.submit(stuck.probe, f"http://user:pw@127.0.0.1:{stalling.port}/live")
+            good = pool.submit(free.probe, str(videos["pattern"]))
+            assert good.result(timeout=30).diagnosis.signal
+            good_done = time.monotonic() - started
+            result = stalled.result(timeout=30)
+            stalled_done = time.monotonic() - started
+        assert not result.diagnosis.signal and "abandoned after 2 s" in (result.error or "")
+        assert "pw@" not in (result.error or "")
+        assert stalled_done < 2.0 + 1.5, stalled_done  # killed at the deadline, not at OpenCV's own timeouts
+        assert good_done < stalled_done
+        assert stuck.probe(str(videos["black"])).diagnosis.black  # a fresh worker took over
+    finally:
+        stuck.close()
+        free.close()
+        stalling.close()
+
+
+def test_redact_hides_passwords_in_userinfo_and_query() -> None:
+    assert redact("rtsp://admin:12345@10.0.0.7:554/ch1") == "rtsp://admin:***@10.0.0.7:554/ch1"
+    assert redact("http://cam/x?user=a&password=b&pwd=c") == "http://cam/x?user=a&password=***&pwd=***"
+    assert redact("rtsp://token@h/s") == "rtsp://***@h/s"
