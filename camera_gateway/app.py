@@ -2,7 +2,8 @@
 
 A push is authenticated by its gateway token, validated item by item (one bad item never rejects the others),
 checked against the gateway's units, and handed to the `Publisher`, which answers only once every accepted
-heartbeat is in Kafka or fsynced in the spool. The stream prober joins this app in its own issue.
+heartbeat is in Kafka or fsynced in the spool. When `PULSE_PROBER_TOKEN` is set, the stream prober runs here
+too and publishes through the same `Publisher`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from prometheus_client import Counter
 from pydantic import BaseModel, Field
 
 from camera_gateway.body import read_limited
+from camera_gateway.prober import Prober
 from camera_gateway.publisher import Publisher
 from camera_gateway.registry import KnownGateway, Registry
 from camera_gateway.spool import Record, Spool, SpoolFull
@@ -100,13 +102,17 @@ def create_app(settings: Settings, *, clock: Clock = _utc_now, registry: Registr
         send_timeout_s=settings.gateway_send_timeout_s,
     )
 
+    prober = Prober(settings, registry, publisher, clock)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await registry.start()
         await publisher.start()
+        await prober.start()
         try:
             yield
         finally:
+            await prober.stop()
             await publisher.stop()
             await registry.stop()
             spool.close()

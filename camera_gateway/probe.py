@@ -86,7 +86,12 @@ def read_and_diagnose(
         elapsed = time.monotonic() - started
         if not frames:
             return ProbeResult(Diagnosis(signal=False), None, f"no frame from {redact(url)}")
-        fps = count / elapsed if elapsed > 0 and count > 1 else None
+        if "://" not in url or url.startswith("file://"):
+            # A file is read as fast as it decodes: its own frame rate is the meaningful figure.
+            nominal = capture.get(cv2.CAP_PROP_FPS)
+            fps = float(nominal) if nominal and nominal > 0 else None
+        else:
+            fps = count / elapsed if elapsed > 0 and count > 1 else None
         diagnosis = diagnose(frames, fps=fps, previous=previous, reference=reference, thresholds=thresholds)
         return ProbeResult(diagnosis, grey(frames[-1]))
     finally:

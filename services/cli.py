@@ -105,7 +105,7 @@ def show_config(ctx: _Context) -> None:
     from services.core.settings import env_name
 
     for field, value in ctx.settings.model_dump().items():
-        shown = "<set>" if field in ("pseudonym_key",) and value else value
+        shown = "<set>" if field in ("pseudonym_key", "prober_token") and value else value
         if field == "database_url":
             shown = _mask_url(str(value))
         click.echo(f"{env_name(field)}={'' if shown is None else shown}")

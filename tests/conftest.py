@@ -24,6 +24,7 @@ MUTABLE_TABLES = (
     "camera_intervals",
     "camera_dirty",
     "camera_status",
+    "camera_snapshots",
     "app_events",
     "api_tokens",
     "operator_units",

@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     # A gateway that delivered nothing (heartbeat or keep-alive) for this long is silent: its cameras are
     # `unknown` in live state rather than down (SPEC §5).
     gateway_silence_s: int = Field(default=180, ge=10)
+    # Stream prober (SPEC §4): runs inside the camera gateway when given the token of the gateway it reports
+    # as (`pulse gateways add --name prober --unit …`); it probes that gateway's cameras that have a stream_url.
+    prober_token: SecretStr | None = None
+    probe_interval_s: int = Field(default=60, ge=1, le=3600)
+    prober_concurrency: int = Field(default=4, ge=1, le=256)
+    probe_deadline_s: float = Field(default=15.0, gt=0, le=120)
     # Alert timings and rules, SPEC §6.
     outage_ratio: float = Field(default=0.5, gt=0, le=1)
     outage_min_cameras: int = Field(default=3, ge=1)
@@ -102,7 +108,7 @@ class Settings(BaseSettings):
         return urlsplit(self.database_url).path.strip("/")
 
 
-_SECRET_FIELDS = ("pseudonym_key", "database_url")
+_SECRET_FIELDS = ("pseudonym_key", "database_url", "prober_token")
 
 
 def env_name(field: str) -> str:

@@ -1,0 +1,192 @@
+"""The stream prober (SPEC §4): for cameras that cannot push, the gateway looks at their video itself.
+
+It reports as one registered gateway (`PULSE_PROBER_TOKEN`), so its heartbeats and keep-alives go through the
+same publisher (Kafka or spool), carry that gateway's id, and move its watermark: if the prober stops, its
+cameras read `unknown`, not `down`. Every camera of that gateway's units that has a `stream_url` is probed once
+per `probe_interval_s`, at a fixed offset inside the interval (a hash of its id), so probes spread evenly
+instead of bursting; `prober_concurrency` worker processes do the reading (`probe.ProbeWorker`, each probe
+under a hard deadline). A probe's verdict goes through `ProbeStreak` (several bad probes before `degraded`);
+the latest thumbnail and the reference picture are kept in `camera_snapshots` for the dashboard.
+Stream URLs are read from the database here and used only to open streams; they are never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import cv2
+import numpy as np
+
+from camera_gateway.diagnostics import ProbeStreak, Thresholds, next_reference
+from camera_gateway.probe import ProbeResult, ProbeWorker
+from camera_gateway.publisher import Publisher
+from camera_gateway.registry import KnownGateway, Registry
+from camera_gateway.spool import Record
+from services.core.db import connect
+from services.core.heartbeats import Delivery, HeartbeatItem, keepalive_message, to_message
+from services.core.settings import Settings
+
+log = logging.getLogger("pulse.prober")
+REFRESH_S = 30.0
+
+
+@dataclass
+class _Camera:
+    camera_id: str
+    url: str
+    offset: float  # seconds into each interval at which it is probed
+    streak: ProbeStreak = field(default_factory=ProbeStreak)
+    previous: np.ndarray | None = None
+    reference: np.ndarray | None = None
+    due: float = 0.0
+
+
+def offset_of(camera_id: str, interval_s: float) -> float:
+    """Where in each interval a camera is probed: stable across restarts, spread evenly over cameras."""
+    digest = hashlib.sha256(camera_id.encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 * interval_s
+
+
+class Prober:
+    def __init__(
+        self, settings: Settings, registry: Registry, publisher: Publisher, clock: Callable[[], datetime]
+    ) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.publisher = publisher
+        self.clock = clock
+        self.interval = float(settings.probe_interval_s)
+        self.cameras: dict[str, _Camera] = {}
+        self.queue: asyncio.Queue[_Camera] = asyncio.Queue()
+        self.queued: set[str] = set()
+        self.tasks: list[asyncio.Task[None]] = []
+        self.gateway: KnownGateway | None = None
+
+    async def start(self) -> None:
+        token = self.settings.prober_token
+        if token is None:
+            return
+        self.gateway = await self.registry.gateway_for_token(token.get_secret_value())
+        if self.gateway is None:
+            log.error("PULSE_PROBER_TOKEN is not the token of an active gateway: the prober does not run")
+            return
+        self.tasks.append(asyncio.create_task(self._schedule(), name="prober-schedule"))
+        for i in range(self.settings.prober_concurrency):
+            self.tasks.append(
+                asyncio.create_task(
+                    self._work(ProbeWorker(deadline_s=self.settings.probe_deadline_s)), name=f"prober-{i}"
+                )
+            )
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    def _load(self) -> list[tuple[str, str, str, str]]:
+        with connect(self.settings, autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT camera_id, stream_url, unit_set, unit_code FROM cameras"
+                " WHERE stream_url IS NOT NULL AND retired_at IS NULL"
+            ).fetchall()
+        return [(r["camera_id"], r["stream_url"], r["unit_set"], r["unit_code"]) for r in rows]
+
+    async def _refresh(self) -> None:
+        assert self.gateway is not None
+        try:
+            rows = await asyncio.to_thread(self._load)
+        except Exception as exc:
+            log.warning("prober could not reload cameras (%s)", exc.__class__.__name__)
+            return
+        loop_now = asyncio.get_running_loop().time()
+        wanted = {cid: url for cid, url, s, code in rows if (s, code) in self.gateway.scope}
+        for cid in set(self.cameras) - set(wanted):
+            del self.cameras[cid]
+        for cid, url in wanted.items():
+            cam = self.cameras.get(cid)
+            if cam is None:
+                offset = offset_of(cid, self.interval)
+                self.cameras[cid] = _Camera(cid, url, offset, due=loop_now + offset)
+            else:
+                cam.url = url
+
+    async def _schedule(self) -> None:
+        assert self.gateway is not None
+        loop = asyncio.get_running_loop()
+        next_refresh = 0.0
+        while True:
+            now = loop.time()
+            if now >= next_refresh:
+                await self._refresh()
+                next_refresh = now + REFRESH_S
+                await self._keepalive()
+            for cam in self.cameras.values():
+                if cam.due <= now and cam.camera_id not in self.queued:
+                    self.queued.add(cam.camera_id)
+                    self.queue.put_nowait(cam)
+                    cam.due += self.interval * max(1, int((now - cam.due) // self.interval) + 1)
+            await asyncio.sleep(min(1.0, self.interval / 4))
+
+    async def _keepalive(self) -> None:
+        assert self.gateway is not None
+        now = self.clock()
+        record = Record(
+            f"gateway:{self.gateway.gateway_id}".encode(),
+            keepalive_message(gateway_id=self.gateway.gateway_id, ts=now, received_at=now),
+        )
+        await self.publisher.publish([record])
+
+    async def _work(self, worker: ProbeWorker) -> None:
+        try:
+            while True:
+                cam = await self.queue.get()
+                try:
+                    result = await asyncio.to_thread(
+                        worker.probe, cam.url, previous=cam.previous, reference=cam.reference, thresholds=Thresholds()
+                    )
+                    await self._report(cam, result)
+                except Exception:
+                    log.exception("probe of camera %s failed", cam.camera_id)
+                finally:
+                    self.queued.discard(cam.camera_id)
+        finally:
+            await asyncio.to_thread(worker.close)
+
+    async def _report(self, cam: _Camera, result: ProbeResult) -> None:
+        assert self.gateway is not None
+        diagnosis = result.diagnosis
+        status = cam.streak.status(diagnosis)
+        now = self.clock()
+        item = HeartbeatItem.model_validate(
+            {
+                "camera_id": cam.camera_id,
+                "ts": now,
+                "status": status,
+                "metrics": {"fps": round(diagnosis.fps, 2)} if diagnosis.fps else None,
+                "quality": diagnosis.quality() if diagnosis.signal else None,
+            }
+        )
+        delivery = Delivery(self.gateway.gateway_id, self.gateway.home[0], self.gateway.home[1], now)
+        await self.publisher.publish([Record(cam.camera_id.encode(), to_message(item, delivery))])
+        if result.last is not None:
+            cam.reference = next_reference(cam.reference, result.last, diagnosis)
+            cam.previous = result.last
+            await asyncio.to_thread(self._keep_snapshots, cam, result.last, now)
+
+    def _keep_snapshots(self, cam: _Camera, last: np.ndarray, now: datetime) -> None:
+        pictures = [("thumbnail", last)] + ([("reference", cam.reference)] if cam.reference is not None else [])
+        with connect(self.settings, autocommit=True) as conn:
+            for kind, picture in pictures:
+                ok, jpeg = cv2.imencode(".jpg", picture, [cv2.IMWRITE_JPEG_QUALITY, 70])
+                if ok:
+                    conn.execute(
+                        "INSERT INTO camera_snapshots (camera_id, kind, jpeg, taken_at) VALUES (%s, %s, %s, %s)"
+                        " ON CONFLICT (camera_id, kind)"
+                        " DO UPDATE SET jpeg = EXCLUDED.jpeg, taken_at = EXCLUDED.taken_at",
+                        (cam.camera_id, kind, jpeg.tobytes(), now),
+                    )
