@@ -45,6 +45,25 @@ class Thresholds:
     masks: tuple[Rect, ...] = field(default=((0.0, 0.0, 1.0, 0.12), (0.0, 0.9, 1.0, 1.0)))
 
 
+def thresholds_from(overrides: dict | None) -> Thresholds:
+    """A camera's thresholds: the defaults with its own `probe_thresholds` laid over; unknown keys or values
+    of the wrong kind are ignored (and logged by the caller), never fatal for the prober."""
+    if not overrides:
+        return Thresholds()
+    allowed = {name: type(value) for name, value in Thresholds().__dict__.items() if name != "masks"}
+    chosen: dict = {}
+    for key, value in overrides.items():
+        kind = allowed.get(key)
+        if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
+            chosen[key] = float(value)
+        elif kind is int and isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            chosen[key] = value
+    if isinstance(overrides.get("masks"), list):
+        masks = [m for m in overrides["masks"] if isinstance(m, list) and len(m) == 4]
+        chosen["masks"] = tuple(tuple(float(v) for v in m) for m in masks)
+    return Thresholds(**chosen)
+
+
 @dataclass(frozen=True)
 class Diagnosis:
     signal: bool

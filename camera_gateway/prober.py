@@ -22,7 +22,7 @@ from datetime import datetime
 import cv2
 import numpy as np
 
-from camera_gateway.diagnostics import ProbeStreak, Thresholds, next_reference
+from camera_gateway.diagnostics import ProbeStreak, Thresholds, next_reference, thresholds_from
 from camera_gateway.probe import ProbeResult, ProbeWorker
 from camera_gateway.publisher import Publisher
 from camera_gateway.registry import KnownGateway, Registry
@@ -40,6 +40,7 @@ class _Camera:
     camera_id: str
     url: str
     offset: float  # seconds into each interval at which it is probed
+    thresholds: Thresholds = field(default_factory=Thresholds)
     streak: ProbeStreak = field(default_factory=ProbeStreak)
     previous: np.ndarray | None = None
     reference: np.ndarray | None = None
@@ -88,13 +89,12 @@ class Prober:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
 
-    def _load(self) -> list[tuple[str, str, str, str]]:
+    def _load(self) -> list[dict]:
         with connect(self.settings, autocommit=True) as conn:
-            rows = conn.execute(
-                "SELECT camera_id, stream_url, unit_set, unit_code FROM cameras"
+            return conn.execute(
+                "SELECT camera_id, stream_url, unit_set, unit_code, probe_thresholds FROM cameras"
                 " WHERE stream_url IS NOT NULL AND retired_at IS NULL"
             ).fetchall()
-        return [(r["camera_id"], r["stream_url"], r["unit_set"], r["unit_code"]) for r in rows]
 
     async def _refresh(self) -> None:
         assert self.gateway is not None
@@ -104,16 +104,16 @@ class Prober:
             log.warning("prober could not reload cameras (%s)", exc.__class__.__name__)
             return
         loop_now = asyncio.get_running_loop().time()
-        wanted = {cid: url for cid, url, s, code in rows if (s, code) in self.gateway.scope}
+        wanted = {r["camera_id"]: r for r in rows if (r["unit_set"], r["unit_code"]) in self.gateway.scope}
         for cid in set(self.cameras) - set(wanted):
             del self.cameras[cid]
-        for cid, url in wanted.items():
+        for cid, row in wanted.items():
             cam = self.cameras.get(cid)
             if cam is None:
                 offset = offset_of(cid, self.interval)
-                self.cameras[cid] = _Camera(cid, url, offset, due=loop_now + offset)
-            else:
-                cam.url = url
+                cam = self.cameras[cid] = _Camera(cid, row["stream_url"], offset, due=loop_now + offset)
+            cam.url = row["stream_url"]
+            cam.thresholds = thresholds_from(row["probe_thresholds"])
 
     async def _schedule(self) -> None:
         assert self.gateway is not None
@@ -147,7 +147,7 @@ class Prober:
                 cam = await self.queue.get()
                 try:
                     result = await asyncio.to_thread(
-                        worker.probe, cam.url, previous=cam.previous, reference=cam.reference, thresholds=Thresholds()
+                        worker.probe, cam.url, previous=cam.previous, reference=cam.reference, thresholds=cam.thresholds
                     )
                     await self._report(cam, result)
                 except Exception:
@@ -160,7 +160,7 @@ class Prober:
     async def _report(self, cam: _Camera, result: ProbeResult) -> None:
         assert self.gateway is not None
         diagnosis = result.diagnosis
-        status = cam.streak.status(diagnosis)
+        status = cam.streak.status(diagnosis, cam.thresholds)
         now = self.clock()
         item = HeartbeatItem.model_validate(
             {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 
 from services.api.deps import AppSettings, Conn, Now, Reader, require_unit
 from services.api.uptime import UnitSetParam, seconds_item
@@ -82,3 +82,28 @@ def get_camera(
     detail = camera_item(c, c.live(now, settings.gateway_silence_s))
     detail["last_24h"] = seconds_item(day[c.camera_id]) if c.camera_id in day else None
     return detail
+
+
+@router.get(
+    "/{camera_id}/snapshot",
+    summary="What the prober last saw (thumbnail) or the camera's reference picture, as JPEG",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}, 404: {"description": "no such camera or picture yet"}},
+)
+def get_snapshot(
+    principal: Reader,
+    conn: Conn,
+    camera_id: Annotated[str, Path(pattern=CAMERA_ID_PATTERN)],
+    kind: Literal["thumbnail", "reference"] = "thumbnail",
+) -> Response:
+    camera = conn.execute("SELECT unit_set, unit_code FROM cameras WHERE camera_id = %s", (camera_id,)).fetchone()
+    if camera is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no camera {camera_id}")
+    require_unit(principal, camera["unit_set"], camera["unit_code"])
+    row = conn.execute(
+        "SELECT jpeg, taken_at FROM camera_snapshots WHERE camera_id = %s AND kind = %s", (camera_id, kind)
+    ).fetchone()
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no {kind} of camera {camera_id} yet")
+    headers = {"Cache-Control": "private, max-age=10", "X-Taken-At": row["taken_at"].isoformat()}
+    return Response(bytes(row["jpeg"]), media_type="image/jpeg", headers=headers)

@@ -125,3 +125,13 @@ def test_the_reference_learns_good_pictures_only() -> None:
     assert reference is not None and np.array_equal(reference, good_scene)
     black = diagnose([np.zeros((360, 640, 3), np.uint8)])
     assert next_reference(reference, grey(np.zeros((360, 640, 3), np.uint8)), black) is reference
+
+
+def test_a_cameras_own_thresholds_override_the_defaults_and_bad_values_are_ignored() -> None:
+    from camera_gateway.diagnostics import thresholds_from
+
+    assert thresholds_from(None) == Thresholds()
+    t = thresholds_from({"blur_laplacian": 40, "bad_probes": 1, "dark_mean": "x", "bogus": 3, "bad_probes ": 2})
+    assert (t.blur_laplacian, t.bad_probes, t.dark_mean) == (40.0, 1, Thresholds().dark_mean)
+    assert thresholds_from({"bad_probes": 0}).bad_probes == Thresholds().bad_probes
+    assert thresholds_from({"masks": [[0, 0, 0.5, 0.1]]}).masks == ((0.0, 0.0, 0.5, 0.1),)

@@ -36,12 +36,16 @@ async def test_the_prober_reports_each_camera_it_can_see_and_the_one_it_cannot(s
         "dark": video(tmp_path / "dark.mp4", "color=c=black:size=640x360:rate=25"),
         "stalled": f"http://admin:s3cret@127.0.0.1:{stalling.port}/live",
         "other-commune": video(tmp_path / "other.mp4", "testsrc2=size=640x360:rate=25"),
+        "dark-strict": str(tmp_path / "dark.mp4"),
     }
     for camera, url in streams.items():
         unit = "15877" if camera == "other-commune" else "15865"
+        # per-camera thresholds: this one is degraded at its first bad probe
+        limits = '{"bad_probes": 1}' if camera == "dark-strict" else None
         conn.execute(
-            "INSERT INTO cameras (camera_id, unit_set, unit_code, stream_url) VALUES (%s, '2024', %s, %s)",
-            (camera, unit, url),
+            "INSERT INTO cameras (camera_id, unit_set, unit_code, stream_url, probe_thresholds)"
+            " VALUES (%s, '2024', %s, %s, %s::jsonb)",
+            (camera, unit, url, limits),
         )
     from pydantic import SecretStr
 
@@ -70,12 +74,21 @@ async def test_the_prober_reports_each_camera_it_can_see_and_the_one_it_cannot(s
 
         def seen_enough() -> bool:
             s = statuses()
-            return len(s.get("street", [])) >= 2 and "degraded" in s.get("dark", []) and "down" in s.get("stalled", [])
+            return (
+                len(s.get("street", [])) >= 2
+                and "degraded" in s.get("dark", [])
+                and "down" in s.get("stalled", [])
+                and bool(s.get("dark-strict"))
+            )
 
-        await until(seen_enough, timeout=60, what="probes of every camera, the dark one degraded after 3")
+        try:
+            await until(seen_enough, timeout=60, what="probes of every camera, the dark one degraded after 3")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; heartbeats so far: {statuses()}") from None
         got = statuses()
         assert set(got["street"]) == {"ok"}
         assert got["dark"][:2] == ["ok", "ok"]  # one bad picture does not flap: three in a row first
+        assert got["dark-strict"][0] == "degraded"
         assert "other-commune" not in got  # outside the prober gateway's units
         thumbs = {r["camera_id"] for r in stack.db().execute("SELECT camera_id FROM camera_snapshots")}
         assert {"street", "dark"} <= thumbs and "stalled" not in thumbs
@@ -85,6 +98,12 @@ async def test_the_prober_reports_each_camera_it_can_see_and_the_one_it_cannot(s
             .fetchone()["quality"]
         )
         assert quality["black"] is True
+        answer = await stack.http.get(
+            f"{stack.api_url}/api/v1/cameras/street/snapshot", headers={"Authorization": f"Bearer {stack.admin_token}"}
+        )
+        assert answer.status_code == 200 and answer.headers["content-type"] == "image/jpeg"
+        assert answer.content[:2] == b"\xff\xd8"  # a JPEG
+        assert (await stack.http.get(f"{stack.api_url}/api/v1/cameras/street/snapshot")).status_code == 401
     finally:
         await stack.close()
         stalling.close()
