@@ -17,7 +17,7 @@ SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 # --- 1. system packages -------------------------------------------------------------------------
 PACKAGES=(postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR libssl-dev libkrb5-dev cmake gcc make
-          default-jre-headless maven ffmpeg python3-venv curl ca-certificates dpkg-dev)
+          default-jre-headless maven ffmpeg fonts-dejavu-core python3-venv curl ca-certificates dpkg-dev)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

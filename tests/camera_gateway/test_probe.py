@@ -16,6 +16,7 @@ from camera_gateway.probe import ProbeWorker, redact
 from tests.e2e.harness import free_port
 
 FFMPEG = shutil.which("ffmpeg")
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"  # fonts-dejavu-core, installed by `make setup`
 
 
 def make_video(path: Path, source: str, seconds: int = 3) -> Path:
@@ -52,6 +53,12 @@ def videos(tmp_path_factory) -> dict[str, Path]:
         "covered": make_video(d / "covered.mp4", "color=c=0x5a5a5a:size=640x360:rate=25"),
         # one picture repeated: a decoder or camera that froze
         "frozen": make_video(d / "frozen.mp4", "testsrc2=size=640x360:rate=25,trim=end_frame=1,loop=loop=-1:size=1"),
+        # the same frozen picture with the camera's clock still running on it (drawn by ffmpeg's drawtext)
+        "frozen-clock": make_video(
+            d / "frozen-clock.mp4",
+            "testsrc2=size=640x360:rate=25,trim=end_frame=1,loop=loop=-1:size=1,"
+            f"drawtext=fontfile={FONT}:text='%{{pts\\:hms}}':x=10:y=8:fontsize=30:fontcolor=white",
+        ),
     }
 
 
@@ -74,7 +81,10 @@ def test_a_black_stream_is_black(worker: ProbeWorker, videos) -> None:
     assert worker.probe(str(videos["black"])).diagnosis.black
 
 
-@pytest.mark.parametrize(("video", "flag"), [("blurred", "blurred"), ("covered", "obstructed"), ("frozen", "frozen")])
+@pytest.mark.parametrize(
+    ("video", "flag"),
+    [("blurred", "blurred"), ("covered", "obstructed"), ("frozen", "frozen"), ("frozen-clock", "frozen")],
+)
 def test_each_defect_of_a_real_stream_is_diagnosed(worker: ProbeWorker, videos, video: str, flag: str) -> None:
     diagnosis = worker.probe(str(videos[video])).diagnosis
     assert diagnosis.signal and getattr(diagnosis, flag), diagnosis
