@@ -383,9 +383,9 @@ def _run(settings: Settings, names: list[str], *, with_ingest: bool = False) -> 
             from services.ingest.service import run_ingest
 
             workers.append(lambda stop: run_ingest(settings, stop))
-            click.echo(
-                f"ingest: consuming; metrics on http://{settings.bind_host}:{settings.ingest_metrics_port}/metrics"
-            )
+            metrics = settings.ingest_metrics_port
+            where = "the API's /metrics" if "api" in names else f"http://{settings.bind_host}:{metrics}/metrics"
+            click.echo(f"ingest: consuming; metrics on {where}")
         await serve.serve_all(servers, workers)
 
     import uvloop  # libuv's event loop: measurably cheaper per Kafka message and per request than asyncio's
