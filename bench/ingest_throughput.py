@@ -18,14 +18,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import uvloop
 from aiokafka import AIOKafkaProducer
 
 from bench.common import fresh_database, machine
+from bench.procs import PULSE, Components, free_port
 from services.core import accounts, kafka
 from services.core.db import DbConn, connect
 from services.core.heartbeats import Delivery, HeartbeatItem, to_message
@@ -132,12 +135,24 @@ async def produce(settings, rows: list[HeartbeatRow], gateway_id: int) -> float:
     return time.perf_counter() - started
 
 
-async def time_pipeline(settings, conn: DbConn, expected: int) -> tuple[float, float, float]:
+async def time_pipeline(settings, conn: DbConn, expected: int, processes: int) -> tuple[float, float, float]:
     """Seconds from start to: the first row stored (consumer group joined), every row stored, every row
-    stored and rolled up into state intervals."""
+    stored and rolled up into state intervals. `processes` > 1: that many `pulse ingest` processes in one
+    consumer group instead of the pipeline in this process."""
     stop = asyncio.Event()
     started = time.perf_counter()
-    task = asyncio.create_task(run_pipeline(settings, heartbeat_pipeline(settings), stop))
+    components = None
+    if processes > 1:
+        base = settings.model_copy(
+            update={"data_dir": Path(tempfile.mkdtemp(prefix="pulse-bench-ingest-")), "log_level": "WARNING"}
+        )
+        components = Components(base)
+        for i in range(processes):
+            components.settings = base.model_copy(update={"ingest_metrics_port": free_port()})
+            components.start(f"ingest-{i}", [str(PULSE), "ingest"])
+        task = asyncio.create_task(stop.wait())
+    else:
+        task = asyncio.create_task(run_pipeline(settings, heartbeat_pipeline(settings), stop))
     first = stored = None
     while True:
         n = conn.execute("SELECT count(*) AS n FROM heartbeats").fetchone()["n"]
@@ -154,6 +169,8 @@ async def time_pipeline(settings, conn: DbConn, expected: int) -> tuple[float, f
     elapsed = time.perf_counter() - started
     stop.set()
     await task
+    if components is not None:
+        components.stop_all()
     return first or 0.0, stored or elapsed, elapsed
 
 
@@ -162,6 +179,7 @@ async def main() -> None:
     parser.add_argument("--cameras", type=int, default=5000)
     parser.add_argument("--per-camera", type=int, default=40)
     parser.add_argument("--batch", type=int, default=20_000)
+    parser.add_argument("--processes", type=int, default=1, help="ingest processes in the consumer group")
     args = parser.parse_args()
     settings = fresh_database(load_settings(), "pulse_bench_ingest")
     settings = settings.model_copy(update={"kafka_prefix": f"bench-{uuid.uuid4().hex[:8]}."})
@@ -187,7 +205,7 @@ async def main() -> None:
         conn.execute("UPDATE gateways SET watermark = NULL")
         await kafka.ensure_topics(settings)
         produce_s = await produce(settings, rows, gateway_id)
-        first, stored, rolled = await time_pipeline(settings, conn, n)
+        first, stored, rolled = await time_pipeline(settings, conn, n, args.processes)
         results["pipeline_s"] = rolled
         results["pipeline_first_row_s"] = first
         results["pipeline_all_stored_s"] = stored
@@ -203,6 +221,7 @@ async def main() -> None:
                 "benchmark": "ingest_throughput",
                 "machine": machine(),
                 "rows": n,
+                "ingest_processes": args.processes,
                 "cameras": args.cameras,
                 "batch": args.batch,
                 "limit_raw_copy_rows_per_s": raw,
