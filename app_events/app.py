@@ -1,16 +1,220 @@
-"""The app-events collector (`pulse app-events`, SPEC §7): health, readiness and metrics.
+"""The app-events collector (`pulse app-events`, SPEC §7): `POST /v1/events`, health and metrics.
 
-`POST /v1/events` (validation, pseudonymization, Kafka) is built on this app by the app-events issue; until
-then the collector only reports whether Kafka is reachable.
+A request is authenticated by its app key (`pulse apps add`), read within 1 MiB (gzip allowed), checked as an
+envelope (400 as a whole) and then event by event (`validation.py`), limited per client (app and install;
+429 with Retry-After), and only then pseudonymized: the citizen's `user_id` (or the `install_id` when
+anonymous) becomes `subject = HMAC-SHA256(PULSE_PSEUDONYM_KEY, id)` before anything is written to Kafka, and the
+raw ids and the client's address are never logged or stored. Accepted events go to `app.events` (key: subject);
+rejected ones to `app.events.dlq` with their reason, already pseudonymized. The reply waits for Kafka (acks=all);
+when Kafka is away the request fails with 503 and the app retries with the same event ids (the app keeps its own
+offline queue; ingest deduplicates on event_id).
 """
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from services.core.http import kafka_component_app
-from services.core.settings import Settings
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from fastapi import FastAPI, Header, HTTPException, Request, status
+from fastapi.responses import JSONResponse
+from limits import RateLimitItemPerMinute
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+from prometheus_client import Counter
+from pydantic_core import to_json
+
+from app_events.validation import (
+    CheckedEvent,
+    EnvelopeError,
+    check_envelope,
+    check_event,
+    event_time,
+    pseudonym,
+    too_late,
+)
+from services.core import auth, kafka
+from services.core.db import connect
+from services.core.http import health_router
+from services.core.http_body import read_limited
+from services.core.settings import ConfigError, Settings
+
+MAX_BODY = 1 << 20
+RETRY_AFTER_S = 30
+
+EVENTS_ACCEPTED = Counter("pulse_app_events_accepted_total", "App events accepted into Kafka")
+EVENTS_REJECTED = Counter("pulse_app_events_rejected_total", "App events rejected, by reason", ["reason"])
+THROTTLED = Counter("pulse_app_events_throttled_total", "Requests refused with 429")
 
 
-def create_app(settings: Settings) -> FastAPI:
-    return kafka_component_app("commune-pulse app-events collector", settings)
+class AppKeys:
+    """App keys held in memory (hash → app id), reloaded at most once a second on an unknown key."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.keys: dict[str, int] = {}
+        self.loaded_at = 0.0
+        self.lock = asyncio.Lock()
+
+    def _load(self) -> None:
+        with connect(self.settings, autocommit=True) as conn:
+            rows = conn.execute("SELECT app_id, key_hash FROM apps WHERE revoked_at IS NULL").fetchall()
+        self.keys = {r["key_hash"]: r["app_id"] for r in rows}
+        self.loaded_at = time.monotonic()
+
+    async def app_for(self, key: str | None) -> int | None:
+        if not key:
+            return None
+        digest = auth.hash_token(key)
+        if digest in self.keys:
+            return self.keys[digest]
+        async with self.lock:
+            if digest not in self.keys:
+                await asyncio.sleep(max(0.0, 1.0 - (time.monotonic() - self.loaded_at)))
+                try:
+                    await asyncio.to_thread(self._load)
+                except Exception:
+                    pass
+        return self.keys.get(digest)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(settings: Settings, *, clock: Callable[[], datetime] = _utc_now) -> FastAPI:
+    if settings.pseudonym_key is None:
+        raise ConfigError(
+            "configuration error: PULSE_PSEUDONYM_KEY: required by the app-events collector (a long random secret)"
+        )
+    key = settings.pseudonym_key.get_secret_value().encode()
+    topic, dlq_topic = kafka.topic(settings, kafka.APP_EVENTS), kafka.topic(settings, kafka.APP_EVENTS_DLQ)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        compression_type="lz4",
+        request_timeout_ms=10_000,
+    )
+    keys = AppKeys(settings)
+    limiter = MovingWindowRateLimiter(MemoryStorage())
+    rate = RateLimitItemPerMinute(settings.app_events_rate_per_minute)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await producer.start()
+        try:
+            yield
+        finally:
+            await producer.stop()
+
+    async def kafka_ready() -> bool:
+        return await kafka.broker_reachable(settings)
+
+    app = FastAPI(title="commune-pulse app-events collector", version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.include_router(health_router({"kafka": kafka_ready}))
+
+    @app.post("/v1/events", summary="Send app events (1 to 500 per request, ≤ 1 MiB, gzip allowed)")
+    async def post_events(
+        request: Request, x_app_key: Annotated[str | None, Header(description="the app's public key")] = None
+    ) -> Any:
+        app_id = await keys.app_for(x_app_key)
+        if app_id is None:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing, unknown or revoked X-App-Key")
+        body = await read_limited(request, MAX_BODY)
+        try:
+            envelope = check_envelope(json.loads(body))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, f"body: not valid JSON ({exc})") from None
+        except EnvelopeError as exc:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
+        install_subject = pseudonym(key, envelope.install_id)
+        if not limiter.hit(rate, str(app_id), install_subject):
+            THROTTLED.inc()
+            raise HTTPException(
+                status.HTTP_429_TOO_MANY_REQUESTS,
+                f"more than {rate.amount} requests a minute from this install",
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            )
+        received_at = clock()
+        context = {
+            "app_id": app_id,
+            "platform": envelope.platform,
+            "app_version": envelope.app_version,
+            "os_version": envelope.os_version,
+            "locale": envelope.locale,
+        }
+        accepted: list[tuple[bytes, bytes]] = []
+        rejected: list[dict[str, Any]] = []
+        dead: list[tuple[bytes, bytes]] = []
+        for index, raw in enumerate(envelope.events):
+            checked = check_event(raw)
+            event_id = raw.get("event_id") if isinstance(raw, dict) else None
+            if isinstance(checked, CheckedEvent):
+                when = event_time(received_at=received_at, sent_at=envelope.sent_at, created_at=checked.created_at)
+                if too_late(received_at=received_at, at=when):
+                    checked_reason = "too_late: the event is more than 7 days old"
+                else:
+                    subject = pseudonym(key, checked.user_id) if checked.user_id else install_subject
+                    message = {
+                        "v": 1,
+                        "event_id": str(checked.event_id),
+                        "event": checked.event,
+                        "subject": subject,
+                        "anonymous": checked.user_id is None,
+                        "unit_set": settings.unit_set,
+                        "unit_code": checked.unit_code,
+                        "session_id": checked.session_id,
+                        "event_time": when,
+                        "created_at": checked.created_at,
+                        "received_at": received_at,
+                        "properties": checked.properties,
+                        "known": checked.known,
+                        "background": checked.background,
+                        **context,
+                    }
+                    accepted.append((subject.encode(), to_json(message)))
+                    continue
+            else:
+                checked_reason = checked
+            rejected.append({"index": index, "event_id": event_id, "reason": checked_reason})
+            EVENTS_REJECTED.labels(checked_reason.split(":", 1)[0]).inc()
+            dead.append(
+                (
+                    install_subject.encode(),
+                    to_json(_dead_letter(raw, checked_reason, key, install_subject, received_at, context)),
+                )
+            )
+        try:
+            futures = [await producer.send(topic, value, key=k) for k, value in accepted]
+            futures += [await producer.send(dlq_topic, value, key=k) for k, value in dead]
+            await asyncio.wait_for(asyncio.gather(*futures), timeout=10)
+        except (KafkaError, TimeoutError) as exc:
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE,
+                f"events could not be stored ({exc.__class__.__name__}); retry",
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            ) from None
+        EVENTS_ACCEPTED.inc(len(accepted))
+        return JSONResponse({"accepted": len(accepted), "rejected": rejected})
+
+    return app
+
+
+def _dead_letter(
+    raw: Any, reason: str, key: bytes, install_subject: str, received_at: datetime, context: dict
+) -> dict[str, Any]:
+    """The rejected event as stored in the dead-letter topic: its ids already pseudonymized (the DLQ is
+    storage too), with the reason and the stage."""
+    payload = dict(raw) if isinstance(raw, dict) else {"value": str(raw)[:2000]}
+    user_id = payload.pop("user_id", None)
+    payload["subject"] = pseudonym(key, user_id) if isinstance(user_id, str) and user_id else install_subject
+    return {"reason": reason, "stage": "collector", "received_at": received_at, "payload": payload, **context}

@@ -20,7 +20,6 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import Counter
 from pydantic import BaseModel, Field
 
-from camera_gateway.body import read_limited
 from camera_gateway.prober import Prober
 from camera_gateway.publisher import Publisher
 from camera_gateway.registry import KnownGateway, Registry
@@ -36,6 +35,7 @@ from services.core.heartbeats import (
     validate_item,
 )
 from services.core.http import health_router
+from services.core.http_body import read_limited
 from services.core.settings import Settings
 
 MAX_BODY = 1 << 20

@@ -431,8 +431,9 @@ def up(ctx: _Context, demo: bool) -> None:
     """Every component in one process."""
     settings = ctx.settings
     if demo:
-        from services.demo.bootstrap import prepare_demo
+        from services.demo.bootstrap import demo_pseudonym_key, prepare_demo
 
+        settings = demo_pseudonym_key(settings)
         login = prepare_demo(settings)
         click.echo(f"dashboard/API: http://{settings.bind_host}:{settings.api_port}/docs")
         click.echo(f"login: {login.username} / {login.password}   API token: {login.token}")

@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     probe_interval_s: int = Field(default=60, ge=1, le=3600)
     prober_concurrency: int = Field(default=4, ge=1, le=256)
     probe_deadline_s: float = Field(default=15.0, gt=0, le=120)
+    # App-events collector: requests per client (app and install) per minute before 429.
+    app_events_rate_per_minute: int = Field(default=120, ge=1, le=100_000)
     # Alert timings and rules, SPEC §6.
     outage_ratio: float = Field(default=0.5, gt=0, le=1)
     outage_min_cameras: int = Field(default=3, ge=1)

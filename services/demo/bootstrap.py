@@ -11,6 +11,8 @@ import asyncio
 import secrets
 from dataclasses import dataclass
 
+from pydantic import SecretStr
+
 from services.core import accounts, auth
 from services.core.db import connect
 from services.core.kafka import ensure_topics
@@ -26,6 +28,19 @@ class DemoLogin:
     username: str
     password: str
     token: str
+
+
+def demo_pseudonym_key(settings: Settings) -> Settings:
+    """The demo's pseudonym key: generated once into <data_dir>/pseudonym.key (0600) and kept, because a new key
+    would give every citizen a new pseudonym. An explicit PULSE_PSEUDONYM_KEY wins."""
+    if settings.pseudonym_key is not None:
+        return settings
+    path = settings.data_dir / "pseudonym.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return settings.model_copy(update={"pseudonym_key": SecretStr(path.read_text().strip())})
 
 
 def prepare_demo(settings: Settings) -> DemoLogin:
