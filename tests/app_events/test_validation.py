@@ -141,3 +141,12 @@ def test_docs_events_md_is_generated_from_the_registry() -> None:
 
     doc = Path(__file__).resolve().parents[2] / "docs" / "events.md"
     assert doc.read_text(encoding="utf-8") == render(), "run: python -m app_events.docgen > docs/events.md"
+
+
+def test_the_collector_refuses_to_start_without_a_pseudonym_key(monkeypatch) -> None:
+    from app_events.app import create_app
+    from services.core.settings import ConfigError, load_settings
+
+    monkeypatch.delenv("PULSE_PSEUDONYM_KEY", raising=False)
+    with pytest.raises(ConfigError, match="^configuration error: PULSE_PSEUDONYM_KEY: required"):
+        create_app(load_settings())
