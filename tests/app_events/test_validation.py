@@ -148,5 +148,5 @@ def test_the_collector_refuses_to_start_without_a_pseudonym_key(monkeypatch) -> 
     from services.core.settings import ConfigError, load_settings
 
     monkeypatch.delenv("PULSE_PSEUDONYM_KEY", raising=False)
-    with pytest.raises(ConfigError, match="^configuration error: PULSE_PSEUDONYM_KEY: required"):
+    with pytest.raises(ConfigError, match=r"^configuration error: PULSE_PSEUDONYM_KEY: required"):
         create_app(load_settings())
