@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -39,11 +38,12 @@ from app_events.validation import (
     pseudonym,
     too_late,
 )
-from services.core import auth, kafka
+from services.core import kafka
 from services.core.db import connect
 from services.core.http import health_router
 from services.core.http_body import read_limited
 from services.core.settings import ConfigError, Settings
+from services.core.token_cache import TokenCache
 
 MAX_BODY = 1 << 20
 RETRY_AFTER_S = 30
@@ -53,35 +53,13 @@ EVENTS_REJECTED = Counter("pulse_app_events_rejected_total", "App events rejecte
 THROTTLED = Counter("pulse_app_events_throttled_total", "Requests refused with 429")
 
 
-class AppKeys:
-    """App keys held in memory (hash → app id), reloaded at most once a second on an unknown key."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.keys: dict[str, int] = {}
-        self.loaded_at = 0.0
-        self.lock = asyncio.Lock()
-
-    def _load(self) -> None:
-        with connect(self.settings, autocommit=True) as conn:
+def _app_keys(settings: Settings) -> Callable[[], dict[str, int]]:
+    def load() -> dict[str, int]:
+        with connect(settings, autocommit=True) as conn:
             rows = conn.execute("SELECT app_id, key_hash FROM apps WHERE revoked_at IS NULL").fetchall()
-        self.keys = {r["key_hash"]: r["app_id"] for r in rows}
-        self.loaded_at = time.monotonic()
+        return {r["key_hash"]: r["app_id"] for r in rows}
 
-    async def app_for(self, key: str | None) -> int | None:
-        if not key:
-            return None
-        digest = auth.hash_token(key)
-        if digest in self.keys:
-            return self.keys[digest]
-        async with self.lock:
-            if digest not in self.keys:
-                await asyncio.sleep(max(0.0, 1.0 - (time.monotonic() - self.loaded_at)))
-                try:
-                    await asyncio.to_thread(self._load)
-                except Exception:
-                    pass
-        return self.keys.get(digest)
+    return load
 
 
 def _utc_now() -> datetime:
@@ -103,7 +81,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = _utc_now) 
         compression_type="lz4",
         request_timeout_ms=10_000,
     )
-    keys = AppKeys(settings)
+    keys: TokenCache[int] = TokenCache(_app_keys(settings))
     limiter = MovingWindowRateLimiter(MemoryStorage())
     rate = RateLimitItemPerMinute(settings.app_events_rate_per_minute)
 
@@ -126,7 +104,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = _utc_now) 
     async def post_events(
         request: Request, x_app_key: Annotated[str | None, Header(description="the app's public key")] = None
     ) -> Any:
-        app_id = await keys.app_for(x_app_key)
+        app_id = await keys.lookup(x_app_key)
         if app_id is None:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing, unknown or revoked X-App-Key")
         body = await read_limited(request, MAX_BODY)

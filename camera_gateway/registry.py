@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from dataclasses import dataclass
 from datetime import datetime
 
 from services.core import auth
 from services.core.db import DbConn, connect
 from services.core.settings import Settings
+from services.core.token_cache import TokenCache
 from services.core.units import load_mapping
 
 log = logging.getLogger("pulse.gateway")
@@ -33,12 +33,10 @@ class Registry:
     def __init__(self, settings: Settings, *, refresh_s: float = 15.0) -> None:
         self.settings = settings
         self.refresh_s = refresh_s
-        self._gateways: dict[str, KnownGateway] = {}  # by token hash
+        # a miss is remembered until the next periodic refresh would have found it anyway
+        self._gateways: TokenCache[KnownGateway] = TokenCache(self._load, miss_ttl_s=refresh_s)
         self._cameras: dict[str, auth.UnitKey] = {}
         self._cameras_seen_until: datetime | None = None
-        self._misses: dict[str, float] = {}  # token hash -> when a lookup last found nothing
-        self._refreshed_at = 0.0
-        self._miss_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -59,11 +57,14 @@ class Registry:
                 log.warning("registry refresh failed (%s); serving the last copy", exc.__class__.__name__)
 
     def refresh(self) -> None:
-        self._refreshed_at = time.monotonic()
+        self._gateways.reload()
+
+    def _load(self) -> dict[str, KnownGateway]:
+        """The gateways by token hash; the camera map is brought up to date on the same connection."""
         with connect(self.settings, autocommit=True) as conn:
-            self._gateways = self._load_gateways(conn)
+            gateways = self._load_gateways(conn)
             self._load_cameras(conn)
-        self._misses.clear()
+        return gateways
 
     @staticmethod
     def _load_gateways(conn: DbConn) -> dict[str, KnownGateway]:
@@ -96,27 +97,7 @@ class Registry:
                 self._cameras_seen_until = r["updated_at"]
 
     async def gateway_for_token(self, token: str) -> KnownGateway | None:
-        token_hash = auth.hash_token(token)
-        known = self._gateways.get(token_hash)
-        if known is not None:
-            return known
-        # Perhaps a gateway added since the last refresh: reload, but at most once a second and one at a time,
-        # and remember a miss for a while, so bad tokens cannot turn every request into database queries.
-        missed = self._misses.get(token_hash)
-        if missed is not None and time.monotonic() - missed < self.refresh_s:
-            return None
-        async with self._miss_lock:
-            known = self._gateways.get(token_hash)
-            if known is None:
-                await asyncio.sleep(max(0.0, 1.0 - (time.monotonic() - self._refreshed_at)))
-                try:
-                    await asyncio.to_thread(self.refresh)
-                except Exception:
-                    pass
-                known = self._gateways.get(token_hash)
-        if known is None:
-            self._misses[token_hash] = time.monotonic()
-        return known
+        return await self._gateways.lookup(token)
 
     def camera_unit(self, camera_id: str) -> auth.UnitKey | None:
         return self._cameras.get(camera_id)
