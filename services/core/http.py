@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from fastapi import APIRouter, FastAPI, Response
+from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-from services.core.settings import Settings
 
 ReadyCheck = Callable[[], Awaitable[bool]]
 
@@ -35,16 +33,3 @@ def health_router(checks: dict[str, ReadyCheck]) -> APIRouter:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router
-
-
-def kafka_component_app(title: str, settings: Settings) -> FastAPI:
-    """The base of the gateway and the collector: ready when Kafka answers."""
-    from services.core.kafka import broker_reachable
-
-    async def kafka_ready() -> bool:
-        return await broker_reachable(settings)
-
-    app = FastAPI(title=title, version="0.1.0")
-    app.state.settings = settings
-    app.include_router(health_router({"kafka": kafka_ready}))
-    return app
