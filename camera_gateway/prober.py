@@ -27,7 +27,7 @@ from camera_gateway.probe import ProbeResult, ProbeWorker
 from camera_gateway.publisher import Publisher
 from camera_gateway.registry import KnownGateway, Registry
 from camera_gateway.spool import Record
-from services.core.db import connect
+from services.core.db import pool
 from services.core.heartbeats import Delivery, HeartbeatItem, keepalive_message, to_message
 from services.core.settings import Settings
 
@@ -67,6 +67,9 @@ class Prober:
         self.queued: set[str] = set()
         self.tasks: list[asyncio.Task[None]] = []
         self.gateway: KnownGateway | None = None
+        # One small pool for the camera list and the snapshots: a probe's snapshot write is on the hot path
+        # (thousands a minute in a district), so it must not pay for a new connection each time.
+        self.db = pool(settings, min_size=1, max_size=2, name="prober")
 
     async def start(self) -> None:
         token = self.settings.prober_token
@@ -76,6 +79,7 @@ class Prober:
         if self.gateway is None:
             log.error("PULSE_PROBER_TOKEN is not the token of an active gateway: the prober does not run")
             return
+        self.db.open(wait=False)  # the database may be away now: the pool connects when it can
         self.tasks.append(asyncio.create_task(self._schedule(), name="prober-schedule"))
         for i in range(self.settings.prober_concurrency):
             self.tasks.append(
@@ -88,9 +92,11 @@ class Prober:
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        if not self.db.closed:
+            await asyncio.to_thread(self.db.close)
 
     def _load(self) -> list[dict]:
-        with connect(self.settings, autocommit=True) as conn:
+        with self.db.connection(timeout=5) as conn:
             return conn.execute(
                 "SELECT camera_id, stream_url, unit_set, unit_code, probe_thresholds FROM cameras"
                 " WHERE stream_url IS NOT NULL AND retired_at IS NULL"
@@ -180,7 +186,7 @@ class Prober:
 
     def _keep_snapshots(self, cam: _Camera, last: np.ndarray, now: datetime) -> None:
         pictures = [("thumbnail", last)] + ([("reference", cam.reference)] if cam.reference is not None else [])
-        with connect(self.settings, autocommit=True) as conn:
+        with self.db.connection(timeout=5) as conn:
             for kind, picture in pictures:
                 ok, jpeg = cv2.imencode(".jpg", picture, [cv2.IMWRITE_JPEG_QUALITY, 70])
                 if ok:

@@ -22,7 +22,7 @@ def connect(settings: Settings, *, autocommit: bool = False) -> DbConn:
     return psycopg.connect(settings.database_url, autocommit=autocommit, row_factory=dict_row)
 
 
-def pool(settings: Settings, *, min_size: int = 1, max_size: int = 10, name: str = "pulse") -> ConnectionPool:
+def pool(settings: Settings, *, min_size: int = 1, max_size: int = 10, name: str = "pulse") -> ConnectionPool[DbConn]:
     """An unopened pool of autocommit connections; `pool.open(wait=...)` or use it as a context manager."""
     return ConnectionPool(
         settings.database_url,
