@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import BaseModel, Field
 
 from services.api.deps import AdminOnly, AppSettings, Conn, Now, Reader, require_unit
-from services.core import camera_state, units, uptime
+from services.core import camera_state, engagement, units, uptime
 
 router = APIRouter(prefix="/api/v1/units", tags=["units"])
 UnitSetParam = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,32}$", description="2024 or 2025")]
@@ -38,6 +38,7 @@ def list_units(principal: Reader, conn: Conn, settings: AppSettings, now: Now, u
     month = camera_state.unit_uptime(
         conn, camera_state.local_month_start(now, settings.tz), now, view_set=view, camera_ids=None
     ).seconds
+    mau = engagement.mau(conn, view, now.astimezone(settings.tz).date())
     live: dict[str, Counter[str]] = defaultdict(Counter)
     for c in cams:
         if c.view_code is not None and not (c.retired_at and c.retired_at <= now):
@@ -52,8 +53,7 @@ def list_units(principal: Reader, conn: Conn, settings: AppSettings, now: Now, u
             "cameras_unknown": live[r["code"]]["unknown"],
             "availability_today": uptime.figures(day.get(r["code"], {})).availability,
             "availability_month": uptime.figures(month.get(r["code"], {})).availability,
-            # Monthly active users join with the app-events pipeline (SPEC §8); null until then.
-            "mau_month": None,
+            "mau_month": mau.get(r["code"], 0),
         }
         for r in rows
     ]

@@ -1,14 +1,17 @@
-"""`pulse ingest`: the heartbeat pipeline (and, with its issue, the app-events pipeline) in one process."""
+"""`pulse ingest`: the heartbeat pipeline and the app-event pipeline, side by side in one process."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from functools import partial
 
 from services.core import kafka
 from services.core.db import DbConn
 from services.core.settings import Settings
+from services.ingest.app_events import EventRow, process_event
 from services.ingest.consumer import Pipeline, run_pipeline
+from services.ingest.event_writer import prune_seen, write_events
 from services.ingest.heartbeat_writer import write_batch
 from services.ingest.heartbeats import HeartbeatRow, KeepAlive, process_message
 from services.ingest.rollup import rollup_step
@@ -36,6 +39,22 @@ def heartbeat_pipeline(settings: Settings) -> Pipeline[HeartbeatRow | KeepAlive]
     )
 
 
+def app_event_pipeline(settings: Settings) -> Pipeline[EventRow]:
+    return Pipeline(
+        topic=kafka.topic(settings, kafka.APP_EVENTS),
+        dlq_topic=kafka.topic(settings, kafka.APP_EVENTS_DLQ),
+        group_id=kafka.topic(settings, "pulse-ingest-app-events"),
+        decode=partial(process_event, tz=settings.tz),
+        write=write_events,
+        background=prune_seen,
+        background_every_s=60.0,
+        batch_max=settings.ingest_batch_max,
+    )
+
+
 async def run_ingest(settings: Settings, stop: asyncio.Event) -> None:
     await kafka.ensure_topics(settings)
-    await run_pipeline(settings, heartbeat_pipeline(settings), stop)
+    await asyncio.gather(
+        run_pipeline(settings, heartbeat_pipeline(settings), stop),
+        run_pipeline(settings, app_event_pipeline(settings), stop),
+    )

@@ -1,0 +1,247 @@
+"""Engagement figures (SPEC §8) read from the activity tables ingest maintains (migration 0005).
+
+Each scope — a unit of some set, or the district ('*', '*') — has its own rows, so every figure is a count or a
+sum over one scope: MAU is the number of the scope's subjects active in the month, never a sum of the units'
+MAUs, and a 2025 xã's figures are its own distinct subjects (ingest folds each 2024 commune's events into the
+xã it maps to). `Figures` turns the counts into the derived figures; it is pure and unit-tested.
+
+Decisions (recorded in docs/architecture.md):
+- `dau_avg` is the mean over the days of the month that have begun (today included for the running month).
+- `new` = first ever active day in the month; `returning` = active in the month and first active before it,
+  so `new + returning = mau`.
+- `adoption` = MAU ÷ population. A unit's population is the operator-entered figure; a coarser unit without its
+  own figure takes the sum of its finer units when all of those are entered; the district the sum over the
+  view's units when all are entered; otherwise blank.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from services.core.db import DbConn
+
+DISTRICT = "*"
+
+
+@dataclass(frozen=True)
+class Figures:
+    mau: int
+    active_days: int  # Σ over the month's days of DAU (= Σ over subjects of their active days)
+    days: int  # days of the month that have begun
+    new: int
+    feedback_submitted: int
+    population: int | None
+
+    @property
+    def returning(self) -> int:
+        return self.mau - self.new
+
+    @property
+    def dau_avg(self) -> float | None:
+        return self.active_days / self.days if self.days else None
+
+    @property
+    def stickiness(self) -> float | None:
+        dau = self.dau_avg
+        return dau / self.mau if dau is not None and self.mau else None
+
+    @property
+    def adoption(self) -> float | None:
+        return self.mau / self.population if self.population else None
+
+    def as_item(self) -> dict:
+        return {
+            "population": self.population,
+            "dau_avg": self.dau_avg,
+            "mau": self.mau,
+            "stickiness": self.stickiness,
+            "new": self.new,
+            "returning": self.returning,
+            "adoption": self.adoption,
+            "feedback_submitted": self.feedback_submitted,
+        }
+
+
+def month_bounds(month: date) -> tuple[date, date]:
+    first = month.replace(day=1)
+    return first, first + timedelta(days=calendar.monthrange(first.year, first.month)[1])
+
+
+def days_begun(month: date, today: date) -> int:
+    """Days of the month up to and including today (all of them for a past month, none for a future one)."""
+    first, end = month_bounds(month)
+    if today < first:
+        return 0
+    return (min(today + timedelta(days=1), end) - first).days
+
+
+def populations(conn: DbConn, view_set: str) -> tuple[dict[str, int | None], int | None]:
+    """Each unit's population in the view set and the district's (see the module notes)."""
+    rows = conn.execute(
+        """
+        SELECT u.code, u.population,
+               CASE WHEN count(f.code) > 0 AND count(f.population) = count(f.code) THEN sum(f.population) END
+                   AS from_finer
+        FROM units u
+        LEFT JOIN unit_mapping m ON m.to_set = u.unit_set AND m.to_code = u.code
+        LEFT JOIN units f ON f.unit_set = m.from_set AND f.code = m.from_code
+        WHERE u.unit_set = %s
+        GROUP BY u.code, u.population
+        """,
+        (view_set,),
+        prepare=False,
+    ).fetchall()
+    per_unit = {r["code"]: r["population"] if r["population"] is not None else r["from_finer"] for r in rows}
+    values = list(per_unit.values())
+    district = sum(v for v in values if v is not None) if values and None not in values else None
+    return per_unit, district
+
+
+def month_figures(conn: DbConn, view_set: str, month: date, today: date) -> tuple[dict[str, Figures], Figures]:
+    """Figures for every unit of the view set that has a row in the month, and for the district."""
+    first, end = month_bounds(month)
+    counts = conn.execute(
+        """
+        SELECT scope_set, scope_code, count(*) FILTER (WHERE active_days > 0) AS mau,
+               coalesce(sum(active_days), 0) AS active_days, coalesce(sum(feedback), 0) AS feedback
+        FROM engagement_monthly WHERE scope_set = ANY(%s) AND month = %s
+        GROUP BY scope_set, scope_code
+        """,
+        ([view_set, DISTRICT], first),
+        prepare=False,
+    ).fetchall()
+    new = {
+        (r["scope_set"], r["scope_code"]): r["n"]
+        for r in conn.execute(
+            """
+            SELECT scope_set, scope_code, count(*) AS n FROM engagement_first
+            WHERE scope_set = ANY(%s) AND first_day >= %s AND first_day < %s
+            GROUP BY scope_set, scope_code
+            """,
+            ([view_set, DISTRICT], first, end),
+            prepare=False,
+        ).fetchall()
+    }
+    unit_pop, district_pop = populations(conn, view_set)
+    days = days_begun(first, today)
+    by_scope = {(r["scope_set"], r["scope_code"]): r for r in counts}
+
+    def figures(key: tuple[str, str], population: int | None) -> Figures:
+        row = by_scope.get(key)
+        return Figures(
+            mau=int(row["mau"]) if row else 0,
+            active_days=int(row["active_days"]) if row else 0,
+            days=days,
+            new=int(new.get(key, 0)),
+            feedback_submitted=int(row["feedback"]) if row else 0,
+            population=population,
+        )
+
+    per_unit = {code: figures((view_set, code), pop) for code, pop in unit_pop.items()}
+    return per_unit, figures((DISTRICT, DISTRICT), district_pop)
+
+
+def mau(conn: DbConn, view_set: str, month: date) -> dict[str, int]:
+    """Monthly active subjects per unit of the view set (for /units)."""
+    rows = conn.execute(
+        """
+        SELECT scope_code, count(*) AS mau FROM engagement_monthly
+        WHERE scope_set = %s AND month = %s AND active_days > 0 GROUP BY scope_code
+        """,
+        (view_set, month.replace(day=1)),
+        prepare=False,
+    ).fetchall()
+    return {r["scope_code"]: int(r["mau"]) for r in rows}
+
+
+def daily_series(conn: DbConn, scope: tuple[str, str], start: date, end: date) -> list[dict]:
+    """DAU and events for each day in [start, end) of one scope (days without activity included, as zeros)."""
+    rows = conn.execute(
+        """
+        SELECT d::date AS day, count(e.subject) FILTER (WHERE e.foreground > 0) AS dau,
+               coalesce(sum(e.events), 0) AS events
+        FROM generate_series(%(start)s::date, %(end)s::date - 1, interval '1 day') AS d
+        LEFT JOIN engagement_daily e
+            ON e.scope_set = %(set)s AND e.scope_code = %(code)s AND e.day = d::date
+        GROUP BY d ORDER BY d
+        """,
+        {"start": start, "end": end, "set": scope[0], "code": scope[1]},
+        prepare=False,
+    ).fetchall()
+    return [{"day": r["day"].isoformat(), "dau": int(r["dau"]), "events": int(r["events"])} for r in rows]
+
+
+def weekly_active(conn: DbConn, scope: tuple[str, str], start: date, end: date) -> list[dict]:
+    """WAU for each ISO week (Monday to Sunday) that overlaps [start, end): the week's distinct subjects."""
+    monday = start - timedelta(days=start.weekday())
+    rows = conn.execute(
+        """
+        SELECT w::date AS week, count(DISTINCT e.subject) AS wau
+        FROM generate_series(%(monday)s::date, %(end)s::date - 1, interval '7 days') AS w
+        LEFT JOIN engagement_daily e
+            ON e.scope_set = %(set)s AND e.scope_code = %(code)s AND e.foreground > 0
+           AND e.day >= w::date AND e.day < w::date + 7
+        GROUP BY w ORDER BY w
+        """,
+        {"monday": monday, "end": end, "set": scope[0], "code": scope[1]},
+        prepare=False,
+    ).fetchall()
+    return [{"week_start": r["week"].isoformat(), "wau": int(r["wau"])} for r in rows]
+
+
+def feature_use(conn: DbConn, scope: tuple[str, str], month: date) -> list[dict]:
+    """Events and distinct subjects per event name in the month, most used first."""
+    rows = conn.execute(
+        """
+        SELECT event, sum(events) AS events, count(*) AS subjects FROM engagement_features
+        WHERE scope_set = %s AND scope_code = %s AND month = %s
+        GROUP BY event ORDER BY sum(events) DESC, event
+        """,
+        (scope[0], scope[1], month.replace(day=1)),
+        prepare=False,
+    ).fetchall()
+    return [{"event": r["event"], "events": int(r["events"]), "subjects": int(r["subjects"])} for r in rows]
+
+
+def retention(conn: DbConn, scope: tuple[str, str], first_month: date, last_month: date) -> list[dict]:
+    """Monthly cohorts from first_month to last_month: each cohort's new subjects and, for each later month up
+    to last_month, how many of them were active and what share that is."""
+    rows = conn.execute(
+        """
+        SELECT date_trunc('month', f.first_day)::date AS cohort, m.month, count(*) AS active
+        FROM engagement_first f
+        JOIN engagement_monthly m USING (scope_set, scope_code, subject)
+        WHERE f.scope_set = %s AND f.scope_code = %s AND m.active_days > 0
+          AND f.first_day >= %s AND f.first_day < %s AND m.month <= %s
+          AND m.month >= date_trunc('month', f.first_day)
+        GROUP BY 1, 2 ORDER BY 1, 2
+        """,
+        (scope[0], scope[1], first_month, month_bounds(last_month)[1], last_month),
+        prepare=False,
+    ).fetchall()
+    return cohorts([(r["cohort"], r["month"], int(r["active"])) for r in rows], last_month)
+
+
+def next_month(month: date) -> date:
+    return month_bounds(month)[1]
+
+
+def cohorts(rows: Sequence[tuple[date, date, int]], last_month: date) -> list[dict]:
+    """(cohort month, activity month, active subjects) → cohorts with their size and, for every later month up to
+    last_month, the subjects still active and their share (0 when none were). A cohort's size is its activity in
+    its own month: every new subject is active in the month it is new."""
+    active = {(cohort, month): n for cohort, month, n in rows}
+    out = []
+    for cohort in sorted({c for c, _, _ in rows}):
+        size = active.get((cohort, cohort), 0)
+        months = []
+        month = next_month(cohort)
+        while month <= last_month:
+            n = active.get((cohort, month), 0)
+            months.append({"month": month.isoformat(), "active": n, "share": n / size if size else None})
+            month = next_month(month)
+        out.append({"cohort": cohort.isoformat(), "size": size, "months": months})
+    return out
