@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import psycopg
 
+from app_events.app import create_app as collector_app
 from camera_gateway.app import create_app as gateway_app
 from services.api.app import create_app as api_app
 from services.core import accounts, serve
@@ -25,7 +26,7 @@ from services.core.db import connect
 from services.core.kafka import ensure_topics
 from services.core.settings import Settings
 from services.ingest.consumer import run_pipeline
-from services.ingest.service import heartbeat_pipeline
+from services.ingest.service import app_event_pipeline, heartbeat_pipeline
 
 
 class Clock:
@@ -72,6 +73,13 @@ class Stack:
     admin_token: str = ""
     gateway_app: Any = None
     reconnected: list[psycopg.Connection] = field(default_factory=list)
+    collector_url: str = ""  # the app-events collector, when the settings carry a pseudonym key
+    app_key: str = ""
+
+    async def send_events(self, body: dict, **kwargs: Any) -> httpx.Response:
+        return await self.http.post(
+            f"{self.collector_url}/v1/events", json=body, headers={"X-App-Key": self.app_key}, **kwargs
+        )
 
     def gateway(self, name: str, *units: str, unit_set: str = "2024") -> str:
         return accounts.create_gateway(self.conn, name=name, unit_set=unit_set, unit_codes=list(units))
@@ -156,12 +164,19 @@ async def start_stack(
     gw_port, api_port = free_port(), free_port()
     stack = Stack(settings, clock, conn, f"http://127.0.0.1:{gw_port}", f"http://127.0.0.1:{api_port}")
     stack.gateway_app = gateway_app(settings, clock=clock)
-    for app, port in ((stack.gateway_app, gw_port), (api_app(settings, clock=clock), api_port)):
+    apps = [(stack.gateway_app, gw_port), (api_app(settings, clock=clock), api_port)]
+    if settings.pseudonym_key is not None:
+        collector_port = free_port()
+        stack.collector_url = f"http://127.0.0.1:{collector_port}"
+        stack.app_key = accounts.create_app(conn, name="HoangHoaS e2e")
+        apps.append((collector_app(settings, clock=clock), collector_port))
+    for app, port in apps:
         server = serve.server(app, "127.0.0.1", port, "warning")
         stack.servers.append(server)
         stack.tasks.append(asyncio.create_task(server.serve()))
     if ingest:
-        stack.tasks.append(asyncio.create_task(run_pipeline(settings, heartbeat_pipeline(settings), stack.stop_ingest)))
+        for pipeline in (heartbeat_pipeline(settings), app_event_pipeline(settings)):
+            stack.tasks.append(asyncio.create_task(run_pipeline(settings, pipeline, stack.stop_ingest)))
     await until(lambda: all(s.started for s in stack.servers), what="servers started")
     accounts.create_operator(conn, username="e2e-admin", role="admin", unit_set="2024", unit_codes=[], password=None)
     stack.admin_token = accounts.create_api_token(conn, username="e2e-admin")

@@ -1,0 +1,222 @@
+"""App-event ingest throughput: events/s from Kafka into TimescaleDB, activity tables included, next to a raw COPY.
+
+A month of synthetic use (fixed seed): `--subjects` citizens spread over the 37 communes of the 2024 set, each
+active on a few days of October 2026 with a few events per active day (app_open, screen_view, news_read, a few
+feedback_submitted, background push_received). In one run, on one fresh database (`pulse_bench_events`):
+1. limit: raw `COPY app_events FROM STDIN` of the same rows (no dedupe, no activity tables);
+2. the shipped writer alone (`write_events`: claim event ids, store, fold into the activity tables of the
+   commune, its 2025 xã and the district), in batches of `--batch`, no Kafka;
+3. the whole pipeline: the collector's messages produced to a fresh topic first, then `run_pipeline` (consumer,
+   decode, write, offset commits) timed until every event is stored; `after_group_join` from the first stored row.
+Goal (issue 5): ≥ 50,000 events/s Kafka → TimescaleDB including the activity table.
+Prints one JSON object. Usage: python -m bench.app_events_ingest [--subjects 100000] [--events 400000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import random
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import uvloop
+from aiokafka import AIOKafkaProducer
+from pydantic_core import to_json
+
+from bench.common import fresh_database, machine
+from services.core import kafka
+from services.core.db import DbConn, connect
+from services.core.settings import Settings, load_settings
+from services.core.units import list_units
+from services.ingest.app_events import EventRow, process_event
+from services.ingest.consumer import run_pipeline
+from services.ingest.event_writer import write_events
+from services.ingest.service import app_event_pipeline
+
+MONTH_START = datetime(2026, 10, 1, tzinfo=UTC) - timedelta(hours=7)  # 1 October 2026 00:00 in Hoằng Hóa
+EVENTS = ["app_open", "screen_view", "screen_view", "news_read", "camera_viewed", "push_received"]
+RAW_COLUMNS = (
+    "event_time, event_id, event, subject, unit_set, unit_code, app_id, platform, app_version, properties,"
+    " received_at, background"
+)
+
+
+def messages(subjects: int, events: int, codes: list[str], seed: int = 2026) -> list[dict]:
+    """The collector's messages (SPEC §7, already pseudonymized) for a synthetic month."""
+    rng = random.Random(seed)
+    home = [rng.choice(codes) for _ in range(subjects)]
+    names = [hashlib.sha256(f"bench-{i}".encode()).hexdigest() for i in range(subjects)]
+    out = []
+    for n in range(events):
+        s = n % subjects if n < subjects else rng.randrange(subjects)  # everyone at least once
+        event = "feedback_submitted" if rng.random() < 0.01 else rng.choice(EVENTS)
+        at = MONTH_START + timedelta(seconds=rng.randrange(31 * 86400))
+        out.append(
+            {
+                "v": 1,
+                "event_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                "event": event,
+                "subject": names[s],
+                "anonymous": False,
+                "unit_set": "2024",
+                "unit_code": home[s],
+                "session_id": None,
+                "event_time": at,
+                "created_at": at,
+                "received_at": at + timedelta(seconds=2),
+                "properties": {"category": "lighting"} if event == "feedback_submitted" else {},
+                "known": True,
+                "background": event == "push_received",
+                "app_id": 1,
+                "platform": "android",
+                "app_version": "2.3.1",
+            }
+        )
+    return out
+
+
+def reset(conn: DbConn) -> None:
+    conn.execute(
+        "TRUNCATE app_events, app_event_seen, engagement_daily, engagement_monthly, engagement_first,"
+        " engagement_features"
+    )
+
+
+def time_raw_copy(conn: DbConn, rows: list[EventRow]) -> float:
+    started = time.perf_counter()
+    with conn.transaction(), conn.cursor().copy(f"COPY app_events ({RAW_COLUMNS}) FROM STDIN") as copy:
+        for r in rows:
+            copy.write_row(
+                (
+                    r.event_time,
+                    r.event_id,
+                    r.event,
+                    r.subject,
+                    r.unit_set,
+                    r.unit_code,
+                    r.app_id,
+                    r.platform,
+                    r.app_version,
+                    r.properties,
+                    r.received_at,
+                    r.background,
+                )
+            )
+    return time.perf_counter() - started
+
+
+def time_writer(conn: DbConn, rows: list[EventRow], batch: int) -> float:
+    started = time.perf_counter()
+    for i in range(0, len(rows), batch):
+        write_events(conn, rows[i : i + batch])
+    return time.perf_counter() - started
+
+
+async def produce(settings: Settings, values: list[bytes], keys: list[bytes]) -> float:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        linger_ms=20,
+        max_batch_size=1 << 20,
+        compression_type="lz4",
+    )
+    await producer.start()
+    started = time.perf_counter()
+    try:
+        topic = kafka.topic(settings, kafka.APP_EVENTS)
+        futures = [await producer.send(topic, v, key=k) for v, k in zip(values, keys, strict=True)]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return time.perf_counter() - started
+
+
+async def time_pipeline(settings: Settings, conn: DbConn, expected: int) -> tuple[float, float]:
+    stop = asyncio.Event()
+    started = time.perf_counter()
+    task = asyncio.create_task(run_pipeline(settings, app_event_pipeline(settings), stop))
+    first = None
+    while True:
+        n = conn.execute("SELECT count(*) AS n FROM app_events").fetchone()["n"]
+        if n and first is None:
+            first = time.perf_counter() - started
+        if n == expected:
+            break
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)  # poll
+    elapsed = time.perf_counter() - started
+    stop.set()
+    await task
+    return first or 0.0, elapsed
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subjects", type=int, default=100_000)
+    parser.add_argument("--events", type=int, default=400_000)
+    parser.add_argument("--batch", type=int, default=20_000)
+    args = parser.parse_args()
+    settings = fresh_database(load_settings(), "pulse_bench_events")
+    settings = settings.model_copy(update={"kafka_prefix": f"bench-{uuid.uuid4().hex[:8]}."})
+    with connect(settings, autocommit=True) as conn:
+        codes = [u["code"] for u in list_units(conn, "2024")]
+        made = messages(args.subjects, args.events, codes)
+        values = [to_json(m) for m in made]
+        keys = [m["subject"].encode() for m in made]
+        rows = [process_event(v, tz=settings.tz) for v in values]
+        n = len(rows)
+        results: dict[str, float] = {"raw_copy_s": time_raw_copy(conn, rows)}
+        reset(conn)
+        results["writer_s"] = time_writer(conn, rows, args.batch)
+        sizes = {
+            t: conn.execute(f"SELECT count(*) AS n FROM {t}").fetchone()["n"]  # table names from this file
+            for t in ("engagement_daily", "engagement_monthly", "engagement_first", "engagement_features")
+        }
+        reset(conn)
+        await kafka.ensure_topics(settings)
+        produce_s = await produce(settings, values, keys)
+        first, pipeline_s = await time_pipeline(settings, conn, n)
+        stored = conn.execute("SELECT count(*) AS n FROM app_events").fetchone()["n"]
+        mau = conn.execute(
+            "SELECT count(*) AS n FROM engagement_monthly WHERE scope_set = '*' AND active_days > 0"
+        ).fetchone()["n"]
+    raw = n / results["raw_copy_s"]
+    pipeline = n / pipeline_s
+    print(
+        json.dumps(
+            {
+                "benchmark": "app_events_ingest",
+                "machine": machine(),
+                "events": n,
+                "subjects": args.subjects,
+                "district_mau": mau,
+                "batch": args.batch,
+                "stored": stored,
+                "activity_rows": sizes,
+                "raw_copy_events_per_s": round(raw),
+                "writer_events_per_s": round(n / results["writer_s"]),
+                "produce_events_per_s": round(n / produce_s),
+                "pipeline_events_per_s": round(pipeline),
+                "pipeline_after_group_join_events_per_s": round(n / (pipeline_s - first))
+                if pipeline_s > first
+                else None,
+                "pipeline_vs_raw_copy": round(pipeline / raw, 3),
+                "goal_events_per_s": 50_000,
+                "goal_met": pipeline >= 50_000,
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    uvloop.run(main())
