@@ -4,10 +4,11 @@ A request is authenticated by its app key (`pulse apps add`), read within 1 MiB 
 envelope (400 as a whole) and then event by event (`validation.py`), limited per client (app and install;
 429 with Retry-After), and only then pseudonymized: the citizen's `user_id` (or the `install_id` when
 anonymous) becomes `subject = HMAC-SHA256(PULSE_PSEUDONYM_KEY, id)` before anything is written to Kafka, and the
-raw ids and the client's address are never logged or stored. Accepted events go to `app.events` (key: subject);
-rejected ones to `app.events.dlq` with their reason, already pseudonymized. The reply waits for Kafka (acks=all);
-when Kafka is away the request fails with 503 and the app retries with the same event ids (the app keeps its own
-offline queue; ingest deduplicates on event_id).
+raw ids and the client's address are never logged or stored. Accepted events go to `app.events`, one message per
+subject and request holding that subject's events (key: subject); rejected ones go to `app.events.dlq` with their
+reason, already pseudonymized. The reply waits for Kafka (acks=all); when Kafka is away the request fails with
+503 and the app retries with the same event ids (the app keeps its own offline queue; ingest deduplicates on
+event_id).
 """
 
 from __future__ import annotations
@@ -130,7 +131,9 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = _utc_now) 
             "os_version": envelope.os_version,
             "locale": envelope.locale,
         }
-        accepted: list[tuple[bytes, bytes]] = []
+        # Accepted events are grouped by subject: one Kafka message per citizen per request (a phone's batch is
+        # nearly always one citizen), keyed and partitioned by the subject.
+        by_subject: dict[str, list[dict[str, Any]]] = {}
         rejected: list[dict[str, Any]] = []
         dead: list[tuple[bytes, bytes]] = []
         for index, raw in enumerate(envelope.events):
@@ -142,24 +145,19 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = _utc_now) 
                     checked_reason = "too_late: the event is more than 7 days old"
                 else:
                     subject = pseudonym(key, checked.user_id) if checked.user_id else install_subject
-                    message = {
-                        "v": 1,
-                        "event_id": str(checked.event_id),
-                        "event": checked.event,
-                        "subject": subject,
-                        "anonymous": checked.user_id is None,
-                        "unit_set": settings.unit_set,
-                        "unit_code": checked.unit_code,
-                        "session_id": checked.session_id,
-                        "event_time": when,
-                        "created_at": checked.created_at,
-                        "received_at": received_at,
-                        "properties": checked.properties,
-                        "known": checked.known,
-                        "background": checked.background,
-                        **context,
-                    }
-                    accepted.append((subject.encode(), to_json(message)))
+                    by_subject.setdefault(subject, []).append(
+                        {
+                            "event_id": str(checked.event_id),
+                            "event": checked.event,
+                            "unit_code": checked.unit_code,
+                            "session_id": checked.session_id,
+                            "event_time": when,
+                            "created_at": checked.created_at,
+                            "properties": checked.properties,
+                            "known": checked.known,
+                            "background": checked.background,
+                        }
+                    )
                     continue
             else:
                 checked_reason = checked
@@ -171,8 +169,29 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = _utc_now) 
                     to_json(_dead_letter(raw, checked_reason, key, install_subject, received_at, context)),
                 )
             )
+        messages = [
+            (
+                subject.encode(),
+                to_json(
+                    {
+                        "v": 2,
+                        "subject": subject,
+                        "anonymous": subject == install_subject,
+                        "unit_set": settings.unit_set,
+                        "received_at": received_at,
+                        **context,
+                        "events": events,
+                    }
+                ),
+            )
+            for subject, events in by_subject.items()
+        ]
         try:
-            futures = [await producer.send(topic, value, key=k) for k, value in accepted]
+            partitions = sorted(await producer.partitions_for(topic))
+            futures = [
+                await producer.send(topic, value, key=k, partition=subject_partition(k, partitions))
+                for k, value in messages
+            ]
             futures += [await producer.send(dlq_topic, value, key=k) for k, value in dead]
             await asyncio.wait_for(asyncio.gather(*futures), timeout=10)
         except (KafkaError, TimeoutError) as exc:
@@ -181,10 +200,18 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = _utc_now) 
                 f"events could not be stored ({exc.__class__.__name__}); retry",
                 headers={"Retry-After": str(RETRY_AFTER_S)},
             ) from None
-        EVENTS_ACCEPTED.inc(len(accepted))
-        return JSONResponse({"accepted": len(accepted), "rejected": rejected})
+        accepted = sum(len(events) for events in by_subject.values())
+        EVENTS_ACCEPTED.inc(accepted)
+        return JSONResponse({"accepted": accepted, "rejected": rejected})
 
     return app
+
+
+def subject_partition(subject: bytes, partitions: list[int]) -> int:
+    """The partition of a subject's events. The subject is already a uniform hash (HMAC hex), so its first 32
+    bits pick the partition; aiokafka's murmur2 of the key, in pure Python, cost a tenth of the collector's CPU.
+    One subject → one partition, so one ingest consumer owns all of a subject's activity rows."""
+    return partitions[int(subject[:8], 16) % len(partitions)]
 
 
 def _dead_letter(

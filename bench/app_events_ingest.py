@@ -1,15 +1,16 @@
 """App-event ingest throughput: events/s from Kafka into TimescaleDB, activity tables included, next to a raw COPY.
 
-A month of synthetic use (fixed seed): `--subjects` citizens spread over the 37 communes of the 2024 set, each
-active on a few days of October 2026 with a few events per active day (app_open, screen_view, news_read, a few
-feedback_submitted, background push_received). In one run, on one fresh database (`pulse_bench_events`):
+A month of synthetic use (fixed seed): `--subjects` citizens spread over the 37 communes of the 2024 set, in
+sessions of 3 to 15 events (app_open, screens, news, cameras, 5 % with a feedback) at random times of October
+2026, plus background pushes; sessions arrive shuffled over the month. In one run, on one fresh database
+(`pulse_bench_events`):
 1. limit: raw `COPY app_events FROM STDIN` of the same rows (no dedupe, no activity tables);
 2. the shipped writer alone (`write_events`: claim event ids, store, fold into the activity tables of the
    commune, its 2025 xã and the district), in batches of `--batch`, no Kafka;
 3. the whole pipeline: the collector's messages produced to a fresh topic first, then `run_pipeline` (consumer,
    decode, write, offset commits) timed until every event is stored; `after_group_join` from the first stored row.
 Goal (issue 5): ≥ 50,000 events/s Kafka → TimescaleDB including the activity table.
-Prints one JSON object. Usage: python -m bench.app_events_ingest [--subjects 100000] [--events 400000]
+Prints one JSON object. Usage: python -m bench.app_events_ingest [--subjects 100000] [--events 1000000] [--processes 1]
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import hashlib
 import json
 import random
 import sys
+import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -31,12 +33,14 @@ import uvloop
 from aiokafka import AIOKafkaProducer
 from pydantic_core import to_json
 
+from app_events.app import subject_partition
 from bench.common import fresh_database, machine
+from bench.procs import PULSE, Components, free_port
 from services.core import kafka
 from services.core.db import DbConn, connect
 from services.core.settings import Settings, load_settings
 from services.core.units import list_units
-from services.ingest.app_events import EventRow, process_event
+from services.ingest.app_events import EventRow, process_message
 from services.ingest.consumer import run_pipeline
 from services.ingest.event_writer import write_events
 from services.ingest.service import app_event_pipeline
@@ -50,34 +54,51 @@ RAW_COLUMNS = (
 
 
 def messages(subjects: int, events: int, codes: list[str], seed: int = 2026) -> list[dict]:
-    """The collector's messages (SPEC §7, already pseudonymized) for a synthetic month."""
+    """The collector's messages (SPEC §7, already pseudonymized: one message per subject and request) for a
+    synthetic month of sessions: a citizen opens the app and sends 3 to 15 events within a few minutes (app_open,
+    then screens, news, cameras, now and then a feedback) in one request, and receives a background push now and
+    then. Every citizen has at least one session; sessions are shuffled over the month."""
     rng = random.Random(seed)
     home = [rng.choice(codes) for _ in range(subjects)]
     names = [hashlib.sha256(f"bench-{i}".encode()).hexdigest() for i in range(subjects)]
-    out = []
-    for n in range(events):
-        s = n % subjects if n < subjects else rng.randrange(subjects)  # everyone at least once
-        event = "feedback_submitted" if rng.random() < 0.01 else rng.choice(EVENTS)
-        at = MONTH_START + timedelta(seconds=rng.randrange(31 * 86400))
-        out.append(
+    out: list[dict] = []
+    made = 0
+    while made < events:
+        s = len(out) if len(out) < subjects else rng.randrange(subjects)
+        start = MONTH_START + timedelta(seconds=rng.randrange(31 * 86400 - 3600))
+        if rng.random() < 0.1:
+            kinds = ["push_received"]
+        else:
+            kinds = ["app_open"] + [rng.choice(EVENTS[1:-1]) for _ in range(rng.randint(2, 14))]
+            if rng.random() < 0.05:
+                kinds.append("feedback_submitted")
+        kinds = kinds[: events - made]
+        made += len(kinds)
+        session = [
             {
-                "v": 1,
                 "event_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
                 "event": event,
-                "subject": names[s],
-                "anonymous": False,
-                "unit_set": "2024",
                 "unit_code": home[s],
-                "session_id": None,
-                "event_time": at,
-                "created_at": at,
-                "received_at": at + timedelta(seconds=2),
+                "session_id": f"s{len(out)}",
+                "event_time": start + timedelta(seconds=20 * k),
+                "created_at": start + timedelta(seconds=20 * k),
                 "properties": {"category": "lighting"} if event == "feedback_submitted" else {},
                 "known": True,
                 "background": event == "push_received",
+            }
+            for k, event in enumerate(kinds)
+        ]
+        out.append(
+            {
+                "v": 2,
+                "subject": names[s],
+                "anonymous": False,
+                "unit_set": "2024",
+                "received_at": start + timedelta(seconds=20 * len(kinds) + 2),
                 "app_id": 1,
                 "platform": "android",
                 "app_version": "2.3.1",
+                "events": session,
             }
         )
     return out
@@ -132,17 +153,35 @@ async def produce(settings: Settings, values: list[bytes], keys: list[bytes]) ->
     started = time.perf_counter()
     try:
         topic = kafka.topic(settings, kafka.APP_EVENTS)
-        futures = [await producer.send(topic, v, key=k) for v, k in zip(values, keys, strict=True)]
+        partitions = sorted(await producer.partitions_for(topic))
+        futures = [
+            await producer.send(topic, v, key=k, partition=subject_partition(k, partitions))
+            for v, k in zip(values, keys, strict=True)
+        ]
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
     return time.perf_counter() - started
 
 
-async def time_pipeline(settings: Settings, conn: DbConn, expected: int) -> tuple[float, float]:
+async def time_pipeline(settings: Settings, conn: DbConn, expected: int, processes: int) -> tuple[float, float]:
+    """Seconds from start to the first event stored and to every event stored. `processes` > 1: that many
+    `pulse ingest` processes in one consumer group instead of the pipeline in this process (each partition's
+    subjects are disjoint, so their writes never wait for each other)."""
     stop = asyncio.Event()
     started = time.perf_counter()
-    task = asyncio.create_task(run_pipeline(settings, app_event_pipeline(settings), stop))
+    components = None
+    if processes > 1:
+        base = settings.model_copy(
+            update={"data_dir": Path(tempfile.mkdtemp(prefix="pulse-bench-events-")), "log_level": "WARNING"}
+        )
+        components = Components(base)
+        for i in range(processes):
+            components.settings = base.model_copy(update={"ingest_metrics_port": free_port()})
+            components.start(f"ingest-{i}", [str(PULSE), "ingest"])
+        task = asyncio.create_task(stop.wait())
+    else:
+        task = asyncio.create_task(run_pipeline(settings, app_event_pipeline(settings), stop))
     first = None
     while True:
         n = conn.execute("SELECT count(*) AS n FROM app_events").fetchone()["n"]
@@ -156,14 +195,17 @@ async def time_pipeline(settings: Settings, conn: DbConn, expected: int) -> tupl
     elapsed = time.perf_counter() - started
     stop.set()
     await task
+    if components is not None:
+        components.stop_all()
     return first or 0.0, elapsed
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subjects", type=int, default=100_000)
-    parser.add_argument("--events", type=int, default=400_000)
+    parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--batch", type=int, default=20_000)
+    parser.add_argument("--processes", type=int, default=1, help="ingest processes in the consumer group")
     args = parser.parse_args()
     settings = fresh_database(load_settings(), "pulse_bench_events")
     settings = settings.model_copy(update={"kafka_prefix": f"bench-{uuid.uuid4().hex[:8]}."})
@@ -172,7 +214,7 @@ async def main() -> None:
         made = messages(args.subjects, args.events, codes)
         values = [to_json(m) for m in made]
         keys = [m["subject"].encode() for m in made]
-        rows = [process_event(v, tz=settings.tz) for v in values]
+        rows = [row for v in values for row in process_message(v, tz=settings.tz)]
         n = len(rows)
         results: dict[str, float] = {"raw_copy_s": time_raw_copy(conn, rows)}
         reset(conn)
@@ -184,10 +226,11 @@ async def main() -> None:
         reset(conn)
         await kafka.ensure_topics(settings)
         produce_s = await produce(settings, values, keys)
-        first, pipeline_s = await time_pipeline(settings, conn, n)
+        first, pipeline_s = await time_pipeline(settings, conn, n, args.processes)
         stored = conn.execute("SELECT count(*) AS n FROM app_events").fetchone()["n"]
         mau = conn.execute(
-            "SELECT count(*) AS n FROM engagement_monthly WHERE scope_set = '*' AND active_days > 0"
+            "SELECT count(*) AS n FROM engagement_monthly JOIN engagement_scopes USING (scope_id)"
+            " WHERE scope_set = '*' AND active_days > 0"
         ).fetchone()["n"]
     raw = n / results["raw_copy_s"]
     pipeline = n / pipeline_s
@@ -200,6 +243,8 @@ async def main() -> None:
                 "subjects": args.subjects,
                 "district_mau": mau,
                 "batch": args.batch,
+                "ingest_processes": args.processes,
+                "kafka_partitions": settings.kafka_partitions,
                 "stored": stored,
                 "activity_rows": sizes,
                 "raw_copy_events_per_s": round(raw),

@@ -67,10 +67,12 @@ class Components:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.extra_env: dict[str, str] = {}  # PULSE_* a component needs beyond component_env (e.g. a secret)
 
     def start(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
         with open(Path(self.settings.data_dir) / f"{name}.log", "wb") as log:  # the child keeps its own copy
-            proc = subprocess.Popen(argv, env=component_env(self.settings), stdout=log, stderr=subprocess.STDOUT)
+            env = component_env(self.settings) | self.extra_env
+            proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
         self.procs[name] = proc
         return proc
 

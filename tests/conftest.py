@@ -31,6 +31,7 @@ MUTABLE_TABLES = (
     "engagement_monthly",
     "engagement_first",
     "engagement_features",
+    "app_subjects",
     "api_tokens",
     "operator_units",
     "operators",

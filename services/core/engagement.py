@@ -78,6 +78,14 @@ def days_begun(month: date, today: date) -> int:
     return (min(today + timedelta(days=1), end) - first).days
 
 
+def scope_id(conn: DbConn, scope: tuple[str, str]) -> int | None:
+    """The small id ingest gives a scope; None when nothing was ever recorded for it."""
+    row = conn.execute(
+        "SELECT scope_id FROM engagement_scopes WHERE scope_set = %s AND scope_code = %s", scope, prepare=False
+    ).fetchone()
+    return row["scope_id"] if row else None
+
+
 def populations(conn: DbConn, view_set: str) -> tuple[dict[str, int | None], int | None]:
     """Each unit's population in the view set and the district's (see the module notes)."""
     rows = conn.execute(
@@ -105,10 +113,11 @@ def month_figures(conn: DbConn, view_set: str, month: date, today: date) -> tupl
     first, end = month_bounds(month)
     counts = conn.execute(
         """
-        SELECT scope_set, scope_code, count(*) FILTER (WHERE active_days > 0) AS mau,
-               coalesce(sum(active_days), 0) AS active_days, coalesce(sum(feedback), 0) AS feedback
-        FROM engagement_monthly WHERE scope_set = ANY(%s) AND month = %s
-        GROUP BY scope_set, scope_code
+        SELECT s.scope_set, s.scope_code, count(*) FILTER (WHERE m.active_days > 0) AS mau,
+               coalesce(sum(m.active_days), 0) AS active_days, coalesce(sum(m.feedback), 0) AS feedback
+        FROM engagement_monthly m JOIN engagement_scopes s USING (scope_id)
+        WHERE s.scope_set = ANY(%s) AND m.month = %s
+        GROUP BY s.scope_set, s.scope_code
         """,
         ([view_set, DISTRICT], first),
         prepare=False,
@@ -117,9 +126,10 @@ def month_figures(conn: DbConn, view_set: str, month: date, today: date) -> tupl
         (r["scope_set"], r["scope_code"]): r["n"]
         for r in conn.execute(
             """
-            SELECT scope_set, scope_code, count(*) AS n FROM engagement_first
-            WHERE scope_set = ANY(%s) AND first_day >= %s AND first_day < %s
-            GROUP BY scope_set, scope_code
+            SELECT s.scope_set, s.scope_code, count(*) AS n
+            FROM engagement_first f JOIN engagement_scopes s USING (scope_id)
+            WHERE s.scope_set = ANY(%s) AND f.first_day >= %s AND f.first_day < %s
+            GROUP BY s.scope_set, s.scope_code
             """,
             ([view_set, DISTRICT], first, end),
             prepare=False,
@@ -148,8 +158,8 @@ def mau(conn: DbConn, view_set: str, month: date) -> dict[str, int]:
     """Monthly active subjects per unit of the view set (for /units)."""
     rows = conn.execute(
         """
-        SELECT scope_code, count(*) AS mau FROM engagement_monthly
-        WHERE scope_set = %s AND month = %s AND active_days > 0 GROUP BY scope_code
+        SELECT s.scope_code, count(*) AS mau FROM engagement_monthly m JOIN engagement_scopes s USING (scope_id)
+        WHERE s.scope_set = %s AND m.month = %s AND m.active_days > 0 GROUP BY s.scope_code
         """,
         (view_set, month.replace(day=1)),
         prepare=False,
@@ -161,14 +171,13 @@ def daily_series(conn: DbConn, scope: tuple[str, str], start: date, end: date) -
     """DAU and events for each day in [start, end) of one scope (days without activity included, as zeros)."""
     rows = conn.execute(
         """
-        SELECT d::date AS day, count(e.subject) FILTER (WHERE e.foreground > 0) AS dau,
+        SELECT d::date AS day, count(e.subject_id) FILTER (WHERE e.foreground > 0) AS dau,
                coalesce(sum(e.events), 0) AS events
         FROM generate_series(%(start)s::date, %(end)s::date - 1, interval '1 day') AS d
-        LEFT JOIN engagement_daily e
-            ON e.scope_set = %(set)s AND e.scope_code = %(code)s AND e.day = d::date
+        LEFT JOIN engagement_daily e ON e.scope_id = %(scope)s AND e.day = d::date
         GROUP BY d ORDER BY d
         """,
-        {"start": start, "end": end, "set": scope[0], "code": scope[1]},
+        {"start": start, "end": end, "scope": scope_id(conn, scope)},
         prepare=False,
     ).fetchall()
     return [{"day": r["day"].isoformat(), "dau": int(r["dau"]), "events": int(r["events"])} for r in rows]
@@ -179,14 +188,13 @@ def weekly_active(conn: DbConn, scope: tuple[str, str], start: date, end: date) 
     monday = start - timedelta(days=start.weekday())
     rows = conn.execute(
         """
-        SELECT w::date AS week, count(DISTINCT e.subject) AS wau
+        SELECT w::date AS week, count(DISTINCT e.subject_id) AS wau
         FROM generate_series(%(monday)s::date, %(end)s::date - 1, interval '7 days') AS w
         LEFT JOIN engagement_daily e
-            ON e.scope_set = %(set)s AND e.scope_code = %(code)s AND e.foreground > 0
-           AND e.day >= w::date AND e.day < w::date + 7
+            ON e.scope_id = %(scope)s AND e.foreground > 0 AND e.day >= w::date AND e.day < w::date + 7
         GROUP BY w ORDER BY w
         """,
-        {"monday": monday, "end": end, "set": scope[0], "code": scope[1]},
+        {"monday": monday, "end": end, "scope": scope_id(conn, scope)},
         prepare=False,
     ).fetchall()
     return [{"week_start": r["week"].isoformat(), "wau": int(r["wau"])} for r in rows]
@@ -197,10 +205,10 @@ def feature_use(conn: DbConn, scope: tuple[str, str], month: date) -> list[dict]
     rows = conn.execute(
         """
         SELECT event, sum(events) AS events, count(*) AS subjects FROM engagement_features
-        WHERE scope_set = %s AND scope_code = %s AND month = %s
+        WHERE scope_id = %s AND month = %s
         GROUP BY event ORDER BY sum(events) DESC, event
         """,
-        (scope[0], scope[1], month.replace(day=1)),
+        (scope_id(conn, scope), month.replace(day=1)),
         prepare=False,
     ).fetchall()
     return [{"event": r["event"], "events": int(r["events"]), "subjects": int(r["subjects"])} for r in rows]
@@ -213,13 +221,13 @@ def retention(conn: DbConn, scope: tuple[str, str], first_month: date, last_mont
         """
         SELECT date_trunc('month', f.first_day)::date AS cohort, m.month, count(*) AS active
         FROM engagement_first f
-        JOIN engagement_monthly m USING (scope_set, scope_code, subject)
-        WHERE f.scope_set = %s AND f.scope_code = %s AND m.active_days > 0
+        JOIN engagement_monthly m USING (scope_id, subject_id)
+        WHERE f.scope_id = %s AND m.active_days > 0
           AND f.first_day >= %s AND f.first_day < %s AND m.month <= %s
           AND m.month >= date_trunc('month', f.first_day)
         GROUP BY 1, 2 ORDER BY 1, 2
         """,
-        (scope[0], scope[1], first_month, month_bounds(last_month)[1], last_month),
+        (scope_id(conn, scope), first_month, month_bounds(last_month)[1], last_month),
         prepare=False,
     ).fetchall()
     return cohorts([(r["cohort"], r["month"], int(r["active"])) for r in rows], last_month)

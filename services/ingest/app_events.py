@@ -1,4 +1,4 @@
-"""The app-event processor: a Kafka message's bytes in, a row for the database out. Pure (no Kafka, no SQL).
+"""The app-event processor: a Kafka message's bytes in, rows for the database out. Pure (no Kafka, no SQL).
 
 The collector has already checked the event and pseudonymized it; this side trusts nothing anyway. A message
 that is not what the collector writes — or whose subject is not an HMAC (a raw id must never be stored) —
@@ -56,52 +56,85 @@ def _time(message: dict[str, Any], field: str) -> datetime:
         raise ValueError(f"{field}: {exc}") from None
 
 
-def process_event(value: bytes | None, *, tz: tzinfo) -> EventRow:
+def _code(message: dict[str, Any], field: str) -> str | None:
+    code = message.get(field)
+    if code is not None and (not isinstance(code, str) or not _CODE.match(code)):
+        raise ValueError(f"{field}: expected a code")
+    return code
+
+
+def process_message(value: bytes | None, *, tz: tzinfo) -> tuple[EventRow, ...]:
+    """One collector message — one subject's events from one request — as rows; any flaw refuses it whole."""
     if value is None:
         raise ValueError("empty message")
     try:
         message = from_json(value)
     except ValueError as exc:
         raise ValueError(f"not JSON: {exc}") from None
-    if not isinstance(message, dict) or message.get("v") != 1:
-        raise ValueError("not an app event (v 1)")
-    try:
-        event_id = uuid.UUID(str(message.get("event_id")))
-    except ValueError:
-        raise ValueError("event_id: expected a UUID") from None
-    event = message.get("event")
-    if not isinstance(event, str) or not _EVENT.match(event):
-        raise ValueError("event: expected an event name")
+    if not isinstance(message, dict) or message.get("v") != 2:
+        raise ValueError("not an app-events message (v 2)")
     subject = message.get("subject")
     if not isinstance(subject, str) or not _SUBJECT.match(subject):
         raise ValueError("subject: expected a pseudonym (64 hex digits)")
-    unit_set, unit_code = message.get("unit_set"), message.get("unit_code")
-    for field, code in (("unit_set", unit_set), ("unit_code", unit_code)):
-        if code is not None and (not isinstance(code, str) or not _CODE.match(code)):
-            raise ValueError(f"{field}: expected a code")
+    unit_set = _code(message, "unit_set")
     app_id = message.get("app_id")
     if app_id is not None and (not isinstance(app_id, int) or isinstance(app_id, bool)):
         raise ValueError("app_id: expected an integer")
-    properties = message.get("properties", {})
+    platform = _optional_text(message, "platform", 16)
+    app_version = _optional_text(message, "app_version", 32)
+    received_at = _time(message, "received_at")
+    events = message.get("events")
+    if not isinstance(events, list) or not events:
+        raise ValueError("events: expected a non-empty list")
+    rows = []
+    for i, event in enumerate(events):
+        if not isinstance(event, dict):
+            raise ValueError(f"events[{i}]: expected an object")
+        try:
+            rows.append(_row(event, subject, unit_set, app_id, platform, app_version, received_at, tz))
+        except ValueError as exc:
+            raise ValueError(f"events[{i}].{exc}") from None
+    return tuple(rows)
+
+
+def _row(
+    event: dict[str, Any],
+    subject: str,
+    unit_set: str | None,
+    app_id: int | None,
+    platform: str | None,
+    app_version: str | None,
+    received_at: datetime,
+    tz: tzinfo,
+) -> EventRow:
+    try:
+        event_id = uuid.UUID(str(event.get("event_id")))
+    except ValueError:
+        raise ValueError("event_id: expected a UUID") from None
+    name = event.get("event")
+    if not isinstance(name, str) or not _EVENT.match(name):
+        raise ValueError("event: expected an event name")
+    unit_code = _code(event, "unit_code")
+    properties = event.get("properties", {})
     if not isinstance(properties, dict):
         raise ValueError("properties: expected an object")
-    background = message.get("background", False)
+    background = event.get("background", False)
     if not isinstance(background, bool):
         raise ValueError("background: expected true or false")
-    event_time = _time(message, "event_time")
+    event_time = _time(event, "event_time")
     return EventRow(
         event_time=event_time,
         event_id=event_id,
-        event=event,
+        event=name,
         subject=subject,
         unit_set=unit_set if unit_code is not None else None,
         unit_code=unit_code,
-        session_id=_optional_text(message, "session_id", 64),
+        session_id=_optional_text(event, "session_id", 64),
         app_id=app_id,
-        platform=_optional_text(message, "platform", 16),
-        app_version=_optional_text(message, "app_version", 32),
+        platform=platform,
+        app_version=app_version,
         properties=to_json(properties).decode(),
-        received_at=_time(message, "received_at"),
+        received_at=received_at,
         background=background,
         day=event_time.astimezone(tz).date(),
     )

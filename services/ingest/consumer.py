@@ -61,6 +61,8 @@ class Pipeline(Generic[T]):
     write: Callable[[DbConn, Sequence[T]], int]
     # Background work beside the loop (the rollup): one step, returning how much it did (0: nothing to do).
     background: Callable[[DbConn], int] | None = None
+    # How many rows one decoded message holds (an app-events message carries one subject's batch).
+    rows: Callable[[T], int] = lambda _: 1
     batch_max: int = 20_000
     batch_wait_s: float = 0.5
     background_every_s: float = 0.2
@@ -280,7 +282,8 @@ async def _handle_batch(
         # the writers' deduplication keeps it stored once.
         log.warning("offset commit failed after a stored batch (%s); it will be replayed and deduplicated", exc)
     ROWS_WRITTEN.labels(pipeline.topic).inc(stored)
-    DUPLICATES.labels(pipeline.topic).inc(max(0, len(items) - len(writer.refused) - stored))
+    offered = sum(pipeline.rows(item) for item in items) - sum(pipeline.rows(item) for item, _ in writer.refused)
+    DUPLICATES.labels(pipeline.topic).inc(max(0, offered - stored))
     BATCH_SECONDS.labels(pipeline.topic).observe(time.monotonic() - started)
 
 

@@ -45,7 +45,7 @@ _CREATE_STAGE = (
     ) ON COMMIT DELETE ROWS""",
     "CREATE TEMP TABLE IF NOT EXISTS ev_new (LIKE ev_stage) ON COMMIT DELETE ROWS",
     """CREATE TEMP TABLE IF NOT EXISTS ev_scoped (
-        scope_set text, scope_code text, day date, subject text, event text, background bool
+        scope_id integer, day date, subject_id bigint, event text, background bool
     ) ON COMMIT DELETE ROWS""",
 )
 
@@ -69,58 +69,87 @@ SELECT event_time, event_id, event, subject, unit_set, unit_code, session_id, ap
 FROM ev_new
 """
 
-# '*', '*' is the district's scope (services.core.engagement.DISTRICT).
+# Subjects and scopes get their small ids the first time they are seen (only the missing ones are inserted, so
+# the identity sequences do not burn a number per event).
+_NEW_SUBJECTS = """
+INSERT INTO app_subjects (subject)
+SELECT DISTINCT n.subject FROM ev_new n
+WHERE NOT EXISTS (SELECT 1 FROM app_subjects s WHERE s.subject = n.subject)
+ORDER BY 1
+ON CONFLICT (subject) DO NOTHING
+"""
+
+_NEW_SCOPES = """
+INSERT INTO engagement_scopes (scope_set, scope_code)
+SELECT u.unit_set, u.code FROM units u
+WHERE NOT EXISTS (SELECT 1 FROM engagement_scopes s WHERE s.scope_set = u.unit_set AND s.scope_code = u.code)
+ON CONFLICT (scope_set, scope_code) DO NOTHING
+"""
+
+# Each event in every scope it belongs to: its unit, that unit's unit in the successor set, the district.
 _SCOPE = """
-INSERT INTO ev_scoped (scope_set, scope_code, day, subject, event, background)
-SELECT n.unit_set, n.unit_code, n.day, n.subject, n.event, n.background
-FROM ev_new n JOIN units u ON u.unit_set = n.unit_set AND u.code = n.unit_code
+WITH n AS (
+    SELECT e.unit_set, e.unit_code, e.day, s.subject_id, e.event, e.background
+    FROM ev_new e JOIN app_subjects s ON s.subject = e.subject
+), placed AS (
+    SELECT unit_set AS scope_set, unit_code AS scope_code, day, subject_id, event, background FROM n
+    UNION ALL
+    SELECT m.to_set, m.to_code, n.day, n.subject_id, n.event, n.background
+    FROM n JOIN unit_mapping m ON m.from_set = n.unit_set AND m.from_code = n.unit_code
+)
+INSERT INTO ev_scoped (scope_id, day, subject_id, event, background)
+SELECT sc.scope_id, p.day, p.subject_id, p.event, p.background
+FROM placed p JOIN engagement_scopes sc ON sc.scope_set = p.scope_set AND sc.scope_code = p.scope_code
 UNION ALL
-SELECT m.to_set, m.to_code, n.day, n.subject, n.event, n.background
-FROM ev_new n JOIN unit_mapping m ON m.from_set = n.unit_set AND m.from_code = n.unit_code
-UNION ALL
-SELECT '*', '*', n.day, n.subject, n.event, n.background FROM ev_new n
+SELECT (SELECT scope_id FROM engagement_scopes WHERE scope_set = '*' AND scope_code = '*'),
+       n.day, n.subject_id, n.event, n.background
+FROM n
 """
 
 # A day row that had no foreground event before this batch and has one now is a new active day for the month:
-# the row's foreground total after the upsert equals this batch's own count exactly then.
+# the row's foreground total after the upsert equals this batch's own count exactly then. Rows go in key order,
+# so the index pages they touch are visited once, in sequence.
 _DAILY_AND_MONTHLY = """
 WITH batch AS (
-    SELECT scope_set, scope_code, day, subject, count(*) AS events,
+    SELECT scope_id, day, subject_id, count(*) AS events,
            count(*) FILTER (WHERE NOT background) AS foreground,
            count(*) FILTER (WHERE event = 'feedback_submitted') AS feedback
-    FROM ev_scoped GROUP BY scope_set, scope_code, day, subject
+    FROM ev_scoped GROUP BY scope_id, day, subject_id
 ), daily AS (
-    INSERT INTO engagement_daily AS d (scope_set, scope_code, day, subject, events, foreground)
-    SELECT scope_set, scope_code, day, subject, events, foreground FROM batch
-    ON CONFLICT (scope_set, scope_code, day, subject) DO UPDATE
+    INSERT INTO engagement_daily AS d (scope_id, day, subject_id, events, foreground)
+    SELECT scope_id, day, subject_id, events, foreground FROM batch ORDER BY scope_id, day, subject_id
+    ON CONFLICT (scope_id, day, subject_id) DO UPDATE
         SET events = d.events + EXCLUDED.events, foreground = d.foreground + EXCLUDED.foreground
-    RETURNING scope_set, scope_code, day, subject, foreground AS foreground_total
+    RETURNING scope_id, day, subject_id, foreground AS foreground_total
 )
-INSERT INTO engagement_monthly AS m (scope_set, scope_code, month, subject, active_days, events, feedback)
-SELECT b.scope_set, b.scope_code, date_trunc('month', b.day)::date, b.subject,
+INSERT INTO engagement_monthly AS m (scope_id, month, subject_id, active_days, events, feedback)
+SELECT b.scope_id, date_trunc('month', b.day)::date, b.subject_id,
        count(*) FILTER (WHERE b.foreground > 0 AND d.foreground_total = b.foreground),
        sum(b.events), sum(b.feedback)
-FROM batch b JOIN daily d USING (scope_set, scope_code, day, subject)
-GROUP BY b.scope_set, b.scope_code, date_trunc('month', b.day), b.subject
-ON CONFLICT (scope_set, scope_code, month, subject) DO UPDATE
+FROM batch b JOIN daily d USING (scope_id, day, subject_id)
+GROUP BY b.scope_id, date_trunc('month', b.day), b.subject_id
+ORDER BY 1, 2, 3
+ON CONFLICT (scope_id, month, subject_id) DO UPDATE
     SET active_days = m.active_days + EXCLUDED.active_days,
         events = m.events + EXCLUDED.events,
         feedback = m.feedback + EXCLUDED.feedback
 """
 
 _FIRST = """
-INSERT INTO engagement_first AS f (scope_set, scope_code, subject, first_day)
-SELECT scope_set, scope_code, subject, min(day) FROM ev_scoped WHERE NOT background
-GROUP BY scope_set, scope_code, subject
-ON CONFLICT (scope_set, scope_code, subject) DO UPDATE SET first_day = EXCLUDED.first_day
+INSERT INTO engagement_first AS f (scope_id, subject_id, first_day)
+SELECT scope_id, subject_id, min(day) FROM ev_scoped WHERE NOT background
+GROUP BY scope_id, subject_id
+ORDER BY 1, 2
+ON CONFLICT (scope_id, subject_id) DO UPDATE SET first_day = EXCLUDED.first_day
 WHERE EXCLUDED.first_day < f.first_day
 """
 
 _FEATURES = """
-INSERT INTO engagement_features AS f (scope_set, scope_code, month, event, subject, events)
-SELECT scope_set, scope_code, date_trunc('month', day)::date, event, subject, count(*) FROM ev_scoped
-GROUP BY scope_set, scope_code, date_trunc('month', day), event, subject
-ON CONFLICT (scope_set, scope_code, month, event, subject) DO UPDATE SET events = f.events + EXCLUDED.events
+INSERT INTO engagement_features AS f (scope_id, month, event, subject_id, events)
+SELECT scope_id, date_trunc('month', day)::date, event, subject_id, count(*) FROM ev_scoped
+GROUP BY scope_id, date_trunc('month', day), event, subject_id
+ORDER BY 1, 2, 3, 4
+ON CONFLICT (scope_id, month, event, subject_id) DO UPDATE SET events = f.events + EXCLUDED.events
 """
 
 _PRUNE_SEEN = """
@@ -145,6 +174,8 @@ def write_events(conn: DbConn, rows: Sequence[EventRow]) -> int:
                 copy.write_row(row)
         inserted = conn.execute(_CLAIM).rowcount
         conn.execute(_STORE)
+        conn.execute(_NEW_SUBJECTS)
+        conn.execute(_NEW_SCOPES)
         conn.execute(_SCOPE)
         conn.execute(_DAILY_AND_MONTHLY)
         conn.execute(_FIRST)

@@ -9,7 +9,8 @@ from functools import partial
 from services.core import kafka
 from services.core.db import DbConn
 from services.core.settings import Settings
-from services.ingest.app_events import EventRow, process_event
+from services.ingest import app_events
+from services.ingest.app_events import EventRow
 from services.ingest.consumer import Pipeline, run_pipeline
 from services.ingest.event_writer import prune_seen, write_events
 from services.ingest.heartbeat_writer import write_batch
@@ -39,13 +40,18 @@ def heartbeat_pipeline(settings: Settings) -> Pipeline[HeartbeatRow | KeepAlive]
     )
 
 
-def app_event_pipeline(settings: Settings) -> Pipeline[EventRow]:
+def _write_events(conn: DbConn, messages: Sequence[tuple[EventRow, ...]]) -> int:
+    return write_events(conn, [row for rows in messages for row in rows])
+
+
+def app_event_pipeline(settings: Settings) -> Pipeline[tuple[EventRow, ...]]:
     return Pipeline(
         topic=kafka.topic(settings, kafka.APP_EVENTS),
         dlq_topic=kafka.topic(settings, kafka.APP_EVENTS_DLQ),
         group_id=kafka.topic(settings, "pulse-ingest-app-events"),
-        decode=partial(process_event, tz=settings.tz),
-        write=write_events,
+        decode=partial(app_events.process_message, tz=settings.tz),
+        write=_write_events,
+        rows=len,
         background=prune_seen,
         background_every_s=60.0,
         batch_max=settings.ingest_batch_max,

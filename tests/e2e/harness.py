@@ -28,6 +28,12 @@ from services.core.settings import Settings
 from services.ingest.consumer import run_pipeline
 from services.ingest.service import app_event_pipeline, heartbeat_pipeline
 
+# App events counted in the district's activity rows (each stored event once).
+DISTRICT_EVENTS = (
+    "SELECT sum(e.events) AS n FROM engagement_daily e"
+    " JOIN engagement_scopes s USING (scope_id) WHERE s.scope_set = '*'"
+)
+
 
 class Clock:
     def __init__(self, now: datetime) -> None:

@@ -121,6 +121,7 @@ async def test_the_collector_checks_limits_and_pseudonymizes(settings, conn) -> 
     subjects = {json.loads(v)["subject"] for v in written}
     assert subjects >= {pseudonym(KEY.encode(), "citizen-0912345678"), pseudonym(KEY.encode(), install)}
     first = json.loads(written[0])
+    assert len(first["events"]) == 1  # one message per subject and request
     # the phone's clock said 07:00:05 when sending an event made at 06:59:10: 55 s before it was received
-    assert datetime.fromisoformat(first["event_time"]) == NOW - timedelta(seconds=55)
+    assert datetime.fromisoformat(first["events"][0]["event_time"]) == NOW - timedelta(seconds=55)
     assert {json.loads(v)["reason"].split(":")[0] for v in letters} == {"invalid", "too_late"}

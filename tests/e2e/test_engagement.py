@@ -22,7 +22,7 @@ from pydantic import SecretStr
 
 from app_events.validation import pseudonym
 from services.core import kafka
-from tests.e2e.harness import Stack, free_port, start_stack, until
+from tests.e2e.harness import DISTRICT_EVENTS, Stack, free_port, start_stack, until
 
 pytestmark = [pytest.mark.db, pytest.mark.kafka]
 KEY = "e2e-pseudonym-key-for-tests-only"
@@ -281,6 +281,6 @@ async def test_ingest_killed_mid_stream_and_restarted_counts_every_event_once(se
         got = {i["unit_code"]: i["mau"] for i in march["items"] if i["mau"]}
         assert got == {c: 100 for c in codes}
         assert march["district"]["mau"] == 400
-        assert stack.count("SELECT sum(events) AS n FROM engagement_daily WHERE scope_set = '*'") == total
+        assert stack.count(DISTRICT_EVENTS) == total
     finally:
         await stack.close()

@@ -1,4 +1,5 @@
-"""The app-event processor (pure): a collector message in, a row out; anything else is a poison message."""
+"""The app-event processor (pure): a collector message (one subject's events) in, rows out; anything else is a
+poison message, refused whole."""
 
 import json
 import uuid
@@ -7,50 +8,54 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.ingest.app_events import process_event
+from services.ingest.app_events import process_message
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 SUBJECT = "ab" * 32
 
 
-def message(**changes) -> bytes:
-    m = {
-        "v": 1,
+def event(**changes) -> dict:
+    e = {
         "event_id": str(uuid.UUID(int=1)),
         "event": "app_open",
-        "subject": SUBJECT,
-        "anonymous": False,
-        "unit_set": "2024",
         "unit_code": "15865",
         "session_id": "s1",
         "event_time": "2024-03-31T17:30:00Z",
         "created_at": "2024-04-01T00:30:00+07:00",
-        "received_at": "2024-03-31T17:30:05Z",
         "properties": {"cold_start": True},
         "known": True,
         "background": False,
+    }
+    e.update(changes)
+    return {k: v for k, v in e.items() if v is not ...}
+
+
+def message(events: list[dict] | None = None, **changes) -> bytes:
+    m = {
+        "v": 2,
+        "subject": SUBJECT,
+        "anonymous": False,
+        "unit_set": "2024",
+        "received_at": "2024-03-31T17:30:05Z",
         "app_id": 3,
         "platform": "android",
         "app_version": "2.3.1",
         "os_version": "14",
         "locale": "vi-VN",
+        "events": [event()] if events is None else events,
     }
     m.update(changes)
     return json.dumps({k: v for k, v in m.items() if v is not ...}).encode()
 
 
-def test_a_collector_message_becomes_a_row_with_its_local_day() -> None:
-    row = process_event(message(), tz=TZ)
-    assert row.event_time == datetime(2024, 3, 31, 17, 30, tzinfo=UTC)
-    assert row.day == date(2024, 4, 1)  # 00:30 on 1 April in Hanoi time
-    assert (row.subject, row.unit_set, row.unit_code, row.app_id) == (SUBJECT, "2024", "15865", 3)
-    assert json.loads(row.properties) == {"cold_start": True}
-    assert row.background is False
-
-
-def test_an_event_without_a_unit_has_no_unit_set() -> None:
-    row = process_event(message(unit_code=None), tz=TZ)
-    assert (row.unit_set, row.unit_code) == (None, None)
+def test_a_collector_message_becomes_rows_with_their_local_day() -> None:
+    first, second = process_message(message([event(), event(event_id=str(uuid.UUID(int=2)), unit_code=None)]), tz=TZ)
+    assert first.event_time == datetime(2024, 3, 31, 17, 30, tzinfo=UTC)
+    assert first.day == date(2024, 4, 1)  # 00:30 on 1 April in Hanoi time
+    assert (first.subject, first.unit_set, first.unit_code, first.app_id) == (SUBJECT, "2024", "15865", 3)
+    assert json.loads(first.properties) == {"cold_start": True}
+    assert first.background is False
+    assert (second.subject, second.unit_set, second.unit_code) == (SUBJECT, None, None)
 
 
 @pytest.mark.parametrize(
@@ -58,22 +63,26 @@ def test_an_event_without_a_unit_has_no_unit_set() -> None:
     [
         (None, "empty message"),
         (b"\xff{", "not JSON"),
-        (b"[1]", "not an app event"),
-        (message(v=2), "not an app event"),
-        (message(event_id="nope"), "event_id"),
-        (message(event="Bad Name"), "event:"),
+        (b"[1]", "not an app-events message"),
+        (message(v=1), "not an app-events message"),
         (message(subject="user-42"), "subject: expected a pseudonym"),  # a raw id must never be stored
-        (message(subject=None), "subject"),
-        (message(unit_code="15 865"), "unit_code"),
+        (message(subject=...), "subject"),
+        (message(unit_set="20 24"), "unit_set"),
         (message(app_id="3"), "app_id"),
         (message(app_id=True), "app_id"),
-        (message(properties=[1]), "properties"),
-        (message(background="no"), "background"),
-        (message(event_time="yesterday"), "event_time"),
         (message(received_at=...), "received_at"),
-        (message(session_id="x" * 65), "session_id"),
+        (message([]), "events"),
+        (message(events=...), "events"),
+        (message([1]), r"events\[0\]: expected an object"),
+        (message([event(), event(event_id="nope")]), r"events\[1\]\.event_id"),
+        (message([event(event="Bad Name")]), r"events\[0\]\.event:"),
+        (message([event(unit_code="15 865")]), "unit_code"),
+        (message([event(properties=[1])]), "properties"),
+        (message([event(background="no")]), "background"),
+        (message([event(event_time="yesterday")]), "event_time"),
+        (message([event(session_id="x" * 65)]), "session_id"),
     ],
 )
 def test_poison_messages_are_refused_with_a_reason(value, reason) -> None:
     with pytest.raises(ValueError, match=reason):
-        process_event(value, tz=TZ)
+        process_message(value, tz=TZ)
