@@ -135,13 +135,14 @@ def _fail(message: str) -> None:
 
 
 def _account_op(ctx: _Context, operation, **kwargs):
-    """Run one accounts operation in its own connection; its AccountError becomes one line and exit 1."""
+    """Run one registry operation in its own connection; its error (AccountError, or ValueError naming the
+    field) becomes one line and exit 1."""
     from services.core.accounts import AccountError
 
     try:
         with _db(ctx) as conn:
             return operation(conn, **kwargs)
-    except AccountError as exc:
+    except (AccountError, ValueError) as exc:
         _fail(str(exc))
 
 
@@ -351,10 +352,152 @@ def tokens_create(ctx: _Context, username: str, label: str) -> None:
     click.echo(token)
 
 
+@cli.group()
+def maintenance() -> None:
+    """Maintenance windows: no alerts inside, counted as maintenance in uptime."""
+
+
+def _parse_time(value: str, option: str):
+    from datetime import datetime, time
+
+    try:
+        return time.fromisoformat(value) if option in ("--start", "--end") else datetime.fromisoformat(value)
+    except ValueError:
+        _fail(f"{option}: cannot read {value!r}")
+
+
+@maintenance.command("add")
+@click.option("--camera", help="one camera")
+@click.option("--unit", "unit_code", help="one unit (code)")
+@click.option("--unit-set", help="set of --unit; default: PULSE_UNIT_SET")
+@click.option("--from", "starts", help="one-off: start, RFC 3339 (e.g. 2026-12-01T22:00:00+07:00)")
+@click.option("--to", "ends", help="one-off: end, RFC 3339")
+@click.option("--days", help="weekly: ISO weekdays, e.g. 1,3,5 (1 = Monday)")
+@click.option("--start", "local_start", help="weekly: local start time HH:MM")
+@click.option("--end", "local_end", help="weekly: local end time HH:MM (before --start: past midnight)")
+@click.option("--note", default="")
+@pass_ctx
+def maintenance_add(
+    ctx: _Context, camera, unit_code, unit_set, starts, ends, days, local_start, local_end, note
+) -> None:
+    """Add a window for a camera, a unit, or (neither given) everything; prints its id as the last line."""
+    from services.core.maintenance import add_window
+
+    tz = ctx.settings.tz
+    start_dt = _parse_time(starts, "--from") if starts else None
+    end_dt = _parse_time(ends, "--to") if ends else None
+    for value, name in ((start_dt, "--from"), (end_dt, "--to")):
+        if value is not None and value.tzinfo is None:
+            _fail(f"{name}: give the offset (e.g. +07:00)")
+    try:
+        weekdays = [int(d) for d in days.split(",")] if days else []
+    except ValueError:
+        _fail("--days: comma-separated numbers 1 to 7")
+    window_id = _account_op(
+        ctx,
+        add_window,
+        camera_id=camera,
+        unit=(unit_set or ctx.settings.unit_set, unit_code) if unit_code else None,
+        starts_at=start_dt,
+        ends_at=end_dt,
+        weekdays=weekdays,
+        local_start=_parse_time(local_start, "--start") if local_start else None,
+        local_end=_parse_time(local_end, "--end") if local_end else None,
+        note=note,
+        created_by="cli",
+    )
+    click.echo(f"maintenance window added (times in {tz.key}); its id:")
+    click.echo(window_id)
+
+
+@maintenance.command("list")
+@pass_ctx
+def maintenance_list(ctx: _Context) -> None:
+    from services.core.maintenance import list_windows
+
+    with _db(ctx) as conn:
+        for w in list_windows(conn):
+            scope = w["camera_id"] or (f"{w['unit_set']}/{w['unit_code']}" if w["unit_code"] else "all")
+            when = (
+                f"{w['starts_at'].isoformat()} → {w['ends_at'].isoformat()}"
+                if w["starts_at"]
+                else f"weekly {','.join(map(str, w['weekdays']))} {w['local_start']}–{w['local_end']}"
+            )
+            click.echo(f"{w['window_id']:>5}  {scope:<20} {when}  {w['note']}")
+
+
+@maintenance.command("remove")
+@click.option("--id", "window_id", type=int, required=True)
+@pass_ctx
+def maintenance_remove(ctx: _Context, window_id: int) -> None:
+    from services.core.maintenance import remove_window
+
+    with _db(ctx) as conn:
+        if not remove_window(conn, window_id):
+            _fail(f"--id: no maintenance window {window_id}")
+    click.echo("removed")
+
+
+@cli.group()
+def channels() -> None:
+    """Where incident notifications go: webhook, telegram, email, zalo."""
+
+
+@channels.command("add")
+@click.option("--kind", type=click.Choice(["webhook", "telegram", "email", "zalo"]), required=True)
+@click.option("--target", required=True, help="URL, Telegram chat id, e-mail address or Zalo user id")
+@click.option("--secret", help="webhook signing secret, Telegram bot token, or Zalo OA access token")
+@click.option("--unit", "unit_codes", multiple=True, help="only these units (repeat); default: all")
+@click.option("--unit-set", help="set of --unit; default: PULSE_UNIT_SET")
+@click.option("--lang", type=click.Choice(["vi", "en"]), default="vi")
+@pass_ctx
+def channels_add(ctx: _Context, kind, target, secret, unit_codes, unit_set, lang) -> None:
+    """Add a channel; prints its id as the last line."""
+    from services.alerts.channels import add_channel
+
+    channel_id = _account_op(
+        ctx,
+        add_channel,
+        kind=kind,
+        target=target,
+        secret=secret,
+        unit_set=unit_set or ctx.settings.unit_set,
+        unit_codes=list(unit_codes),
+        lang=lang,
+    )
+    click.echo(f"{kind} channel added; its id:")
+    click.echo(channel_id)
+
+
+@channels.command("list")
+@pass_ctx
+def channels_list(ctx: _Context) -> None:
+    from services.alerts.channels import list_channels
+
+    with _db(ctx) as conn:
+        for c in list_channels(conn):
+            units = ",".join(c["unit_codes"]) or "all units"
+            state = "disabled" if c["disabled_at"] else "active"
+            click.echo(f"{c['channel_id']:>4}  {c['kind']:<9} {c['target']:<40} {units}  {c['lang']}  {state}")
+
+
+@channels.command("remove")
+@click.option("--id", "channel_id", type=int, required=True)
+@pass_ctx
+def channels_remove(ctx: _Context, channel_id: int) -> None:
+    """Disable a channel (kept for the history of what was sent)."""
+    from services.alerts.channels import disable_channel
+
+    with _db(ctx) as conn:
+        if not disable_channel(conn, channel_id):
+            _fail(f"--id: no active channel {channel_id}")
+    click.echo("disabled")
+
+
 # --- components -------------------------------------------------------------------------------------
 
 
-def _run(settings: Settings, names: list[str], *, with_ingest: bool = False) -> None:
+def _run(settings: Settings, names: list[str], *, with_ingest: bool = False, with_alerts: bool = False) -> None:
     """Run HTTP components (and the ingest consumers) in this process until SIGINT/SIGTERM."""
     import importlib
     import logging
@@ -386,6 +529,10 @@ def _run(settings: Settings, names: list[str], *, with_ingest: bool = False) -> 
             metrics = settings.ingest_metrics_port
             where = "the API's /metrics" if "api" in names else f"http://{settings.bind_host}:{metrics}/metrics"
             click.echo(f"ingest: consuming; metrics on {where}")
+        if with_alerts:
+            from services.alerts.service import run_alerts
+
+            workers.append(lambda stop: run_alerts(settings, stop))
         await serve.serve_all(servers, workers)
 
     import uvloop  # libuv's event loop: measurably cheaper per Kafka message and per request than asyncio's
@@ -425,6 +572,17 @@ def ingest(ctx: _Context) -> None:
 
 
 @cli.command()
+@pass_ctx
+def alerts(ctx: _Context) -> None:
+    """Incidents and notifications (SPEC §6); run one or more — one leads at a time."""
+    from prometheus_client import start_http_server
+
+    start_http_server(ctx.settings.alerts_metrics_port, addr=ctx.settings.bind_host)
+    click.echo(f"alerts: metrics on http://{ctx.settings.bind_host}:{ctx.settings.alerts_metrics_port}/metrics")
+    _run(ctx.settings, [], with_alerts=True)
+
+
+@cli.command()
 @click.option("--demo", is_flag=True, help="start local infrastructure, migrate, and create a demo login first")
 @pass_ctx
 def up(ctx: _Context, demo: bool) -> None:
@@ -437,7 +595,7 @@ def up(ctx: _Context, demo: bool) -> None:
         login = prepare_demo(settings)
         click.echo(f"dashboard/API: http://{settings.bind_host}:{settings.api_port}/docs")
         click.echo(f"login: {login.username} / {login.password}   API token: {login.token}")
-    _run(settings, ["api", "camera-gateway", "app-events"], with_ingest=True)
+    _run(settings, ["api", "camera-gateway", "app-events"], with_ingest=True, with_alerts=True)
 
 
 def _print_status(settings: Settings) -> bool:

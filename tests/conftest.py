@@ -20,6 +20,12 @@ from services.core.settings import Settings, load_settings
 
 # Tables a test may write, emptied before each test (reference units stay: migrations own them).
 MUTABLE_TABLES = (
+    "notifications",
+    "channels",
+    "incidents",
+    "camera_changes",
+    "camera_flapping",
+    "maintenance_windows",
     "heartbeats",
     "camera_intervals",
     "camera_dirty",

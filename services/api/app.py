@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from services.api import cameras, engagement, me, units, uptime
+from services.api import cameras, engagement, incidents, me, units, uptime
 from services.core.db import pool
 from services.core.http import health_router
 from services.core.settings import Settings
@@ -52,4 +52,5 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = _utc_now) 
     app.include_router(uptime.router)
     app.include_router(cameras.router)
     app.include_router(engagement.router)
+    app.include_router(incidents.router)
     return app

@@ -78,7 +78,12 @@ class CameraSnapshot:
     def live(self, now: datetime, gateway_silence_s: float) -> State:
         silent = self.watermark is None or (now - self.watermark).total_seconds() > gateway_silence_s
         return uptime.live_state(
-            self.last, now=now, interval_s=self.interval_s, grace_s=self.grace_s, gateway_silent=silent
+            self.last,
+            now=now,
+            watermark=self.watermark,
+            interval_s=self.interval_s,
+            grace_s=self.grace_s,
+            gateway_silent=silent,
         )
 
 

@@ -66,7 +66,21 @@ class Settings(BaseSettings):
     outage_min_cameras: int = Field(default=3, ge=1)
     outage_window_s: int = Field(default=120, ge=1)
     alert_group_wait_s: int = Field(default=30, ge=0)
-    alert_repeat_s: int = Field(default=14_400, ge=60)
+    alert_repeat_s: int = Field(default=14_400, ge=1)
+    alert_tick_s: float = Field(default=1.0, gt=0, le=60)
+    # Ingest is stalled when its committed offsets have not moved for this long while messages wait, or when
+    # more than `pipeline_lag_max` messages wait; camera alerts are held meanwhile.
+    pipeline_stall_s: float = Field(default=60.0, gt=0)
+    pipeline_lag_max: int = Field(default=500_000, ge=1)
+    # Notification channels (SPEC §6): base URLs are configurable (a proxy, or a local stand-in in tests).
+    telegram_api_base: str = "https://api.telegram.org"
+    zalo_api_base: str = "https://openapi.zalo.me"
+    smtp_host: str = "localhost"
+    smtp_port: Port = 25
+    smtp_from: str = "commune-pulse@localhost"
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
     # Where `pulse infra` keeps its data, logs and pid files, and where builds are cached.
     data_dir: Path = Path("var")
     cache_dir: Path = Path.home() / ".cache" / "commune-pulse"
@@ -110,7 +124,7 @@ class Settings(BaseSettings):
         return urlsplit(self.database_url).path.strip("/")
 
 
-_SECRET_FIELDS = ("pseudonym_key", "database_url", "prober_token")
+_SECRET_FIELDS = ("pseudonym_key", "database_url", "prober_token", "smtp_password")
 
 
 def env_name(field: str) -> str:

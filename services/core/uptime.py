@@ -202,14 +202,22 @@ def figures(seconds: Mapping[Any, float]) -> Figures:
 
 
 def live_state(
-    last: Beat | None, *, now: datetime, interval_s: float, grace_s: float | None = None, gateway_silent: bool
+    last: Beat | None,
+    *,
+    now: datetime,
+    watermark: datetime | None,
+    interval_s: float,
+    grace_s: float | None = None,
+    gateway_silent: bool,
 ) -> State:
-    """The state at wall-clock `now`: unknown when the gateway is silent or the camera never reported; down once
-    now − hₙ > I + G (SPEC §6: declared within seconds of that deadline); else the last heartbeat's state."""
-    if last is None or gateway_silent:
+    """The state at wall-clock `now`, bounded by the gateway's watermark W (SPEC §5): unknown when the gateway is
+    silent or the camera never reported; down once min(now, W) − hₙ > I + G — the gateway has delivered newer data
+    without this camera, so a healthy gateway (W within seconds of now) declares it within seconds of the
+    deadline, and a gateway that stopped delivering does not turn its cameras down; else hₙ's state."""
+    if last is None or gateway_silent or watermark is None:
         return "unknown"
     grace = interval_s if grace_s is None else grace_s
-    if (now - last.ts).total_seconds() > interval_s + grace:
+    if (min(now, watermark) - last.ts).total_seconds() > interval_s + grace:
         return "down"
     return last.state
 

@@ -129,10 +129,13 @@ def test_figures_leave_unknown_and_maintenance_out_of_the_denominator() -> None:
 
 def test_live_state_goes_down_once_i_plus_g_has_passed() -> None:
     last = Beat(at(0), "up")
-    assert live_state(last, now=at(120), interval_s=60, gateway_silent=False) == "up"
-    assert live_state(last, now=at(121), interval_s=60, gateway_silent=False) == "down"
-    assert live_state(last, now=at(500), interval_s=60, gateway_silent=True) == "unknown"
-    assert live_state(None, now=at(0), interval_s=60, gateway_silent=False) == "unknown"
+    assert live_state(last, now=at(120), watermark=at(120), interval_s=60, gateway_silent=False) == "up"
+    assert live_state(last, now=at(121), watermark=at(121), interval_s=60, gateway_silent=False) == "down"
+    # Bounded by the watermark: the gateway has not delivered past the deadline, so the camera is not down yet.
+    assert live_state(last, now=at(150), watermark=at(119), interval_s=60, gateway_silent=False) == "up"
+    assert live_state(last, now=at(500), watermark=at(400), interval_s=60, gateway_silent=True) == "unknown"
+    assert live_state(last, now=at(10), watermark=None, interval_s=60, gateway_silent=False) == "unknown"
+    assert live_state(None, now=at(0), watermark=at(0), interval_s=60, gateway_silent=False) == "unknown"
 
 
 def test_tail_seconds_agree_with_the_tail_intervals_on_many_cases() -> None:

@@ -79,6 +79,7 @@ class Stack:
     admin_token: str = ""
     gateway_app: Any = None
     reconnected: list[psycopg.Connection] = field(default_factory=list)
+    stop_alerts: asyncio.Event = field(default_factory=asyncio.Event)
     collector_url: str = ""  # the app-events collector, when the settings carry a pseudonym key
     app_key: str = ""
 
@@ -151,8 +152,17 @@ class Stack:
 
         await until(done, timeout=timeout, what=f"{heartbeats} heartbeats stored and rolled up")
 
+    def start_alerts(self) -> asyncio.Task[Any]:
+        """`pulse alerts` in this loop, on the stack's clock."""
+        from services.alerts.service import run_alerts
+
+        task = asyncio.create_task(run_alerts(self.settings, self.stop_alerts, clock=self.clock))
+        self.tasks.append(task)
+        return task
+
     async def close(self) -> None:
         self.stop_ingest.set()
+        self.stop_alerts.set()
         for server in self.servers:
             server.should_exit = True
         await asyncio.gather(*self.tasks, return_exceptions=True)

@@ -1,0 +1,321 @@
+"""Incidents and notifications through the real path (SPEC §6): heartbeats pushed to the gateway, through Kafka
+and ingest into TimescaleDB, judged by `pulse alerts` on the stack's clock, messages delivered to real local
+servers — an SMTP server (aiosmtpd) and HTTP servers standing in for the webhook, Telegram and Zalo endpoints,
+which record what they receive and can fail on purpose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import hashlib
+import hmac
+import json
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from services.alerts.channels import add_channel
+from services.core import serve
+from services.core.maintenance import add_window
+from tests.e2e.harness import Stack, free_port, start_stack, until
+
+pytestmark = [pytest.mark.db, pytest.mark.kafka]
+UNIT = "15865"  # Bút Sơn
+SECRET = "webhook-secret"
+FAST = {
+    "gateway_silence_s": 300,
+    "alert_group_wait_s": 30,
+    "alert_tick_s": 0.1,
+    "pipeline_stall_s": 1.5,
+    "outage_min_cameras": 3,
+}
+
+
+class Receivers:
+    """The webhook, Telegram and Zalo stand-ins (one HTTP app) and an SMTP server, recording everything."""
+
+    def __init__(self) -> None:
+        self.http: list[tuple[str, dict[str, str], bytes]] = []
+        self.mail: list[email.message.EmailMessage] = []
+        self.fail_next = 0
+        self.port = free_port()
+        self.smtp_port = free_port()
+        app = FastAPI()
+
+        @app.post("/{path:path}")
+        async def record(path: str, request: Request) -> JSONResponse:
+            if self.fail_next > 0:
+                self.fail_next -= 1
+                return JSONResponse({"error": "on purpose"}, status_code=503)
+            self.http.append((path, dict(request.headers), await request.body()))
+            if path.startswith("bot"):
+                return JSONResponse({"ok": True, "result": {}})
+            if path.startswith("v3.0"):
+                return JSONResponse({"error": 0, "message": "Success"})
+            return JSONResponse({})
+
+        self.server = serve.server(app, "127.0.0.1", self.port, "warning")
+        receivers = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope) -> str:
+                receivers.mail.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+                return "250 OK"
+
+        self.smtp = Controller(Handler(), hostname="127.0.0.1", port=self.smtp_port)
+
+    def texts(self) -> list[str]:
+        """Every message received, as text, one per delivery (webhook, Telegram, Zalo, e-mail)."""
+        out = []
+        for _path, _, body in self.http:
+            data = json.loads(body)
+            out.append(data.get("text") or data.get("message", {}).get("text", ""))
+        out += [m.get_content() for m in self.mail]
+        return out
+
+    def webhooks(self) -> list[dict]:
+        return [json.loads(body) for path, _, body in self.http if path == "hook"]
+
+
+@pytest.fixture
+async def receivers() -> AsyncIterator[Receivers]:
+    r = Receivers()
+    task = asyncio.create_task(r.server.serve())
+    await until(lambda: r.server.started, what="receivers started")
+    r.smtp.start()
+    try:
+        yield r
+    finally:
+        r.smtp.stop()
+        r.server.should_exit = True
+        await task
+
+
+async def alert_stack(settings, conn, tmp_path, clock, receivers: Receivers, **extra: Any) -> Stack:
+    base = f"http://127.0.0.1:{receivers.port}"
+    stack = await start_stack(
+        settings,
+        conn,
+        tmp_path,
+        clock,
+        **FAST,
+        telegram_api_base=base,
+        zalo_api_base=base,
+        smtp_host="127.0.0.1",
+        smtp_port=receivers.smtp_port,
+        **extra,
+    )
+    add_channel(conn, kind="webhook", target=f"{base}/hook", secret=SECRET)
+    add_channel(conn, kind="telegram", target="-100123", secret="123:bot-token")
+    add_channel(conn, kind="zalo", target="zalo-user-1", secret="oa-token")
+    add_channel(conn, kind="email", target="truc-ban@hoanghoa.example")
+    return stack
+
+
+def cameras(n: int, prefix: str = "cam") -> list[str]:
+    return [f"{prefix}-{i:02d}" for i in range(n)]
+
+
+async def beat(stack: Stack, token: str, ids: list[str], **fields: Any) -> None:
+    items = [{"camera_id": c, "ts": stack.clock.now.isoformat(), **fields} for c in ids]
+    assert (await stack.push(token, items)).json()["accepted"] == len(items)
+
+
+async def incidents(stack: Stack, **params: Any) -> list[dict]:
+    return (await stack.api("/api/v1/incidents", **params))["items"]
+
+
+async def run_minutes(stack: Stack, token: str, alive: list[str], minutes: int) -> None:
+    """Advance the clock a minute at a time; the `alive` cameras beat each minute, and ingest catches up."""
+    for _ in range(minutes):
+        stack.clock.advance(60)
+        await beat(stack, token, alive)
+        await until(lambda: _caught_up(stack), what="ingest caught up")
+
+
+def _caught_up(stack: Stack) -> bool:
+    row = stack.db().execute("SELECT max(watermark) AS w FROM gateways").fetchone()
+    return row["w"] is not None and row["w"] >= stack.clock.now
+
+
+async def settle_alerts(stack: Stack) -> None:
+    """Let the alerts engine run a few ticks on the current clock."""
+    await asyncio.sleep(0.6)
+
+
+async def test_one_silent_camera_is_one_incident_one_message_per_channel_and_one_resolved(
+    settings, conn, tmp_path, clock, receivers
+) -> None:
+    stack = await alert_stack(settings, conn, tmp_path, clock, receivers)
+    try:
+        token = stack.gateway("gw-bs", UNIT)
+        fleet = cameras(10)
+        await beat(stack, token, fleet)
+        await until(lambda: _caught_up(stack), what="first heartbeats stored")
+        stack.start_alerts()
+        await run_minutes(stack, token, fleet[:-1], 3)  # cam-09 is silent: 180 s > I + G = 120 s
+        await until(lambda: stack.count("SELECT count(*) AS n FROM incidents") == 1, what="the incident")
+        (incident,) = await incidents(stack, status="open")
+        assert (incident["kind"], incident["camera_ids"], incident["unit_code"]) == ("camera_down", ["cam-09"], UNIT)
+        # Nothing goes out before the group wait; after it, one message per channel.
+        await settle_alerts(stack)
+        assert receivers.texts() == []
+        await run_minutes(stack, token, fleet[:-1], 1)
+        await until(lambda: len(receivers.texts()) == 4, what="one message per channel")
+        hook = receivers.webhooks()[0]
+        assert (hook["event"], hook["kind"], hook["camera_ids"], hook["unit_name"]) == (
+            "opened",
+            "camera_down",
+            ["cam-09"],
+            "Bút Sơn",
+        )
+        _path, headers, body = next(h for h in receivers.http if h[0] == "hook")
+        assert headers["x-pulse-signature"] == hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+        assert all("Bút Sơn" in t and "Camera mất tín hiệu" in t and "cam-09" in t for t in receivers.texts())
+        (mail,) = receivers.mail
+        assert mail["Subject"] == "🔴 Bút Sơn: Camera mất tín hiệu"
+        # The camera comes back: a resolved message on every channel, and nothing else.
+        await run_minutes(stack, token, fleet, 1)
+        await until(lambda: len(receivers.texts()) == 8, what="resolved messages")
+        assert sum("Đã khôi phục" in t for t in receivers.texts()) == 4
+        (resolved,) = await incidents(stack, status="resolved")
+        assert resolved["id"] == incident["id"]
+        await run_minutes(stack, token, fleet, 2)
+        await settle_alerts(stack)
+        assert len(receivers.texts()) == 8
+    finally:
+        await stack.close()
+
+
+async def test_ten_cameras_of_a_commune_silent_together_are_one_outage_message(
+    settings, conn, tmp_path, clock, receivers
+) -> None:
+    stack = await alert_stack(settings, conn, tmp_path, clock, receivers)
+    try:
+        token = stack.gateway("gw-bs", UNIT)
+        fleet = cameras(16)
+        await beat(stack, token, fleet)
+        await until(lambda: _caught_up(stack), what="first heartbeats stored")
+        stack.start_alerts()
+        await run_minutes(stack, token, fleet[10:], 4)  # ten of sixteen stop together (a power cut)
+        await until(lambda: stack.count("SELECT count(*) AS n FROM incidents WHERE status = 'open'") >= 1,
+                    what="the outage")  # fmt: skip
+        await run_minutes(stack, token, fleet[10:], 1)
+        await until(lambda: len(receivers.texts()) == 4, what="one outage message per channel")
+        await settle_alerts(stack)
+        open_ = await incidents(stack, status="open")
+        assert [(i["kind"], len(i["camera_ids"])) for i in open_] == [("commune_outage", 10)]
+        assert len(receivers.texts()) == 4
+        assert all("Mất tín hiệu diện rộng" in t and "10 camera" in t for t in receivers.texts())
+        assert {h["kind"] for h in receivers.webhooks()} == {"commune_outage"}
+        await run_minutes(stack, token, fleet, 1)  # power is back
+        await until(lambda: len(receivers.texts()) == 8, what="resolved")
+        assert {h["event"] for h in receivers.webhooks()} == {"opened", "resolved"}
+    finally:
+        await stack.close()
+
+
+async def test_a_silent_gateway_is_one_gateway_message_and_no_camera_message(
+    settings, conn, tmp_path, clock, receivers
+) -> None:
+    stack = await alert_stack(settings, conn, tmp_path, clock, receivers)
+    try:
+        token = stack.gateway("gw-bs", UNIT)
+        other = stack.gateway("gw-hg", "15871")
+        fleet = cameras(6)
+        await beat(stack, token, fleet)
+        await beat(stack, other, ["hg-1"])
+        await until(lambda: _caught_up(stack), what="first heartbeats stored")
+        stack.start_alerts()
+        for _ in range(7):  # gw-bs loses its uplink; gw-hg keeps the pipeline's watermark moving
+            clock.advance(60)
+            await beat(stack, other, ["hg-1"])
+            await until(lambda: _caught_up(stack), what="ingest caught up")
+        await until(lambda: stack.count("SELECT count(*) AS n FROM incidents") == 1, what="gateway_down")
+        clock.advance(31)
+        await beat(stack, other, ["hg-1"])
+        await until(lambda: len(receivers.texts()) == 4, what="one gateway message per channel")
+        await settle_alerts(stack)
+        (incident,) = await incidents(stack)
+        assert incident["kind"] == "gateway_down"
+        assert all("Cổng thu thập không gửi dữ liệu" in t and "gw-bs" in t for t in receivers.texts())
+        units = (await stack.api("/api/v1/units"))["items"]
+        assert next(u for u in units if u["unit_code"] == UNIT)["cameras_unknown"] == 6
+    finally:
+        await stack.close()
+
+
+async def test_stopped_ingest_is_pipeline_stalled_and_no_camera_message(
+    settings, conn, tmp_path, clock, receivers
+) -> None:
+    stack = await alert_stack(settings, conn, tmp_path, clock, receivers)
+    try:
+        token = stack.gateway("gw-bs", UNIT)
+        fleet = cameras(6)
+        await beat(stack, token, fleet)
+        await until(lambda: _caught_up(stack), what="first heartbeats stored")
+        stack.start_alerts()
+        await settle_alerts(stack)
+        stack.stop_ingest.set()  # ingest stops; the gateway keeps accepting into Kafka
+        for _ in range(2):
+            clock.advance(60)
+            await beat(stack, token, fleet)
+        await until(
+            lambda: stack.count("SELECT count(*) AS n FROM incidents WHERE kind = 'pipeline_stalled'") == 1,
+            what="pipeline_stalled",
+        )
+        clock.advance(400)  # every camera's deadline and the gateway's silence pass, in the database's picture
+        await beat(stack, token, fleet)
+        await until(lambda: len(receivers.texts()) == 4, what="the pipeline message")
+        await settle_alerts(stack)
+        assert [i["kind"] for i in await incidents(stack)] == ["pipeline_stalled"]
+        assert all("Hệ thống xử lý dữ liệu bị ngừng" in t for t in receivers.texts())
+    finally:
+        await stack.close()
+
+
+async def test_a_maintenance_window_sends_nothing(settings, conn, tmp_path, clock, receivers) -> None:
+    stack = await alert_stack(settings, conn, tmp_path, clock, receivers)
+    try:
+        token = stack.gateway("gw-bs", UNIT)
+        fleet = cameras(4)
+        await beat(stack, token, fleet)
+        await until(lambda: _caught_up(stack), what="first heartbeats stored")
+        add_window(
+            conn, unit=("2024", UNIT), starts_at=clock.now, ends_at=clock.now + timedelta(hours=1), note="bảo trì"
+        )
+        stack.start_alerts()
+        await run_minutes(stack, token, fleet[:1], 6)  # three of four silent, inside the window
+        await settle_alerts(stack)
+        assert await incidents(stack) == [] and receivers.texts() == []
+    finally:
+        await stack.close()
+
+
+async def test_failed_deliveries_are_retried_and_sent_once(settings, conn, tmp_path, clock, receivers) -> None:
+    stack = await alert_stack(settings, conn, tmp_path, clock, receivers)
+    try:
+        token = stack.gateway("gw-bs", UNIT)
+        fleet = cameras(5)
+        await beat(stack, token, fleet)
+        await until(lambda: _caught_up(stack), what="first heartbeats stored")
+        receivers.fail_next = 5  # the HTTP endpoints refuse the first five attempts
+        stack.start_alerts()
+        await run_minutes(stack, token, fleet[:-1], 4)
+        for _ in range(12):  # retries back off 2, 4, 8 … s on the stack's clock
+            clock.advance(10)
+            await settle_alerts(stack)
+        await until(lambda: len(receivers.texts()) == 4, what="every channel delivered once")
+        failed = stack.count("SELECT sum(attempts - 1) AS n FROM notifications WHERE status = 'sent'")
+        assert failed >= 5
+        keys = [h["idempotency_key"] for h in receivers.webhooks()]
+        assert len(keys) == len(set(keys)) == 1
+    finally:
+        await stack.close()
