@@ -145,7 +145,7 @@ def main() -> None:
             sql_samples = []
             for _ in range(args.requests):
                 started = time.perf_counter()
-                camera_state.window_seconds(conn, cams, MONTH_START, end)
+                camera_state.window_seconds(conn, cams, MONTH_START, end, tz=settings.tz)
                 sql_samples.append(time.perf_counter() - started)
         components = Components(settings)
         try:

@@ -22,7 +22,7 @@ from psycopg import sql
 
 from services.alerts import messages, rules
 from services.alerts.channels import Channel, DeliveryError, Outgoing, deliver
-from services.core import camera_state
+from services.core import camera_state, maintenance
 from services.core.db import DbConn
 from services.core.maintenance import Window
 from services.core.settings import Settings
@@ -54,7 +54,7 @@ class Engine:
 
     def tick(self, conn: DbConn, now: datetime, *, pipeline_stalled: bool) -> rules.Decision:
         tz = self.settings.tz
-        windows = [w for w in load_windows(conn) if w.active(now, tz)]
+        windows = [w for w in maintenance.load_windows(conn) if w.active(now, tz)]
         mapping = _mapping(conn)
         snaps = camera_state.snapshots(conn, view_set=self.settings.unit_set)
         cameras = []
@@ -361,23 +361,6 @@ class Engine:
         }
         for kind in KINDS:
             OPEN_INCIDENTS.labels(kind).set(open_counts.get(kind, 0))
-
-
-def load_windows(conn: DbConn) -> list[Window]:
-    return [
-        Window(
-            r["window_id"],
-            r["camera_id"],
-            (r["unit_set"], r["unit_code"]) if r["unit_code"] else None,
-            r["starts_at"],
-            r["ends_at"],
-            tuple(r["weekdays"] or ()),
-            r["local_start"],
-            r["local_end"],
-            r["note"],
-        )
-        for r in conn.execute("SELECT * FROM maintenance_windows ORDER BY window_id")
-    ]
 
 
 def _open_incidents(conn: DbConn) -> list[rules.Open]:

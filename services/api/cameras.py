@@ -78,7 +78,7 @@ def get_camera(
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no camera {camera_id}")
     c = found[0]
     require_unit(principal, c.unit_set, c.unit_code)
-    day = camera_state.window_seconds(conn, [c], camera_state.trailing(now, 24), now)
+    day = camera_state.window_seconds(conn, [c], camera_state.trailing(now, 24), now, tz=settings.tz)
     detail = camera_item(c, c.live(now, settings.gateway_silence_s))
     detail["last_24h"] = seconds_item(day[c.camera_id]) if c.camera_id in day else None
     return detail

@@ -33,10 +33,10 @@ def list_units(principal: Reader, conn: Conn, settings: AppSettings, now: Now, u
     rows = [r for r in units.list_units(conn, view) if principal.can_read_unit(view, r["code"])]
     cams = camera_state.snapshots(conn, view_set=view)
     day = camera_state.unit_uptime(
-        conn, camera_state.local_day_start(now, settings.tz), now, view_set=view, camera_ids=None
+        conn, camera_state.local_day_start(now, settings.tz), now, view_set=view, camera_ids=None, tz=settings.tz
     ).seconds
     month = camera_state.unit_uptime(
-        conn, camera_state.local_month_start(now, settings.tz), now, view_set=view, camera_ids=None
+        conn, camera_state.local_month_start(now, settings.tz), now, view_set=view, camera_ids=None, tz=settings.tz
     ).seconds
     mau = engagement.mau(conn, view, now.astimezone(settings.tz).date())
     live: dict[str, Counter[str]] = defaultdict(Counter)

@@ -81,7 +81,7 @@ def get_uptime(
     ids = visible_camera_ids(conn, principal)
     if group_by == "camera":
         cams = camera_state.snapshots(conn, view_set=view, camera_ids=ids)
-        per_camera = camera_state.window_seconds(conn, cams, start, end)
+        per_camera = camera_state.window_seconds(conn, cams, start, end, tz=settings.tz)
         items = [
             {
                 "camera_id": c.camera_id,
@@ -94,7 +94,7 @@ def get_uptime(
             if c.camera_id in per_camera
         ]
     else:
-        result = camera_state.unit_uptime(conn, start, end, view_set=view, camera_ids=ids)
+        result = camera_state.unit_uptime(conn, start, end, view_set=view, camera_ids=ids, tz=settings.tz)
         totals, counts = result.seconds, result.cameras
         codes = [code for code in names if principal.can_read_unit(view, code)]
         items = [

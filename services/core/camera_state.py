@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from psycopg.rows import tuple_row
 
-from services.core import uptime
+from services.core import maintenance, units, uptime
 from services.core.db import DbConn
 from services.core.uptime import Beat, State
 
@@ -132,9 +132,50 @@ def snapshots(
 
 
 def window_seconds(
+    conn: DbConn, cameras: Iterable[CameraSnapshot], start: datetime, end: datetime, *, tz: tzinfo
+) -> dict[str, dict[State, float]]:
+    """Seconds per state of each camera over [start, end) (within its service window), SPEC §5, time inside a
+    maintenance window counted as maintenance."""
+    cams = list(cameras)
+    out = _window_seconds(conn, cams, start, end)
+    for camera_id, spans in maintenance_spans(conn, cams, start, end, tz).items():
+        cam = next(c for c in cams if c.camera_id == camera_id)
+        window = cam.service_window(start, end)
+        if window is not None:
+            covered = uptime.overlay_maintenance(camera_intervals(conn, cam, *window), spans)
+            out[camera_id] = uptime.seconds_by_state(covered)
+    return out
+
+
+def camera_intervals(conn: DbConn, cam: CameraSnapshot, lo: datetime, hi: datetime) -> list[uptime.Interval]:
+    """Every state of one camera over [lo, hi): stored intervals, the open tail, unknown elsewhere."""
+    known = _stored_intervals(conn, cam.camera_id, lo, hi)
+    if cam.last is not None and cam.watermark is not None:
+        known += uptime.tail(cam.last, cam.watermark, interval_s=cam.interval_s, grace_s=cam.grace_s)
+    return uptime.fill_unknown(known, lo, hi)
+
+
+def maintenance_spans(
+    conn: DbConn, cameras: Iterable[CameraSnapshot], start: datetime, end: datetime, tz: tzinfo
+) -> dict[str, list[tuple[datetime, datetime]]]:
+    """For each camera that a maintenance window touches within [start, end), the spans it covers."""
+    windows = [w for w in maintenance.load_windows(conn) if w.intervals(start, end, tz)]
+    if not windows:
+        return {}
+    mapping = units.load_mapping(conn)
+    out: dict[str, list[tuple[datetime, datetime]]] = {}
+    for c in cameras:
+        unit = (c.unit_set, c.unit_code)
+        scope = [unit, mapping[unit]] if unit in mapping else [unit]
+        spans = [span for w in windows if w.covers(c.camera_id, scope) for span in w.intervals(start, end, tz)]
+        if spans:
+            out[c.camera_id] = spans
+    return out
+
+
+def _window_seconds(
     conn: DbConn, cameras: Iterable[CameraSnapshot], start: datetime, end: datetime
 ) -> dict[str, dict[State, float]]:
-    """Seconds per state of each camera over [start, end) (within its service window), SPEC §5."""
     windows = {c.camera_id: (c, w) for c in cameras if (w := c.service_window(start, end))}
     if not windows:
         return {}
@@ -202,7 +243,7 @@ class UnitUptime:
 
 
 def unit_uptime(
-    conn: DbConn, start: datetime, end: datetime, *, view_set: str, camera_ids: list[str] | None
+    conn: DbConn, start: datetime, end: datetime, *, view_set: str, camera_ids: list[str] | None, tz: tzinfo
 ) -> UnitUptime:
     """Per unit of the view over [start, end): the same figures as summing `window_seconds` over a unit's
     cameras, gathered in two lean queries — the stored part summed per unit in SQL, and per camera only what its
@@ -233,6 +274,18 @@ def unit_uptime(
     for bucket in totals.values():
         known = bucket["up"] + bucket["degraded"] + bucket["down"] + bucket["maintenance"]
         bucket["unknown"] = max(0.0, bucket["unknown"] - known)
+    # Cameras touched by a maintenance window (few, if any): their share is replaced by the overlaid one.
+    if any(w.intervals(start, end, tz) for w in maintenance.load_windows(conn)):
+        cams = snapshots(conn, view_set=view_set, camera_ids=camera_ids)
+        spans = maintenance_spans(conn, cams, start, end, tz)
+        touched = [c for c in cams if c.camera_id in spans]
+        plain = _window_seconds(conn, touched, start, end)
+        overlaid = window_seconds(conn, touched, start, end, tz=tz)
+        for c in touched:
+            if c.camera_id in plain:
+                bucket = totals[c.view_code]
+                for state in uptime.STATES:
+                    bucket[state] += overlaid[c.camera_id][state] - plain[c.camera_id][state]
     return UnitUptime(dict(totals), dict(counts))
 
 

@@ -120,6 +120,23 @@ def add_window(
     return int(row["window_id"])
 
 
+def load_windows(conn: Any) -> list[Window]:
+    return [
+        Window(
+            r["window_id"],
+            r["camera_id"],
+            (r["unit_set"], r["unit_code"]) if r["unit_code"] else None,
+            r["starts_at"],
+            r["ends_at"],
+            tuple(r["weekdays"] or ()),
+            r["local_start"],
+            r["local_end"],
+            r["note"],
+        )
+        for r in conn.execute("SELECT * FROM maintenance_windows ORDER BY window_id")
+    ]
+
+
 def list_windows(conn: Any) -> list[dict]:
     return conn.execute("SELECT * FROM maintenance_windows ORDER BY window_id").fetchall()
 

@@ -281,20 +281,31 @@ async def test_stopped_ingest_is_pipeline_stalled_and_no_camera_message(
         await stack.close()
 
 
-async def test_a_maintenance_window_sends_nothing(settings, conn, tmp_path, clock, receivers) -> None:
+async def test_a_maintenance_window_sends_nothing_and_counts_as_maintenance(
+    settings, conn, tmp_path, clock, receivers
+) -> None:
     stack = await alert_stack(settings, conn, tmp_path, clock, receivers)
     try:
         token = stack.gateway("gw-bs", UNIT)
         fleet = cameras(4)
+        t0 = clock.now
         await beat(stack, token, fleet)
         await until(lambda: _caught_up(stack), what="first heartbeats stored")
-        add_window(
-            conn, unit=("2024", UNIT), starts_at=clock.now, ends_at=clock.now + timedelta(hours=1), note="bảo trì"
-        )
+        add_window(conn, unit=("2024", UNIT), starts_at=t0 + timedelta(seconds=60), ends_at=t0 + timedelta(hours=1))
         stack.start_alerts()
         await run_minutes(stack, token, fleet[:1], 6)  # three of four silent, inside the window
         await settle_alerts(stack)
         assert await incidents(stack) == [] and receivers.texts() == []
+        # Uptime (SPEC §5): the window's time is maintenance, whatever the heartbeats say. Each camera: up for its
+        # first minute, maintenance for the next five; without the window the silent ones would be down.
+        await until(lambda: stack.count("SELECT count(*) AS n FROM camera_dirty") == 0, what="rollup")
+        window = {"from": t0.isoformat(), "to": (t0 + timedelta(seconds=360)).isoformat()}
+        per_camera = (await stack.api("/api/v1/uptime", group_by="camera", **window))["items"]
+        assert {(i["camera_id"], i["up_s"], i["maintenance_s"], i["down_s"], i["unknown_s"]) for i in per_camera} == {
+            (c, 60, 300, 0, 0) for c in fleet
+        }
+        unit = next(i for i in (await stack.api("/api/v1/uptime", **window))["items"] if i["unit_code"] == UNIT)
+        assert (unit["up_s"], unit["maintenance_s"], unit["down_s"], unit["availability"]) == (240, 1200, 0, 1.0)
     finally:
         await stack.close()
 
