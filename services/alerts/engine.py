@@ -174,7 +174,9 @@ class Engine:
                 )
         for camera_id in flapping:
             if rules.is_stable(history.get(camera_id, []), now):
+                # Stable again: its past changes are settled and count no more toward flapping.
                 conn.execute("DELETE FROM camera_flapping WHERE camera_id = %s", (camera_id,))
+                conn.execute("DELETE FROM camera_changes WHERE camera_id = %s", (camera_id,))
 
     # --- notifications ---------------------------------------------------------------------------------
 

@@ -12,10 +12,14 @@ import email.policy
 import hashlib
 import hmac
 import json
+import os
+import signal
+import sys
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from fastapi import FastAPI, Request
@@ -24,7 +28,7 @@ from fastapi.responses import JSONResponse
 from services.alerts.channels import add_channel
 from services.core import serve
 from services.core.maintenance import add_window
-from tests.e2e.harness import Stack, free_port, start_stack, until
+from tests.e2e.harness import Clock, Stack, free_port, start_stack, until
 
 pytestmark = [pytest.mark.db, pytest.mark.kafka]
 UNIT = "15865"  # Bút Sơn
@@ -105,12 +109,11 @@ async def alert_stack(settings, conn, tmp_path, clock, receivers: Receivers, **e
         conn,
         tmp_path,
         clock,
-        **FAST,
+        **{**FAST, **extra},
         telegram_api_base=base,
         zalo_api_base=base,
         smtp_host="127.0.0.1",
         smtp_port=receivers.smtp_port,
-        **extra,
     )
     add_channel(conn, kind="webhook", target=f"{base}/hook", secret=SECRET)
     add_channel(conn, kind="telegram", target="-100123", secret="123:bot-token")
@@ -328,5 +331,130 @@ async def test_failed_deliveries_are_retried_and_sent_once(settings, conn, tmp_p
         assert failed >= 5
         keys = [h["idempotency_key"] for h in receivers.webhooks()]
         assert len(keys) == len(set(keys)) == 1
+    finally:
+        await stack.close()
+
+
+class WallClock(Clock):
+    def __call__(self) -> datetime:
+        return datetime.now(UTC)
+
+
+async def test_two_alert_instances_one_killed_every_message_delivered_once(settings, conn, tmp_path, receivers) -> None:
+    """Two `pulse alerts` processes on the wall clock; the leader is killed with SIGKILL while an incident waits
+    for its message; the other takes over. Cameras beat every 0.5 s with I = 1 s, so deadlines pass in 2 s."""
+    clock = WallClock(datetime.now(UTC))
+    stack = await alert_stack(settings, conn, tmp_path, clock, receivers, gateway_silence_s=10)
+    ports = [free_port(), free_port()]
+    env = {
+        **os.environ,
+        "PULSE_DATABASE_URL": settings.database_url,
+        "PULSE_KAFKA_PREFIX": stack.settings.kafka_prefix,
+        "PULSE_ALERT_TICK_S": "0.2",
+        "PULSE_ALERT_GROUP_WAIT_S": "2",
+        "PULSE_GATEWAY_SILENCE_S": "10",
+        "PULSE_TELEGRAM_API_BASE": stack.settings.telegram_api_base,
+        "PULSE_ZALO_API_BASE": stack.settings.zalo_api_base,
+        "PULSE_SMTP_HOST": "127.0.0.1",
+        "PULSE_SMTP_PORT": str(receivers.smtp_port),
+        "PULSE_LOG_LEVEL": "WARNING",
+    }
+    procs: list[asyncio.subprocess.Process] = []
+    alive = cameras(8)
+    token = stack.gateway("gw-bs", UNIT)
+    stop_beating = asyncio.Event()
+
+    async def beating() -> None:
+        while not stop_beating.is_set():
+            await stack.push(token, [{"camera_id": c, "ts": datetime.now(UTC).isoformat()} for c in list(alive)])
+            await asyncio.sleep(0.5)
+
+    def leader() -> int | None:
+        for i, port in enumerate(ports):
+            if procs[i].returncode is not None:
+                continue
+            try:
+                metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+            except httpx.HTTPError:
+                continue  # not listening yet
+            if "pulse_alerts_leader 1.0" in metrics:
+                return i
+        return None
+
+    def opened(camera: str) -> list[dict]:
+        return [h for h in receivers.webhooks() if h["event"] == "opened" and camera in h["camera_ids"]]
+
+    beater = asyncio.create_task(beating())
+    log = (tmp_path / "alerts.log").open("ab")
+    try:
+        await until(lambda: stack.count("SELECT count(*) AS n FROM cameras") == 8, what="cameras registered")
+        conn.execute("UPDATE cameras SET interval_s = 1")
+        for port in ports:
+            command = [sys.executable, "-c", "from services.cli import main; main()", "alerts"]
+            procs.append(await asyncio.create_subprocess_exec(
+                *command, env={**env, "PULSE_ALERTS_METRICS_PORT": str(port)}, stdout=log, stderr=log))  # fmt: skip
+        (first,) = await until(lambda: (i,) if (i := leader()) is not None else None, timeout=30, what="a leader")
+        alive.remove("cam-00")
+        await until(lambda: len(opened("cam-00")) == 1, timeout=30, what="cam-00's message")
+        alive.remove("cam-01")
+        await until(lambda: stack.count("SELECT count(*) AS n FROM incidents WHERE 'cam-01' = ANY(camera_ids)") == 1,
+                    what="cam-01's incident")  # fmt: skip
+        procs[first].send_signal(signal.SIGKILL)  # before cam-01's message (group wait 2 s)
+        await procs[first].wait()
+        await until(lambda: leader() == 1 - first, timeout=30, what="the other instance to lead")
+        await until(lambda: len(opened("cam-01")) == 1, timeout=30, what="cam-01's message from the new leader")
+        alive.extend(["cam-00", "cam-01"])
+        await until(
+            lambda: (
+                {c for h in receivers.webhooks() if h["event"] == "resolved" for c in h["camera_ids"]}
+                == {"cam-00", "cam-01"}
+            ),
+            timeout=30,
+            what="resolved messages",
+        )
+        await asyncio.sleep(3)  # anything sent twice would arrive now
+        hooks = receivers.webhooks()
+        assert len(opened("cam-00")) == len(opened("cam-01")) == 1
+        assert len([h for h in hooks if h["event"] == "resolved"]) in (1, 2)  # one per unit and tick
+        keys = [h["idempotency_key"] for h in hooks]
+        assert len(keys) == len(set(keys))
+        assert {h["kind"] for h in hooks} == {"camera_down"}
+    finally:
+        stop_beating.set()
+        await beater
+        log.close()
+        for p in procs:
+            if p.returncode is None:
+                p.send_signal(signal.SIGTERM)
+                await asyncio.wait_for(p.wait(), 30)
+        await stack.close()
+
+
+async def test_a_flapping_camera_is_one_flapping_message(settings, conn, tmp_path, clock, receivers) -> None:
+    stack = await alert_stack(settings, conn, tmp_path, clock, receivers)
+    try:
+        token = stack.gateway("gw-bs", UNIT)
+        fleet = cameras(6)
+        await beat(stack, token, fleet)
+        await until(lambda: _caught_up(stack), what="first heartbeats stored")
+        stack.start_alerts()
+        await settle_alerts(stack)
+        # cam-00 says down, then ok, then down … every 20 s: each outage is over before the group wait (30 s), so
+        # nothing is said about them; the fifth change makes it flapping, which is said once.
+        for step in range(1, 11):
+            clock.advance(20)
+            await beat(stack, token, fleet[1:])
+            await beat(stack, token, fleet[:1], status="down" if step % 2 else "ok")
+            await until(lambda: _caught_up(stack), what="ingest caught up")
+            await settle_alerts(stack)
+        await until(lambda: len(receivers.texts()) == 4, what="the flapping message")
+        for _ in range(17):  # then it stays up: stable after 15 minutes
+            await run_minutes(stack, token, fleet, 1)
+            await settle_alerts(stack)
+        assert stack.count("SELECT count(*) AS n FROM camera_flapping") == 0
+        assert stack.count("SELECT count(*) AS n FROM incidents WHERE status = 'open'") == 0
+        hooks = receivers.webhooks()
+        assert [(h["event"], h["camera_ids"]) for h in hooks] == [("flapping", ["cam-00"])]
+        assert len(receivers.texts()) == 4 and all("Chập chờn" in t for t in receivers.texts())
     finally:
         await stack.close()
