@@ -22,10 +22,11 @@ from psycopg import sql
 
 from services.alerts import messages, rules
 from services.alerts.channels import Channel, DeliveryError, Outgoing, deliver
-from services.core import camera_state, maintenance
+from services.core import maintenance, uptime
 from services.core.db import DbConn
 from services.core.maintenance import Window
 from services.core.settings import Settings
+from services.core.uptime import Beat
 
 log = logging.getLogger("pulse.alerts")
 
@@ -36,6 +37,22 @@ SENT = Counter("pulse_alerts_notifications_sent_total", "Notifications delivered
 FAILURES = Counter("pulse_alerts_notification_failures_total", "Failed delivery attempts", ["kind"])
 PIPELINE = Gauge("pulse_alerts_pipeline_stalled", "1 while ingest is stalled (camera alerts held)")
 
+# The cameras a tick must look at: any that may not be up now (never reported, last heartbeat not ok, deadline
+# passed within the watermark, gateway silent), plus the watch list (not up at the last tick, or under a camera's
+# maintenance window). The rest — nearly all of a healthy fleet — are up, and only counted.
+_CANDIDATES = """
+SELECT c.camera_id, c.unit_set, c.unit_code, c.interval_s, c.grace_s, cs.last_ts, cs.last_state, g.watermark
+FROM cameras c
+LEFT JOIN camera_status cs ON cs.camera_id = c.camera_id
+LEFT JOIN gateways g ON g.gateway_id = c.gateway_id
+WHERE (c.retired_at IS NULL OR c.retired_at > %(now)s)
+  AND (cs.last_ts IS NULL OR cs.last_state <> 'up' OR g.watermark IS NULL
+       OR %(now)s - g.watermark > make_interval(secs => %(silence)s)
+       OR least(%(now)s, g.watermark) - cs.last_ts
+          > make_interval(secs => c.interval_s + coalesce(c.grace_s, c.interval_s))
+       OR c.camera_id = ANY(%(watch)s::text[]))
+"""
+
 KINDS = ("camera_down", "camera_degraded", "commune_outage", "gateway_down", "pipeline_stalled")
 MAX_ATTEMPTS = 20
 
@@ -43,7 +60,9 @@ MAX_ATTEMPTS = 20
 @dataclass
 class Engine:
     settings: Settings
-    last_state: dict[str, str] = field(default_factory=dict)  # camera → live state at the previous tick
+    # Cameras not up at the previous tick, and their state (the others were up); `started` once a tick has run.
+    last_state: dict[str, str] = field(default_factory=dict)
+    started: bool = False
 
     @property
     def thresholds(self) -> rules.Rules:
@@ -56,37 +75,54 @@ class Engine:
         tz = self.settings.tz
         windows = [w for w in maintenance.load_windows(conn) if w.active(now, tz)]
         mapping = _mapping(conn)
-        snaps = camera_state.snapshots(conn, view_set=self.settings.unit_set)
-        cameras = []
-        counts: dict[tuple[str, str], int] = defaultdict(int)
-        for c in snaps:
-            if c.retired_at is not None and c.retired_at <= now:
-                continue
-            state = c.live(now, self.settings.gateway_silence_s)
-            unit = (c.unit_set, c.unit_code)
-            units = [unit, *mapping.get(unit, [])]
-            down_since = None
-            if state == "down" and c.last is not None:
-                grace = c.interval_s if c.grace_s is None else c.grace_s
-                late = timedelta(seconds=c.interval_s + grace)
-                down_since = c.last.ts if c.last.state == "down" else c.last.ts + late
-            cameras.append(
-                rules.CameraNow(
-                    c.camera_id, unit, state, down_since, any(w.covers(c.camera_id, units) for w in windows)
-                )
+        watch = {cid for cid, state in self.last_state.items() if state != "up"}
+        watch |= {w.camera_id for w in windows if w.camera_id is not None}
+        sizes = {
+            (r["unit_set"], r["unit_code"]): r["n"]
+            for r in conn.execute(
+                "SELECT unit_set, unit_code, count(*) AS n FROM cameras"
+                " WHERE retired_at IS NULL OR retired_at > %s GROUP BY 1, 2",
+                (now,),
             )
-            counts[unit] += 1
+        }
+        cameras = []
+        for r in conn.execute(
+            _CANDIDATES, {"now": now, "silence": self.settings.gateway_silence_s, "watch": list(watch)}
+        ):
+            silent = r["watermark"] is None or (now - r["watermark"]).total_seconds() > self.settings.gateway_silence_s
+            last = Beat(r["last_ts"], r["last_state"]) if r["last_ts"] else None
+            state = uptime.live_state(
+                last,
+                now=now,
+                watermark=r["watermark"],
+                interval_s=r["interval_s"],
+                grace_s=r["grace_s"],
+                gateway_silent=silent,
+            )
+            unit = (r["unit_set"], r["unit_code"])
+            down_since = None
+            if state == "down" and last is not None:
+                grace = r["interval_s"] if r["grace_s"] is None else r["grace_s"]
+                down_since = last.ts if last.state == "down" else last.ts + timedelta(seconds=r["interval_s"] + grace)
+            in_maintenance = any(w.covers(r["camera_id"], [unit, *mapping.get(unit, [])]) for w in windows)
+            cameras.append(rules.CameraNow(r["camera_id"], unit, state, down_since, in_maintenance))
         gateways = self._gateways(conn, now, windows, mapping)
         incidents = _open_incidents(conn)
         decision = rules.decide(
-            now, cameras, gateways, incidents, pipeline_stalled=pipeline_stalled, rules=self.thresholds
+            now,
+            cameras,
+            gateways,
+            incidents,
+            pipeline_stalled=pipeline_stalled,
+            rules=self.thresholds,
+            unit_sizes=sizes,
         )
         with conn.transaction():
             self._apply(conn, now, decision)
             if not pipeline_stalled:
                 self._record_changes(conn, now, cameras)
             self._queue_notifications(conn, now)
-        self._metrics(cameras, conn, pipeline_stalled)
+        self._metrics(cameras, sizes, conn, pipeline_stalled)
         return decision
 
     def _gateways(
@@ -146,13 +182,18 @@ class Engine:
             conn.execute("UPDATE incidents SET camera_ids = %s WHERE incident_id = %s", (list(cameras), incident_id))
 
     def _record_changes(self, conn: DbConn, now: datetime, cameras: Sequence[rules.CameraNow]) -> None:
-        """State changes for flapping (a new leader starts from what it sees: no change is invented)."""
+        """State changes for flapping (a new leader starts from what it sees: no change is invented). Cameras
+        not listed are up; the ones that were not up at the last tick are always listed (the watch list)."""
         changed = []
-        for c in cameras:
-            before = self.last_state.get(c.camera_id)
-            if before is not None and before != c.state and c.state != "unknown" and before != "unknown":
-                changed.append(c.camera_id)
-            self.last_state[c.camera_id] = c.state
+        listed = {c.camera_id: c.state for c in cameras}
+        for camera_id in set(self.last_state) - set(listed):
+            listed[camera_id] = "up"
+        for camera_id, state in listed.items():
+            before = self.last_state.get(camera_id, "up" if self.started else None)
+            if before is not None and before != state and "unknown" not in (state, before):
+                changed.append(camera_id)
+        self.last_state = {cid: state for cid, state in listed.items() if state != "up"}
+        self.started = True
         if changed:
             conn.execute(
                 "INSERT INTO camera_changes (camera_id, at, state)"
@@ -349,11 +390,16 @@ class Engine:
             sent += 1
         return sent
 
-    def _metrics(self, cameras: Sequence[rules.CameraNow], conn: DbConn, stalled: bool) -> None:
+    def _metrics(
+        self, cameras: Sequence[rules.CameraNow], sizes: dict[tuple[str, str], int], conn: DbConn, stalled: bool
+    ) -> None:
         PIPELINE.set(1 if stalled else 0)
         counts: dict[tuple[str, str], int] = defaultdict(int)
+        for (_, code), n in sizes.items():
+            counts[(code, "up")] += n  # cameras not listed are up
         for c in cameras:
             counts[(c.unit[1], c.state)] += 1
+            counts[(c.unit[1], "up")] -= 1
         CAMERAS.clear()
         for (code, state), n in counts.items():
             CAMERAS.labels(code, state).set(n)

@@ -19,7 +19,7 @@ open, and returns what to open, extend and resolve:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -92,7 +92,10 @@ def decide(
     *,
     pipeline_stalled: bool,
     rules: Rules = Rules(),
+    unit_sizes: Mapping[tuple[str, str], int] | None = None,
 ) -> Decision:
+    """`cameras` may leave out cameras that are up, not in maintenance and without an open incident (the
+    engine does, at province scale); `unit_sizes` then gives each unit's number of cameras in service."""
     d = Decision()
     incidents = list(open_incidents)
     pipeline = [i for i in incidents if i.kind == "pipeline_stalled"]
@@ -120,7 +123,8 @@ def decide(
         per_unit[c.unit].append(c)
 
     for unit, members in per_unit.items():
-        _decide_unit(now, unit, members, by_camera, outages.get(unit), rules, d)
+        size = unit_sizes.get(unit, len(members)) if unit_sizes is not None else len(members)
+        _decide_unit(now, unit, members, size, by_camera, outages.get(unit), rules, d)
     return d
 
 
@@ -128,6 +132,7 @@ def _decide_unit(
     now: datetime,
     unit: tuple[str, str],
     members: list[CameraNow],
+    size: int,
     by_camera: dict[tuple[str, str], Open],
     outage: Open | None,
     rules: Rules,
@@ -172,13 +177,13 @@ def _decide_unit(
                     d.resolve[pending.incident_id] = "merged"
         return
 
-    active = [c for c in members if not c.in_maintenance]
+    active = size - sum(1 for c in members if c.in_maintenance)
     # "Went down within the window": the cameras down now whose down times lie within the window of the latest one
     # (not of `now`, so a late tick — ingest catching up — still sees a power cut as one event).
     times = [c.down_since for c in down if c.down_since is not None]
     cutoff = (max(times) if times else now) - timedelta(seconds=rules.outage_window_s)
     recent = [c for c in down if c.down_since is not None and c.down_since >= cutoff]
-    if len(recent) >= rules.outage_min_cameras and len(recent) >= rules.outage_ratio * len(active):
+    if len(recent) >= rules.outage_min_cameras and len(recent) >= rules.outage_ratio * active:
         listed = tuple(sorted(c.camera_id for c in down))
         outage_new = NewIncident("commune_outage", unit=unit, camera_ids=listed)
         d.open.append(outage_new)

@@ -115,6 +115,7 @@ async def run_alerts(
                     await engine.deliver_due(work_conn, http, clock())
                 else:
                     engine.last_state.clear()  # a follower starts afresh when it becomes leader
+                    engine.started = False
             except psycopg.OperationalError as exc:
                 log.warning("database unreachable (%s); retrying", exc.__class__.__name__)
                 for c in (lock_conn, work_conn):

@@ -144,3 +144,12 @@ def test_messages_are_vietnamese_with_the_commune_and_camera_names() -> None:
     assert "Ngã tư Bút Sơn (c1), c2" in text and "từ 10:00 26/11/2026" in text
     subject, _ = compose("resolved", "Bút Sơn", [info], lang="en", tz=tz)
     assert subject == "✅ Resolved: Bút Sơn: Commune-wide outage"
+
+
+def test_with_unit_sizes_the_up_cameras_may_be_left_out() -> None:
+    """At province scale the engine lists only cameras that may not be up; the ratio uses the unit's size."""
+    down = [cam(f"c{i}", "down", down_s_ago=5) for i in range(4)]
+    d = decide(T, down, [], [], pipeline_stalled=False, rules=RULES, unit_sizes={U: 10})
+    assert {n.kind for n in d.open} == {"camera_down"}  # 4 of 10: under half
+    d = decide(T, down, [], [], pipeline_stalled=False, rules=RULES, unit_sizes={U: 8})
+    assert [n.kind for n in d.open] == ["commune_outage"]  # 4 of 8
