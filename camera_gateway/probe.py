@@ -75,11 +75,13 @@ def read_and_diagnose(
             return ProbeResult(Diagnosis(signal=False), None, f"cannot open {redact(url)}")
         frames: list[np.ndarray] = []
         count, started = 0, time.monotonic()
+        arrivals: list[float] = []
         while time.monotonic() - started < seconds:
             ok, frame = capture.read()
             if not ok:
                 break
             count += 1
+            arrivals.append(time.monotonic() - started)
             frames.append(frame)
             if len(frames) > KEEP_FRAMES:
                 frames = frames[::2]  # keep frames spread over the whole read, memory bounded
@@ -91,11 +93,21 @@ def read_and_diagnose(
             nominal = capture.get(cv2.CAP_PROP_FPS)
             fps = float(nominal) if nominal and nominal > 0 else None
         else:
-            fps = count / elapsed if elapsed > 0 and count > 1 else None
+            fps = delivered_fps(arrivals, elapsed)
         diagnosis = diagnose(frames, fps=fps, previous=previous, reference=reference, thresholds=thresholds)
         return ProbeResult(diagnosis, grey(frames[-1]))
     finally:
         capture.release()
+
+
+def delivered_fps(arrivals: list[float], elapsed: float) -> float | None:
+    """Frames a second a live stream delivers, from the frames' arrival times. The first quarter of the read is
+    left out: a stream's first reads bring a burst of buffered frames (RTSP servers, NVRs) that would inflate
+    the rate; timestamps inside the stream cannot be trusted instead (MJPEG over HTTP has none)."""
+    settled = [t for t in arrivals if t >= elapsed / 4]
+    if len(settled) >= 2 and settled[-1] > settled[0]:
+        return (len(settled) - 1) / (settled[-1] - settled[0])
+    return len(arrivals) / elapsed if elapsed > 0 and len(arrivals) > 1 else None
 
 
 def _serve(connection: Connection) -> None:

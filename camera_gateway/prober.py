@@ -21,6 +21,7 @@ from datetime import datetime
 
 import cv2
 import numpy as np
+from prometheus_client import Counter, Gauge, Histogram
 
 from camera_gateway.diagnostics import ProbeStreak, Thresholds, next_reference, thresholds_from
 from camera_gateway.probe import ProbeResult, ProbeWorker
@@ -32,6 +33,12 @@ from services.core.heartbeats import Delivery, HeartbeatItem, keepalive_message,
 from services.core.settings import Settings
 
 log = logging.getLogger("pulse.prober")
+PROBES = Counter("pulse_prober_probes_total", "Probes by the status they reported", ["status"])
+PROBE_SECONDS = Histogram(
+    "pulse_prober_probe_seconds", "Time to open, read and judge one stream", buckets=(1, 2, 3, 5, 8, 13, 20, 30)
+)
+CAMERAS_PROBED = Gauge("pulse_prober_cameras", "Cameras with a stream_url this prober probes")
+QUEUED = Gauge("pulse_prober_queue", "Probes due but waiting for a worker (a backlog means too few workers)")
 REFRESH_S = 30.0
 
 
@@ -44,6 +51,7 @@ class _Camera:
     streak: ProbeStreak = field(default_factory=ProbeStreak)
     previous: np.ndarray | None = None
     reference: np.ndarray | None = None
+    reference_since: datetime | None = None  # when the current reference was first taken
     due: float = 0.0
 
 
@@ -98,8 +106,10 @@ class Prober:
     def _load(self) -> list[dict]:
         with self.db.connection(timeout=5) as conn:
             return conn.execute(
-                "SELECT camera_id, stream_url, unit_set, unit_code, probe_thresholds FROM cameras"
-                " WHERE stream_url IS NOT NULL AND retired_at IS NULL"
+                "SELECT c.camera_id, c.stream_url, c.unit_set, c.unit_code, c.probe_thresholds, c.reference_reset_at,"
+                " s.jpeg AS reference_jpeg, s.taken_at AS reference_taken_at"
+                " FROM cameras c LEFT JOIN camera_snapshots s ON s.camera_id = c.camera_id AND s.kind = 'reference'"
+                " WHERE c.stream_url IS NOT NULL AND c.retired_at IS NULL"
             ).fetchall()
 
     async def _refresh(self) -> None:
@@ -113,13 +123,20 @@ class Prober:
         wanted = {r["camera_id"]: r for r in rows if (r["unit_set"], r["unit_code"]) in self.gateway.scope}
         for cid in set(self.cameras) - set(wanted):
             del self.cameras[cid]
+        CAMERAS_PROBED.set(len(wanted))
         for cid, row in wanted.items():
             cam = self.cameras.get(cid)
             if cam is None:
                 offset = offset_of(cid, self.interval)
                 cam = self.cameras[cid] = _Camera(cid, row["stream_url"], offset, due=loop_now + offset)
+                if row["reference_jpeg"] is not None:  # the reference survives a restart
+                    picture = cv2.imdecode(np.frombuffer(row["reference_jpeg"], np.uint8), cv2.IMREAD_GRAYSCALE)
+                    cam.reference, cam.reference_since = picture, row["reference_taken_at"]
             cam.url = row["stream_url"]
             cam.thresholds = thresholds_from(row["probe_thresholds"])
+            reset = row["reference_reset_at"]
+            if reset is not None and cam.reference_since is not None and reset > cam.reference_since:
+                cam.reference, cam.reference_since = None, None  # an operator asked: the next good picture
 
     async def _schedule(self) -> None:
         assert self.gateway is not None
@@ -136,6 +153,7 @@ class Prober:
                     self.queued.add(cam.camera_id)
                     self.queue.put_nowait(cam)
                     cam.due += self.interval * max(1, int((now - cam.due) // self.interval) + 1)
+            QUEUED.set(self.queue.qsize())
             await asyncio.sleep(min(1.0, self.interval / 4))
 
     async def _keepalive(self) -> None:
@@ -152,9 +170,11 @@ class Prober:
             while True:
                 cam = await self.queue.get()
                 try:
+                    started = asyncio.get_running_loop().time()
                     result = await asyncio.to_thread(
                         worker.probe, cam.url, previous=cam.previous, reference=cam.reference, thresholds=cam.thresholds
                     )
+                    PROBE_SECONDS.observe(asyncio.get_running_loop().time() - started)
                     await self._report(cam, result)
                 except Exception:
                     log.exception("probe of camera %s failed", cam.camera_id)
@@ -179,8 +199,11 @@ class Prober:
         )
         delivery = Delivery(self.gateway.gateway_id, self.gateway.home[0], self.gateway.home[1], now)
         await self.publisher.publish([Record(cam.camera_id.encode(), to_message(item, delivery))])
+        PROBES.labels(status if result.error is None else "no_signal").inc()
         if result.last is not None:
             cam.reference = next_reference(cam.reference, result.last, diagnosis)
+            if cam.reference is not None and cam.reference_since is None:
+                cam.reference_since = now
             cam.previous = result.last
             await asyncio.to_thread(self._keep_snapshots, cam, result.last, now)
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make setup: installs everything the product and its tests need, idempotently.
-#   1. Debian packages (PostgreSQL 15 and its build headers, Java, Maven, ffmpeg, fonts, Chromium ...)
+#   1. Debian packages (PostgreSQL 15 and its build headers, Java, Maven, ffmpeg, GStreamer's RTSP server for the
+#      prober's tests, fonts, Chromium ...)
 #   2. TimescaleDB built from Debian's source package (Apache-licensed build), cached
 #   3. Apache Kafka jars resolved from Maven Central, cached
 #   4. .venv/ with the project installed in editable mode
@@ -17,7 +18,8 @@ SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 # --- 1. system packages -------------------------------------------------------------------------
 PACKAGES=(postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR libssl-dev libkrb5-dev cmake gcc make
-          default-jre-headless maven ffmpeg fonts-dejavu-core python3-venv curl ca-certificates dpkg-dev)
+          default-jre-headless maven ffmpeg fonts-dejavu-core python3-venv curl ca-certificates dpkg-dev
+          python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

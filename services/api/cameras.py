@@ -107,3 +107,22 @@ def get_snapshot(
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no {kind} of camera {camera_id} yet")
     headers = {"Cache-Control": "private, max-age=10", "X-Taken-At": row["taken_at"].isoformat()}
     return Response(bytes(row["jpeg"]), media_type="image/jpeg", headers=headers)
+
+
+@router.post(
+    "/{camera_id}/reference/reset",
+    summary="Forget the camera's reference picture: the prober takes the next good picture as the new one",
+)
+def reset_reference(
+    principal: Reader, conn: Conn, now: Now, camera_id: Annotated[str, Path(pattern=CAMERA_ID_PATTERN)]
+) -> dict:
+    camera = conn.execute("SELECT unit_set, unit_code FROM cameras WHERE camera_id = %s", (camera_id,)).fetchone()
+    if camera is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no camera {camera_id}")
+    require_unit(principal, camera["unit_set"], camera["unit_code"])
+    if not principal.can_act_on_unit(camera["unit_set"], camera["unit_code"]):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {principal.role!r} may not reset a reference")
+    with conn.transaction():
+        conn.execute("UPDATE cameras SET reference_reset_at = %s WHERE camera_id = %s", (now, camera_id))
+        conn.execute("DELETE FROM camera_snapshots WHERE camera_id = %s AND kind = 'reference'", (camera_id,))
+    return {"camera_id": camera_id, "reference_reset_at": now.isoformat()}

@@ -195,3 +195,50 @@ def test_redact_hides_passwords_in_userinfo_and_query() -> None:
     assert redact("rtsp://admin:12345@10.0.0.7:554/ch1") == "rtsp://admin:***@10.0.0.7:554/ch1"
     assert redact("http://cam/x?user=a&password=b&pwd=c") == "http://cam/x?user=a&password=***&pwd=***"
     assert redact("rtsp://token@h/s") == "rtsp://***@h/s"
+
+
+RTSP_SERVER = Path(__file__).with_name("gst_rtsp_server.py")
+# MJPEG over RTP: needs only GStreamer's base and good plugins (no H.264 encoder in Debian's main set).
+RTSP_TAIL = "videoconvert ! video/x-raw,format=I420 ! jpegenc ! rtpjpegpay name=pay0 pt=26"
+
+
+@pytest.mark.parametrize(
+    ("source", "expect_black"),
+    [
+        ("videotestsrc is-live=true pattern=smpte", False),
+        ("videotestsrc is-live=true pattern=black", True),
+    ],
+)
+def test_an_rtsp_stream_served_by_gstreamer_is_read_over_tcp(source: str, expect_black: bool) -> None:
+    assert Path("/usr/bin/python3").exists() and RTSP_SERVER.exists()
+    port = free_port()
+    pipeline = f"{source} ! video/x-raw,width=640,height=360,framerate=10/1 ! {RTSP_TAIL}"
+    server = subprocess.Popen(
+        ["/usr/bin/python3", str(RTSP_SERVER), str(port), pipeline],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    worker = ProbeWorker()
+    try:
+        assert server.stdout is not None and server.stdout.readline().strip() == "listening", "no RTSP server"
+        result = worker.probe(f"rtsp://viewer:Cam-pass1@127.0.0.1:{port}/live")
+        assert result.diagnosis.signal, result.error
+        assert result.diagnosis.black is expect_black
+        assert result.diagnosis.fps is not None and 5 < result.diagnosis.fps < 15
+    finally:
+        worker.close()
+        server.kill()
+        server.wait(timeout=10)
+        if server.stdout is not None:
+            server.stdout.close()
+
+
+def test_delivered_fps_leaves_out_the_burst_a_live_stream_starts_with() -> None:
+    from camera_gateway.probe import delivered_fps
+
+    burst = [0.01 * i for i in range(20)]  # twenty buffered frames at once
+    steady = [0.5 + 0.1 * i for i in range(16)]  # then 10 a second until 2.0 s
+    assert delivered_fps(burst + steady, 2.0) == pytest.approx(10.0)
+    assert delivered_fps([0.1], 2.0) is None
+    assert delivered_fps([], 2.0) is None

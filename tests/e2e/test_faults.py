@@ -66,7 +66,7 @@ async def test_heartbeats_accepted_while_kafka_is_down_are_spooled_and_all_store
         seen = {i["camera_id"]: i for i in (await stack.api("/api/v1/uptime", **window))["items"]}
         assert (seen["cam-0000"]["up_s"], seen["cam-0000"]["unknown_s"]) == (240, 360)
         await asyncio.to_thread(kafka.start)
-        await until(lambda: publisher.spool.is_empty(), timeout=60, what="the spool to drain")
+        await until(lambda: publisher.spool.is_empty(), timeout=120, what="the spool to drain")
         after = beats(50, 2, start_s=600)
         assert (await stack.push(token, after)).json()["accepted"] == 100
         await stack.settle(600, timeout=90)
