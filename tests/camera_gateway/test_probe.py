@@ -1,6 +1,7 @@
 """The prober's reading of real streams: files and an HTTP MJPEG stream made by Debian's ffmpeg, a server that
 accepts and then stalls, a port nobody listens on. Each probe runs in a worker process with a deadline."""
 
+import contextlib
 import shutil
 import socket
 import subprocess
@@ -98,43 +99,54 @@ def test_a_port_nobody_listens_on_is_no_signal_with_the_password_redacted(worker
     assert result.error is not None and "s3cret" not in result.error and "admin:***@" in result.error
 
 
-def test_an_http_mjpeg_stream_served_by_ffmpeg_is_read() -> None:
+@contextlib.contextmanager
+def served_over_http(source: list[str]) -> Iterator[str]:
+    """ffmpeg streams `source` (its input arguments) as MJPEG over HTTP on a loopback port, in real time, to
+    one client; yields the URL once it listens."""
     assert FFMPEG
     port = free_port()
+    command = [FFMPEG, "-loglevel", "error", "-re", *source, "-t", "30", "-q:v", "3", "-f", "mpjpeg"]
     server = subprocess.Popen(
-        [
-            FFMPEG,
-            "-loglevel",
-            "error",
-            "-re",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=640x360:rate=10",
-            "-t",
-            "30",
-            "-f",
-            "mpjpeg",
-            "-listen",
-            "1",
-            f"http://127.0.0.1:{port}/stream.mjpg",
-        ],
+        [*command, "-listen", "1", f"http://127.0.0.1:{port}/stream.mjpg"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    worker = ProbeWorker()
     try:
         deadline = time.monotonic() + 10
         while not listening(port):  # poll (a test connection would use up ffmpeg's only client)
             assert time.monotonic() < deadline, "ffmpeg did not listen"
             time.sleep(0.05)  # poll
-        result = worker.probe(f"http://127.0.0.1:{port}/stream.mjpg")
-        assert result.diagnosis.signal and not result.diagnosis.black, result.error
-        assert result.diagnosis.fps is not None and 5 < result.diagnosis.fps < 15
+        yield f"http://127.0.0.1:{port}/stream.mjpg"
     finally:
-        worker.close()
         server.kill()
         server.wait(timeout=10)
+
+
+def test_an_http_mjpeg_stream_served_by_ffmpeg_is_read(worker: ProbeWorker) -> None:
+    with served_over_http(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=10"]) as url:
+        result = worker.probe(url)
+    assert result.diagnosis.signal and not result.diagnosis.black, result.error
+    assert result.diagnosis.fps is not None and 5 < result.diagnosis.fps < 15
+
+
+@pytest.mark.parametrize(
+    ("video", "flag"),
+    [("black", "black"), ("blurred", "blurred"), ("frozen", "frozen"), ("frozen-clock", "frozen")],
+)
+def test_each_defect_served_on_loopback_is_diagnosed(worker: ProbeWorker, videos, video: str, flag: str) -> None:
+    with served_over_http(["-stream_loop", "-1", "-i", str(videos[video])]) as url:
+        diagnosis = worker.probe(url).diagnosis
+    assert diagnosis.signal and getattr(diagnosis, flag), diagnosis
+    with served_over_http(["-stream_loop", "-1", "-i", str(videos["pattern"])]) as url:
+        assert not worker.probe(url).diagnosis.bad
+
+
+def test_a_covered_lens_served_on_loopback_is_obstructed_against_its_reference(worker: ProbeWorker, videos) -> None:
+    with served_over_http(["-stream_loop", "-1", "-i", str(videos["pattern"])]) as url:
+        reference = worker.probe(url).last
+    with served_over_http(["-stream_loop", "-1", "-i", str(videos["covered"])]) as url:
+        diagnosis = worker.probe(url, reference=reference).diagnosis
+    assert diagnosis.signal and diagnosis.obstructed, diagnosis
 
 
 def listening(port: int) -> bool:
