@@ -497,7 +497,14 @@ def channels_remove(ctx: _Context, channel_id: int) -> None:
 # --- components -------------------------------------------------------------------------------------
 
 
-def _run(settings: Settings, names: list[str], *, with_ingest: bool = False, with_alerts: bool = False) -> None:
+def _run(
+    settings: Settings,
+    names: list[str],
+    *,
+    with_ingest: bool = False,
+    with_alerts: bool = False,
+    simulator=None,
+) -> None:
     """Run HTTP components (and the ingest consumers) in this process until SIGINT/SIGTERM."""
     import importlib
     import logging
@@ -533,6 +540,9 @@ def _run(settings: Settings, names: list[str], *, with_ingest: bool = False, wit
             from services.alerts.service import run_alerts
 
             workers.append(lambda stop: run_alerts(settings, stop))
+        if simulator is not None:
+            workers.append(simulator.run)
+            click.echo(f"simulator: {len(simulator.world.cameras)} cameras in {len(simulator.world.units)} communes")
         await serve.serve_all(servers, workers)
 
     import uvloop  # libuv's event loop: measurably cheaper per Kafka message and per request than asyncio's
@@ -595,7 +605,46 @@ def up(ctx: _Context, demo: bool) -> None:
         login = prepare_demo(settings)
         click.echo(f"dashboard/API: http://{settings.bind_host}:{settings.api_port}/docs")
         click.echo(f"login: {login.username} / {login.password}   API token: {login.token}")
-    _run(settings, ["api", "camera-gateway", "app-events"], with_ingest=True, with_alerts=True)
+    simulator = None
+    if demo:
+        from services.demo.simulator import Simulator, WorldConfig, prepare, world_for
+
+        world = world_for(settings, WorldConfig())
+        simulator = Simulator(settings, world, prepare(settings, world))
+        click.echo("simulated district: synthetic cameras, citizens and populations (labelled synthetic)")
+    _run(settings, ["api", "camera-gateway", "app-events"], with_ingest=True, with_alerts=True, simulator=simulator)
+
+
+@cli.command()
+@click.option("--cameras", type=click.IntRange(37, 200_000), default=5000, show_default=True)
+@click.option("--citizens", type=click.IntRange(0, 1_000_000), default=20_000, show_default=True)
+@click.option(
+    "--interval-s", type=click.IntRange(5, 3600), default=60, show_default=True, help="camera heartbeat interval"
+)
+@click.option(
+    "--cycle-s",
+    type=click.FloatRange(60, 86_400),
+    default=3600,
+    show_default=True,
+    help="one round of trouble (power cut, uplink loss, deaths, flapping)",
+)
+@pass_ctx
+def simulate(ctx: _Context, cameras: int, citizens: int, interval_s: int, cycle_s: float) -> None:
+    """A simulated 37-commune district sending heartbeats and app events to the running gateway and collector."""
+    import asyncio
+    import logging
+
+    from services.demo.simulator import Simulator, WorldConfig, prepare, world_for
+
+    settings = ctx.settings
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = WorldConfig(cameras=cameras, citizens=citizens, interval_s=interval_s, cycle_s=cycle_s)
+    world = world_for(settings, config)
+    simulator = Simulator(settings, world, prepare(settings, world))
+    click.echo(f"simulating {len(world.cameras)} cameras and {citizens} citizens (synthetic); Ctrl-C stops")
+    from services.core import serve
+
+    asyncio.run(serve.serve_all([], [simulator.run]))
 
 
 def _print_status(settings: Settings) -> bool:

@@ -1,8 +1,7 @@
 """`pulse up --demo`: local infrastructure, schema, topics and a demo administrator, ready to log in.
 
-The simulated 37-commune fleet joins this with the simulator issue; until then the demo is the real stack
-with no data in it. The demo login gets a fresh random password on every start (printed, never stored
-in clear).
+The simulated 37-commune district (`services/demo/simulator.py`) runs beside the components. The demo login
+gets a fresh random password on every start (printed, never stored in clear).
 """
 
 from __future__ import annotations
