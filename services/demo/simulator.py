@@ -138,6 +138,7 @@ class Simulator:
         self.gateway_url = self.gateway_url or f"http://{s.bind_host}:{s.gateway_port}"
         self.collector_url = self.collector_url or f"http://{s.bind_host}:{s.app_events_port}"
         async with httpx.AsyncClient(timeout=30) as http:
+            await self._wait_for(http, [f"{self.gateway_url}/healthz", f"{self.collector_url}/healthz"], stop)
             last = self.clock()
             while not stop.is_set():
                 now = self.clock()
@@ -205,6 +206,21 @@ class Simulator:
             }
             await self._post(http, f"{self.collector_url}/v1/events", body, {"X-App-Key": self.credentials.app_key})
             self.sessions += 1
+
+    async def _wait_for(self, http: httpx.AsyncClient, urls: list[str], stop: asyncio.Event) -> None:
+        """Start once the gateway and the collector answer (in `pulse up` they start beside the simulator)."""
+        for url in urls:
+            for _ in range(120):
+                try:
+                    if (await http.get(url)).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=0.5)
+                    return
+                except TimeoutError:
+                    pass
 
     async def _post(self, http: httpx.AsyncClient, url: str, body: dict, headers: dict) -> None:
         try:
