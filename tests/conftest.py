@@ -83,6 +83,35 @@ def conn(settings: Settings) -> Iterator[psycopg.Connection]:
         yield c
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _delete_test_topics(base_settings: Settings) -> Iterator[None]:
+    """Every test stack makes topics of its own (a fresh prefix); delete them when the session ends, so a broker
+    that runs the suite day after day does not pile up thousands of partitions (topic creation slows down)."""
+    yield
+    import asyncio
+    import re
+
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    async def delete() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=base_settings.kafka_bootstrap, request_timeout_ms=30_000)
+        await admin.start()
+        try:
+            ours = [t for t in await admin.list_topics() if re.match(r"^(test\.|t[0-9a-f]{10}\.)", t)]
+            for i in range(0, len(ours), 200):
+                await admin.delete_topics(ours[i : i + 200])
+        finally:
+            await admin.close()
+
+    loop = asyncio.new_event_loop()  # not asyncio.run: it would reset the loop pytest-asyncio keeps
+    try:
+        loop.run_until_complete(delete())
+    except Exception as exc:  # the broker may be down after a fault test failed: nothing to clean then
+        print(f"test topics not deleted: {exc!r}")
+    finally:
+        loop.close()
+
+
 @pytest.fixture
 def topic_name() -> str:
     """A topic of the test's own, so tests never read each other's messages."""
