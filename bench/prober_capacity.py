@@ -1,7 +1,7 @@
 """Prober capacity: probes per minute one gateway sustains for 640×360 15 fps streams, and so how many cameras
 it can watch at a 60-second interval.
 
-The streams are real RTSP (over TCP) from Debian's GStreamer RTSP server (`tests/camera_gateway/gst_rtsp_server.py`
+The streams are real RTSP (over TCP) from Debian's GStreamer RTSP server (`services/demo/rtsp_server.py`
 run by Debian's python3), a live 640×360 15 fps test pattern as MJPEG over RTP — one server, one shared
 pipeline, every probe its own RTSP session, as cameras would serve. The prober's own workers (`ProbeWorker`: a
 process each, open + read 2 s + diagnose, under its deadline) run `--concurrency` at a time for `--seconds`; every
@@ -30,7 +30,7 @@ from camera_gateway.diagnostics import Thresholds
 from camera_gateway.probe import ProbeWorker
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVER = ROOT / "tests/camera_gateway/gst_rtsp_server.py"
+SERVER = ROOT / "services/demo/rtsp_server.py"
 PIPELINE = (
     "videotestsrc is-live=true pattern=ball ! video/x-raw,width=640,height=360,framerate=15/1 ! videoconvert"
     " ! video/x-raw,format=I420 ! jpegenc quality=70 ! rtpjpegpay name=pay0 pt=26"

@@ -606,13 +606,36 @@ def up(ctx: _Context, demo: bool) -> None:
         click.echo(f"dashboard/API: http://{settings.bind_host}:{settings.api_port}/docs")
         click.echo(f"login: {login.username} / {login.password}   API token: {login.token}")
     simulator = None
+    streams = None
     if demo:
-        from services.demo.simulator import Simulator, WorldConfig, prepare, world_for
+        from pydantic import SecretStr
+
+        from services.demo.simulator import (
+            DEMO_RTSP_PORT,
+            STREAMS,
+            Simulator,
+            WorldConfig,
+            prepare,
+            prepare_streams,
+            start_streams,
+            world_for,
+        )
 
         world = world_for(settings, WorldConfig())
         simulator = Simulator(settings, world, prepare(settings, world))
         click.echo("simulated district: synthetic cameras, citizens and populations (labelled synthetic)")
-    _run(settings, ["api", "camera-gateway", "app-events"], with_ingest=True, with_alerts=True, simulator=simulator)
+        stream_port = DEMO_RTSP_PORT
+        streams = start_streams(stream_port)
+        if streams is not None:
+            token = prepare_streams(settings, world, stream_port)
+            settings = settings.model_copy(update={"prober_token": SecretStr(token)})
+            click.echo(f"video streams for the prober: rtsp://127.0.0.1:{stream_port}/ ({len(STREAMS)} cameras)")
+    try:
+        _run(settings, ["api", "camera-gateway", "app-events"], with_ingest=True, with_alerts=True, simulator=simulator)
+    finally:
+        if demo and streams is not None:
+            streams.kill()
+            streams.wait(timeout=10)
 
 
 @cli.command()

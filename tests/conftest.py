@@ -80,6 +80,8 @@ def settings(base_settings: Settings) -> Settings:
 def conn(settings: Settings) -> Iterator[psycopg.Connection]:
     with connect(settings, autocommit=True) as c:
         c.execute("TRUNCATE " + ", ".join(MUTABLE_TABLES) + " RESTART IDENTITY CASCADE")
+        # Units are reference data, but their population is entered (and the simulator enters synthetic ones).
+        c.execute("UPDATE units SET population = NULL, households = NULL, population_note = ''")
         yield c
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import subprocess
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
@@ -56,7 +57,11 @@ def prepare(settings: Settings, world: World) -> Credentials:
         tokens: dict[str, str] = {}
         for code, _ in world.units:
             token = saved.get("gateways", {}).get(code)
-            tokens[code] = token if token and _gateway_token_ok(conn, f"sim-{code}", token) else _gateway(conn, code)
+            tokens[code] = (
+                token
+                if token and _gateway_token_ok(conn, f"sim-{code}", token)
+                else _gateway(conn, f"sim-{code}", code)
+            )
         app_key = saved.get("app_key")
         if app_key is None or not _app_key_ok(conn, app_key):
             conn.execute("DELETE FROM apps WHERE name = %s", (APP_NAME,))
@@ -81,9 +86,8 @@ def prepare(settings: Settings, world: World) -> Credentials:
     return Credentials(tokens, app_key)
 
 
-def _gateway(conn: DbConn, code: str) -> str:
-    """The commune's simulated gateway with a new token (created, or its token replaced: the old one was lost)."""
-    name = f"sim-{code}"
+def _gateway(conn: DbConn, name: str, code: str) -> str:
+    """A simulated gateway of a commune with a new token (created, or its token replaced: the old one was lost)."""
     if conn.execute("SELECT 1 FROM gateways WHERE name = %s", (name,)).fetchone() is None:
         return accounts.create_gateway(conn, name=name, unit_set="2024", unit_codes=[code])
     token = auth.new_token("gateway")
@@ -245,3 +249,66 @@ def world_for(settings: Settings, config: WorldConfig) -> World:
 
 
 __all__ = ["Credentials", "SimCamera", "Simulator", "World", "WorldConfig", "prepare", "world_for"]
+
+
+# --- cameras that cannot push: real video for the prober -----------------------------------------------------
+
+RTSP_SERVER = Path(__file__).with_name("rtsp_server.py")
+DEMO_RTSP_PORT = 8554  # RTSP's usual unprivileged port
+_PICTURE = "video/x-raw,width=640,height=360,framerate=15/1"
+_RTP = "videoconvert ! video/x-raw,format=I420 ! jpegenc quality=70 ! rtpjpegpay name=pay0 pt=26"
+# mount → (camera name, GStreamer source): a street scene stand-in, a dead (black) camera, a blurred lens (a tiny
+# picture blown up) and a covered one (flat grey).
+STREAMS = {
+    "nga-tu": ("Ngã tư (luồng video)", f"videotestsrc is-live=true pattern=ball ! {_PICTURE}"),
+    "den": ("Camera tối (luồng video)", f"videotestsrc is-live=true pattern=black ! {_PICTURE}"),
+    "mo": (
+        "Ống kính mờ (luồng video)",
+        "videotestsrc is-live=true pattern=smpte ! video/x-raw,width=48,height=27,framerate=15/1 ! videoscale"
+        f" ! {_PICTURE}",
+    ),
+    "che": (
+        "Ống kính bị che (luồng video)",
+        f"videotestsrc is-live=true pattern=solid-color foreground-color=0xff5a5a5a ! {_PICTURE}",
+    ),
+}
+
+
+def start_streams(port: int) -> subprocess.Popen[str] | None:
+    """Debian's GStreamer RTSP server with the demo's streams; None (and a warning) when it is not installed."""
+    if not Path("/usr/bin/python3").exists():
+        log.warning("no /usr/bin/python3: the demo runs without video streams for the prober")
+        return None
+    args = [arg for mount, (_, source) in STREAMS.items() for arg in (mount, f"{source} ! {_RTP}")]
+    proc = subprocess.Popen(
+        ["/usr/bin/python3", str(RTSP_SERVER), str(port), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    if proc.stdout.readline().strip() != "listening":
+        log.warning("the GStreamer RTSP server did not start (make setup installs it): no video streams")
+        proc.kill()
+        return None
+    return proc
+
+
+def prepare_streams(settings: Settings, world: World, port: int) -> str:
+    """Cameras with a stream_url on the demo's RTSP server, in the first commune, and the prober's gateway;
+    returns that gateway's token (for PULSE_PROBER_TOKEN)."""
+    code = world.units[0][0]
+    path = _state_file(settings)
+    saved = json.loads(path.read_text()) if path.exists() else {}
+    with connect(settings, autocommit=True) as conn:
+        rows = [
+            CameraRow(f"HH-VIDEO-{i + 1:02d}", code, name, 60, f"rtsp://demo:demo@127.0.0.1:{port}/{mount}", None, None)
+            for i, (mount, (name, _)) in enumerate(STREAMS.items())
+        ]
+        import_cameras(conn, rows, unit_set="2024")
+        token = saved.get("prober")
+        if not token or not _gateway_token_ok(conn, "sim-prober", token):
+            token = _gateway(conn, "sim-prober", code)
+    saved["prober"] = token
+    path.write_text(json.dumps(saved))
+    return token

@@ -209,7 +209,7 @@ def test_redact_hides_passwords_in_userinfo_and_query() -> None:
     assert redact("rtsp://token@h/s") == "rtsp://***@h/s"
 
 
-RTSP_SERVER = Path(__file__).with_name("gst_rtsp_server.py")
+RTSP_SERVER = Path(__file__).parents[2] / "services/demo/rtsp_server.py"
 # MJPEG over RTP: needs only GStreamer's base and good plugins (no H.264 encoder in Debian's main set).
 RTSP_TAIL = "videoconvert ! video/x-raw,format=I420 ! jpegenc ! rtpjpegpay name=pay0 pt=26"
 
