@@ -257,15 +257,17 @@ RTSP_SERVER = Path(__file__).with_name("rtsp_server.py")
 DEMO_RTSP_PORT = 8554  # RTSP's usual unprivileged port
 _PICTURE = "video/x-raw,width=640,height=360,framerate=15/1"
 _RTP = "videoconvert ! video/x-raw,format=I420 ! jpegenc quality=70 ! rtpjpegpay name=pay0 pt=26"
-# mount → (camera name, GStreamer source): a street scene stand-in, a dead (black) camera, a blurred lens (a tiny
-# picture blown up) and a covered one (flat grey).
+# mount → (camera name, GStreamer source): a street scene stand-in, a dead (black) camera, a blurred lens and a
+# covered one (flat grey). Checked with the prober: only the first reads healthy.
 STREAMS = {
-    "nga-tu": ("Ngã tư (luồng video)", f"videotestsrc is-live=true pattern=ball ! {_PICTURE}"),
+    # a detailed, moving picture (colour bars scrolling): a healthy camera
+    "nga-tu": ("Ngã tư (luồng video)", f"videotestsrc is-live=true pattern=smpte horizontal-speed=4 ! {_PICTURE}"),
     "den": ("Camera tối (luồng video)", f"videotestsrc is-live=true pattern=black ! {_PICTURE}"),
+    # the same picture made tiny and blown up again: no sharp edges left, as through a dirty or unfocused lens
     "mo": (
         "Ống kính mờ (luồng video)",
-        "videotestsrc is-live=true pattern=smpte ! video/x-raw,width=48,height=27,framerate=15/1 ! videoscale"
-        f" ! {_PICTURE}",
+        "videotestsrc is-live=true pattern=smpte horizontal-speed=4 ! video/x-raw,width=64,height=36,framerate=15/1"
+        f" ! videoscale ! {_PICTURE}",
     ),
     "che": (
         "Ống kính bị che (luồng video)",
