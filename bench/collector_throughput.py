@@ -32,7 +32,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from bench.common import fresh_database, machine
-from bench.gateway_throughput import ensure_wrk, run_wrk
+from bench.gateway_throughput import WRK_REPORT, ensure_wrk, run_wrk
 from bench.procs import Components, cpu_seconds, delete_topics, ensure_topics, free_port, isolate, metric_totals
 from services.core import accounts, serve
 from services.core.db import connect
@@ -44,7 +44,8 @@ INSTALL = "00000000-0000-4000-8000-000000000000"
 
 # The body is read once; each request swaps in a fresh install id (a counter per wrk thread) so the rate limiter
 # sees many phones, as in production.
-LUA = Template("""
+LUA = Template(
+    """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["X-App-Key"] = "$key"
@@ -53,8 +54,10 @@ local template = f:read("*a")
 f:close()
 local at = string.find(template, "$install", 1, true)
 local head, tail = string.sub(template, 1, at - 1), string.sub(template, at + 36)
-
-local threads = {}
+"""
+    + WRK_REPORT
+    + """
+-- after the shared report: each thread numbers its requests to make install ids of its own
 function setup(thread)
   thread:set("tid", #threads)
   table.insert(threads, thread)
@@ -65,20 +68,8 @@ function request()
   local install = string.format("%08x-0000-4000-8000-%012x", tid, n)
   return wrk.format(nil, nil, nil, head .. install .. tail)
 end
-function response(status, headers, body)
-  if status < 200 or status > 299 then bad = bad + 1 end
-end
-function done(summary, latency, requests)
-  local non2xx = 0
-  for _, t in ipairs(threads) do non2xx = non2xx + t:get("bad") end
-  local e = summary.errors
-  io.write(string.format('WRK_JSON {"requests": %d, "duration_us": %d, "non_2xx": %d, ' ..
-    '"socket_errors": {"connect": %d, "read": %d, "write": %d, "timeout": %d}, ' ..
-    '"latency_us": {"p50": %d, "p90": %d, "p99": %d, "p99_9": %d, "max": %d}}\\n',
-    summary.requests, summary.duration, non2xx, e.connect, e.read, e.write, e.timeout,
-    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency:percentile(99.9), latency.max))
-end
-""")
+"""
+)
 
 KINDS = [
     ("app_open", {}),

@@ -6,6 +6,8 @@ import os
 import platform
 import statistics
 import subprocess
+import time
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -56,6 +58,17 @@ def percentiles(samples: list[float]) -> dict:
         "p99_ms": round(pick(0.99) * 1000, 2),
         "max_ms": round(ordered[-1] * 1000, 2),
     }
+
+
+def timed_get(client: Any, url: str, params: dict, n: int) -> dict:
+    """n GETs (each must answer 200) and their latency percentiles."""
+    samples = []
+    for _ in range(n):
+        started = time.perf_counter()
+        response = client.get(url, params=params)
+        samples.append(time.perf_counter() - started)
+        assert response.status_code == 200, response.text
+    return percentiles(samples)
 
 
 def bench_gateway(conn, settings: Settings) -> str:

@@ -26,7 +26,7 @@ import httpx
 from pydantic_core import to_json
 
 from bench.app_events_ingest import messages
-from bench.common import fresh_database, machine, percentiles
+from bench.common import fresh_database, machine, percentiles, timed_get
 from bench.procs import Components, isolate
 from services.core import accounts, engagement
 from services.core.db import connect
@@ -37,16 +37,6 @@ from services.ingest.event_writer import write_events
 
 DATABASE = "pulse_bench_events"
 MONTH = date(2026, 10, 1)
-
-
-def timed_get(client: httpx.Client, url: str, params: dict, n: int) -> dict:
-    samples = []
-    for _ in range(n):
-        started = time.perf_counter()
-        response = client.get(url, params=params)
-        samples.append(time.perf_counter() - started)
-        assert response.status_code == 200, response.text
-    return percentiles(samples)
 
 
 def main() -> None:

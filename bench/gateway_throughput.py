@@ -50,16 +50,9 @@ from services.core.settings import Settings, load_settings
 GOAL_HEARTBEATS_PER_S = 50_000
 ACCEPTED, REJECTED = "pulse_gateway_heartbeats_accepted_total", "pulse_gateway_heartbeats_rejected_total"
 
-# One static request per connection (no `request()` hook, so wrk stays cheap); `response()` counts non-2xx
-# exactly, where wrk's own summary counts only status ≥ 400.
-LUA = Template("""
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer $token"
-local f = assert(io.open("$body", "rb"))
-wrk.body = f:read("*a")
-f:close()
-
+# What every wrk run reports: `response()` counts non-2xx exactly (wrk's own summary counts only status ≥ 400),
+# and `done()` prints one JSON line. Shared with bench/collector_throughput.py.
+WRK_REPORT = """
 local threads = {}
 function setup(thread) table.insert(threads, thread) end
 function init(args) bad = 0 end
@@ -76,7 +69,20 @@ function done(summary, latency, requests)
     summary.requests, summary.duration, non2xx, e.connect, e.read, e.write, e.timeout,
     latency:percentile(50), latency:percentile(90), latency:percentile(99), latency:percentile(99.9), latency.max))
 end
-""")
+"""
+
+# One static request per connection (no `request()` hook, so wrk stays cheap).
+LUA = Template(
+    """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $token"
+local f = assert(io.open("$body", "rb"))
+wrk.body = f:read("*a")
+f:close()
+"""
+    + WRK_REPORT
+)
 
 
 def serve_empty(port: int) -> None:

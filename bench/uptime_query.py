@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
 
-from bench.common import fresh_database, machine, percentiles
+from bench.common import fresh_database, machine, percentiles, timed_get
 from bench.procs import Components, isolate
 from services.core import accounts, camera_state
 from services.core.db import connect
@@ -102,16 +102,6 @@ def _database_url(settings, name: str) -> str:
     from urllib.parse import urlsplit, urlunsplit
 
     return urlunsplit(urlsplit(settings.database_url)._replace(path=f"/{name}"))
-
-
-def timed_get(client: httpx.Client, url: str, params: dict, n: int) -> dict:
-    samples = []
-    for _ in range(n):
-        started = time.perf_counter()
-        response = client.get(url, params=params)
-        samples.append(time.perf_counter() - started)
-        assert response.status_code == 200, response.text
-    return percentiles(samples)
 
 
 def main() -> None:

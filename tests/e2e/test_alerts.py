@@ -131,6 +131,15 @@ async def beat(stack: Stack, token: str, ids: list[str], **fields: Any) -> None:
     assert (await stack.push(token, items)).json()["accepted"] == len(items)
 
 
+async def first_beats(stack: Stack, n: int) -> tuple[str, list[str]]:
+    """A gateway of Bút Sơn and its n cameras, each with a first heartbeat stored."""
+    token = stack.gateway("gw-bs", UNIT)
+    fleet = cameras(n)
+    await beat(stack, token, fleet)
+    await until(lambda: _caught_up(stack), what="first heartbeats stored")
+    return token, fleet
+
+
 async def incidents(stack: Stack, **params: Any) -> list[dict]:
     return (await stack.api("/api/v1/incidents", **params))["items"]
 
@@ -150,7 +159,7 @@ def _caught_up(stack: Stack) -> bool:
 
 async def settle_alerts(stack: Stack) -> None:
     """Let the alerts engine run a few ticks on the current clock."""
-    await asyncio.sleep(0.6)
+    await asyncio.sleep(0.6)  # ok: six ticks of 0.1 s, to show that nothing (more) happens
 
 
 async def test_one_silent_camera_is_one_incident_one_message_per_channel_and_one_resolved(
@@ -158,10 +167,7 @@ async def test_one_silent_camera_is_one_incident_one_message_per_channel_and_one
 ) -> None:
     stack = await alert_stack(settings, conn, tmp_path, clock, receivers)
     try:
-        token = stack.gateway("gw-bs", UNIT)
-        fleet = cameras(10)
-        await beat(stack, token, fleet)
-        await until(lambda: _caught_up(stack), what="first heartbeats stored")
+        token, fleet = await first_beats(stack, 10)
         stack.start_alerts()
         await run_minutes(stack, token, fleet[:-1], 3)  # cam-09 is silent: 180 s > I + G = 120 s
         await until(lambda: stack.count("SELECT count(*) AS n FROM incidents") == 1, what="the incident")
@@ -202,10 +208,7 @@ async def test_ten_cameras_of_a_commune_silent_together_are_one_outage_message(
 ) -> None:
     stack = await alert_stack(settings, conn, tmp_path, clock, receivers)
     try:
-        token = stack.gateway("gw-bs", UNIT)
-        fleet = cameras(16)
-        await beat(stack, token, fleet)
-        await until(lambda: _caught_up(stack), what="first heartbeats stored")
+        token, fleet = await first_beats(stack, 16)
         stack.start_alerts()
         await run_minutes(stack, token, fleet[10:], 4)  # ten of sixteen stop together (a power cut)
         await until(lambda: stack.count("SELECT count(*) AS n FROM incidents WHERE status = 'open'") >= 1,
@@ -260,10 +263,7 @@ async def test_stopped_ingest_is_pipeline_stalled_and_no_camera_message(
 ) -> None:
     stack = await alert_stack(settings, conn, tmp_path, clock, receivers)
     try:
-        token = stack.gateway("gw-bs", UNIT)
-        fleet = cameras(6)
-        await beat(stack, token, fleet)
-        await until(lambda: _caught_up(stack), what="first heartbeats stored")
+        token, fleet = await first_beats(stack, 6)
         stack.start_alerts()
         await settle_alerts(stack)
         stack.stop_ingest.set()  # ingest stops; the gateway keeps accepting into Kafka
@@ -316,10 +316,7 @@ async def test_a_maintenance_window_sends_nothing_and_counts_as_maintenance(
 async def test_failed_deliveries_are_retried_and_sent_once(settings, conn, tmp_path, clock, receivers) -> None:
     stack = await alert_stack(settings, conn, tmp_path, clock, receivers)
     try:
-        token = stack.gateway("gw-bs", UNIT)
-        fleet = cameras(5)
-        await beat(stack, token, fleet)
-        await until(lambda: _caught_up(stack), what="first heartbeats stored")
+        token, fleet = await first_beats(stack, 5)
         receivers.fail_next = 5  # the HTTP endpoints refuse the first five attempts
         stack.start_alerts()
         await run_minutes(stack, token, fleet[:-1], 4)
@@ -367,7 +364,7 @@ async def test_two_alert_instances_one_killed_every_message_delivered_once(setti
     async def beating() -> None:
         while not stop_beating.is_set():
             await stack.push(token, [{"camera_id": c, "ts": datetime.now(UTC).isoformat()} for c in list(alive)])
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(0.5)  # ok: the cameras' beat period on the wall clock
 
     def leader() -> int | None:
         for i, port in enumerate(ports):
@@ -412,7 +409,7 @@ async def test_two_alert_instances_one_killed_every_message_delivered_once(setti
             timeout=30,
             what="resolved messages",
         )
-        await asyncio.sleep(3)  # anything sent twice would arrive now
+        await asyncio.sleep(3)  # ok: anything sent twice would arrive now
         hooks = receivers.webhooks()
         assert len(opened("cam-00")) == len(opened("cam-01")) == 1
         assert len([h for h in hooks if h["event"] == "resolved"]) in (1, 2)  # one per unit and tick
@@ -433,10 +430,7 @@ async def test_two_alert_instances_one_killed_every_message_delivered_once(setti
 async def test_a_flapping_camera_is_one_flapping_message(settings, conn, tmp_path, clock, receivers) -> None:
     stack = await alert_stack(settings, conn, tmp_path, clock, receivers)
     try:
-        token = stack.gateway("gw-bs", UNIT)
-        fleet = cameras(6)
-        await beat(stack, token, fleet)
-        await until(lambda: _caught_up(stack), what="first heartbeats stored")
+        token, fleet = await first_beats(stack, 6)
         stack.start_alerts()
         await settle_alerts(stack)
         # cam-00 says down, then ok, then down … every 20 s: each outage is over before the group wait (30 s), so

@@ -271,7 +271,7 @@ async def test_ingest_killed_mid_stream_and_restarted_counts_every_event_once(se
             second = await asyncio.create_subprocess_exec(*command, env=env, stdout=out, stderr=out)
             try:
                 await until(lambda: stored() == total, timeout=120, what="every event stored")
-                await asyncio.sleep(1)  # nothing more may arrive: any duplicate would show now
+                await asyncio.sleep(1)  # ok: nothing more may arrive; any duplicate would show now
             finally:
                 second.send_signal(signal.SIGTERM)
                 code = await asyncio.wait_for(second.wait(), 60)
