@@ -101,3 +101,31 @@ def test_cameras_import_upserts_idempotently(settings, conn, tmp_path) -> None:
         ("cam-1", "15865", 60, True),
         ("cam-2", "15871", 30, True),
     ]
+
+
+def test_maintenance_windows_from_the_cli(settings: Settings, conn: psycopg.Connection) -> None:
+    code, out, _ = _run(settings, "maintenance", "add", "--unit", "15865", "--days", "1,2,3", "--start", "22:00",
+                        "--end", "05:00", "--note", "thay nguồn")  # fmt: skip
+    assert code == 0
+    window_id = int(out.strip().splitlines()[-1])
+    code, out, _ = _run(settings, "maintenance", "list")
+    assert code == 0 and "2024/15865" in out and "weekly 1,2,3 22:00:00–05:00:00" in out and "thay nguồn" in out
+    code, _, err = _run(settings, "maintenance", "add", "--from", "2026-12-01T22:00:00", "--to", "2026-12-01T23:00:00")
+    assert code == 1 and "--from: give the offset" in err
+    code, _, err = _run(settings, "maintenance", "add", "--camera", "no-such", "--from", "2026-12-01T22:00:00+07:00",
+                        "--to", "2026-12-01T23:00:00+07:00")  # fmt: skip
+    assert code == 1 and "camera: no camera no-such" in err
+    assert _run(settings, "maintenance", "remove", "--id", str(window_id))[0] == 0
+    assert _run(settings, "maintenance", "remove", "--id", str(window_id))[0] == 1
+
+
+def test_channels_from_the_cli_never_show_their_secret(settings: Settings, conn: psycopg.Connection) -> None:
+    code, out, _ = _run(settings, "channels", "add", "--kind", "telegram", "--target", "-1001", "--secret", "123:tok",
+                        "--unit", "15865")  # fmt: skip
+    assert code == 0
+    channel_id = int(out.strip().splitlines()[-1])
+    code, out, _ = _run(settings, "channels", "list")
+    assert code == 0 and "telegram" in out and "15865" in out and "123:tok" not in out
+    code, _, err = _run(settings, "channels", "add", "--kind", "zalo", "--target", "u1")
+    assert code == 1 and "secret: a zalo channel needs its token" in err
+    assert _run(settings, "channels", "remove", "--id", str(channel_id))[0] == 0
