@@ -497,6 +497,14 @@ def channels_remove(ctx: _Context, channel_id: int) -> None:
 # --- components -------------------------------------------------------------------------------------
 
 
+def _setup_logging(settings: Settings) -> None:
+    import logging
+
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every request at INFO: the simulator and the alerts make dozens a second.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
 def _run(
     settings: Settings,
     names: list[str],
@@ -507,12 +515,11 @@ def _run(
 ) -> None:
     """Run HTTP components (and the ingest consumers) in this process until SIGINT/SIGTERM."""
     import importlib
-    import logging
 
     from services.core import serve
     from services.core.kafka import ensure_topics
 
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _setup_logging(settings)
     factories = {
         "api": ("services.api.app", settings.api_port),
         "camera-gateway": ("camera_gateway.app", settings.gateway_port),
@@ -655,12 +662,11 @@ def up(ctx: _Context, demo: bool) -> None:
 def simulate(ctx: _Context, cameras: int, citizens: int, interval_s: int, cycle_s: float) -> None:
     """A simulated 37-commune district sending heartbeats and app events to the running gateway and collector."""
     import asyncio
-    import logging
 
     from services.demo.simulator import Simulator, WorldConfig, prepare, world_for
 
     settings = ctx.settings
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _setup_logging(settings)
     config = WorldConfig(cameras=cameras, citizens=citizens, interval_s=interval_s, cycle_s=cycle_s)
     world = world_for(settings, config)
     simulator = Simulator(settings, world, prepare(settings, world))
