@@ -21,7 +21,6 @@ import hashlib
 import json
 import random
 import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -35,7 +34,7 @@ from pydantic_core import to_json
 
 from app_events.app import subject_partition
 from bench.common import fresh_database, machine
-from bench.procs import PULSE, Components, free_port
+from bench.procs import start_ingest_group
 from services.core import kafka
 from services.core.db import DbConn, connect
 from services.core.settings import Settings, load_settings
@@ -172,13 +171,7 @@ async def time_pipeline(settings: Settings, conn: DbConn, expected: int, process
     started = time.perf_counter()
     components = None
     if processes > 1:
-        base = settings.model_copy(
-            update={"data_dir": Path(tempfile.mkdtemp(prefix="pulse-bench-events-")), "log_level": "WARNING"}
-        )
-        components = Components(base)
-        for i in range(processes):
-            components.settings = base.model_copy(update={"ingest_metrics_port": free_port()})
-            components.start(f"ingest-{i}", [str(PULSE), "ingest"])
+        components = start_ingest_group(settings, processes)
         task = asyncio.create_task(stop.wait())
     else:
         task = asyncio.create_task(run_pipeline(settings, app_event_pipeline(settings), stop))

@@ -18,17 +18,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import uvloop
 from aiokafka import AIOKafkaProducer
 
 from bench.common import fresh_database, machine
-from bench.procs import PULSE, Components, free_port
+from bench.procs import start_ingest_group
 from services.core import accounts, kafka
 from services.core.db import DbConn, connect
 from services.core.heartbeats import Delivery, HeartbeatItem, to_message
@@ -143,13 +141,7 @@ async def time_pipeline(settings, conn: DbConn, expected: int, processes: int) -
     started = time.perf_counter()
     components = None
     if processes > 1:
-        base = settings.model_copy(
-            update={"data_dir": Path(tempfile.mkdtemp(prefix="pulse-bench-ingest-")), "log_level": "WARNING"}
-        )
-        components = Components(base)
-        for i in range(processes):
-            components.settings = base.model_copy(update={"ingest_metrics_port": free_port()})
-            components.start(f"ingest-{i}", [str(PULSE), "ingest"])
+        components = start_ingest_group(settings, processes)
         task = asyncio.create_task(stop.wait())
     else:
         task = asyncio.create_task(run_pipeline(settings, heartbeat_pipeline(settings), stop))

@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections import defaultdict
@@ -107,6 +108,18 @@ class Components:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def start_ingest_group(settings: Settings, processes: int) -> Components:
+    """`processes` × `pulse ingest` in one consumer group, each with its own metrics port, logs in a temp dir."""
+    base = settings.model_copy(
+        update={"data_dir": Path(tempfile.mkdtemp(prefix="pulse-bench-ingest-")), "log_level": "WARNING"}
+    )
+    components = Components(base)
+    for i in range(processes):
+        components.settings = base.model_copy(update={"ingest_metrics_port": free_port()})
+        components.start(f"ingest-{i}", [str(PULSE), "ingest"])
+    return components
 
 
 def metric_totals(url: str) -> dict[str, float]:

@@ -121,7 +121,7 @@ class Engine:
             self._apply(conn, now, decision)
             if not pipeline_stalled:
                 self._record_changes(conn, now, cameras)
-            self._queue_notifications(conn, now)
+            self._queue_notifications(conn, now, mapping)
         self._metrics(cameras, sizes, conn, pipeline_stalled)
         return decision
 
@@ -221,7 +221,9 @@ class Engine:
 
     # --- notifications ---------------------------------------------------------------------------------
 
-    def _queue_notifications(self, conn: DbConn, now: datetime) -> None:
+    def _queue_notifications(
+        self, conn: DbConn, now: datetime, mapping: dict[tuple[str, str], list[tuple[str, str]]]
+    ) -> None:
         s = self.settings
         held = {r["camera_id"] for r in conn.execute("SELECT camera_id FROM camera_flapping")}
         due: dict[str, list[dict]] = {"opened": [], "resolved": [], "reminder": []}
@@ -248,7 +250,6 @@ class Engine:
                 due["reminder"].append(r)
         channels = _channels(conn)
         names = _unit_names(conn)
-        mapping = _mapping(conn)
         for event, rows in due.items():
             by_unit: dict[tuple[str, str] | None, list[dict]] = defaultdict(list)
             for r in rows:
