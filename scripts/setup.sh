@@ -5,6 +5,7 @@
 #   2. TimescaleDB built from Debian's source package (Apache-licensed build), cached
 #   3. Apache Kafka jars resolved from Maven Central, cached
 #   4. .venv/ with the project installed in editable mode
+#   5. the dashboard's front-end libraries (Chart.js; axe-core for its tests) from the npm registry
 # Builds and downloads are cached under $PULSE_CACHE_DIR (default ~/.cache/commune-pulse), outside the
 # work tree, so a second run (or a fresh clone on the same machine) takes seconds.
 set -euo pipefail
@@ -19,11 +20,14 @@ SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 # --- 1. system packages -------------------------------------------------------------------------
 PACKAGES=(postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR libssl-dev libkrb5-dev cmake gcc make
           default-jre-headless maven ffmpeg fonts-dejavu-core python3-venv curl ca-certificates dpkg-dev
-          python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good)
+          python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+          chromium)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js and npm may come from elsewhere than Debian (as on this project's CI machine): use what is there.
+command -v npm >/dev/null || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing Debian packages: ${missing[*]}"
   $SUDO apt-get update -qq
@@ -88,5 +92,13 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/pip install -q --upgrade pip
   .venv/bin/pip install -q -e ".[dev]"
   rm -f .venv/.installed-*; touch "$stamp"
+fi
+# --- 5. dashboard front-end libraries ---------------------------------------------------------------------
+# Served by `pulse api` from dashboards/web/node_modules (git-ignored): nothing is fetched at run time.
+LOCK_HASH=$(sha256sum dashboards/web/package-lock.json | cut -c1-16)
+if [ "$(cat dashboards/web/node_modules/.installed 2>/dev/null)" != "$LOCK_HASH" ]; then
+  log "installing the dashboard's front-end libraries from the npm registry"
+  npm ci --prefix dashboards/web --no-audit --no-fund --loglevel=error --cache "$CACHE/npm" >/dev/null
+  echo "$LOCK_HASH" > dashboards/web/node_modules/.installed
 fi
 log "ready (cache: $CACHE)"

@@ -560,7 +560,7 @@ def _run(
 @cli.command()
 @pass_ctx
 def api(ctx: _Context) -> None:
-    """The query API (and, with its issue, the dashboard)."""
+    """The query API and the operators' dashboard at /."""
     _run(ctx.settings, ["api"])
 
 
@@ -610,7 +610,7 @@ def up(ctx: _Context, demo: bool) -> None:
 
         settings = demo_pseudonym_key(settings)
         login = prepare_demo(settings)
-        click.echo(f"dashboard/API: http://{settings.bind_host}:{settings.api_port}/docs")
+        click.echo(f"dashboard: http://{settings.bind_host}:{settings.api_port}/   (API: /docs)")
         click.echo(f"login: {login.username} / {login.password}   API token: {login.token}")
     simulator = None
     streams = None

@@ -1,5 +1,5 @@
-"""The query API (`pulse api`, SPEC §10): JSON under /api/v1, health and metrics. The dashboard and reports
-join it in their own issues; every route depends on `services.api.deps` for auth."""
+"""The query API (`pulse api`, SPEC §10): JSON under /api/v1, health and metrics, and the dashboard at `/`.
+Every API route depends on `services.api.deps` for auth."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from services.api import cameras, engagement, incidents, me, units, uptime
+from services.api import cameras, engagement, incidents, me, session, units, uptime, web
 from services.core.db import pool
 from services.core.http import health_router
 from services.core.settings import Settings
@@ -46,11 +46,14 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = _utc_now) 
     app.state.settings = settings
     app.state.pool = db_pool
     app.state.clock = clock
+    app.state.login_limiter = session.login_limiter()
     app.include_router(health_router({"database": database_ready}))
+    app.include_router(session.router)
     app.include_router(me.router)
     app.include_router(units.router)
     app.include_router(uptime.router)
     app.include_router(cameras.router)
     app.include_router(engagement.router)
     app.include_router(incidents.router)
+    web.mount(app, settings.web_dir or web.DEFAULT_WEB_DIR)
     return app

@@ -6,6 +6,7 @@ route without an auth dependency stands out in review, and `tests/api/test_auth.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Annotated
@@ -13,7 +14,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from services.core import accounts
+from services.core import accounts, auth
 from services.core.auth import Principal, Role
 from services.core.db import DbConn
 from services.core.settings import Settings
@@ -44,20 +45,43 @@ def get_now(request: Request) -> datetime:
 Now = Annotated[datetime, Depends(get_now)]
 
 
+SESSION_COOKIE = "pulse_session"
+CSRF_HEADER = "X-CSRF-Token"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 def current_principal(
-    conn: Conn, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    request: Request,
+    conn: Conn,
+    settings: AppSettings,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    if credentials is None:
+    """An API token (`Authorization: Bearer`) or the dashboard's session cookie. A change made with the cookie
+    must also carry the session's CSRF token in `X-CSRF-Token` (a token in a header cannot be forged by
+    another site; a cookie can be sent by one)."""
+    if credentials is not None:
+        principal = accounts.principal_for_token(conn, credentials.credentials)
+        if principal is None:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED, "invalid or revoked token", headers={"WWW-Authenticate": "Bearer"}
+            )
+        return principal
+    session_id = request.cookies.get(SESSION_COOKIE)
+    if session_id is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
-            "missing credentials: send Authorization: Bearer <token>",
+            "missing credentials: send Authorization: Bearer <token>, or log in",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    principal = accounts.principal_for_token(conn, credentials.credentials)
+    principal = accounts.principal_for_session(conn, session_id, idle_hours=settings.session_idle_hours)
     if principal is None:
         raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, "invalid or revoked token", headers={"WWW-Authenticate": "Bearer"}
+            status.HTTP_401_UNAUTHORIZED, "session expired or logged out", headers={"WWW-Authenticate": "Bearer"}
         )
+    if request.method not in _SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not hmac.compare_digest(sent, auth.csrf_token(session_id)):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"{CSRF_HEADER}: missing or wrong for this session")
     return principal
 
 

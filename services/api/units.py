@@ -57,7 +57,27 @@ def list_units(principal: Reader, conn: Conn, settings: AppSettings, now: Now, u
         }
         for r in rows
     ]
-    return {"unit_set": view, "as_of": now.isoformat(), "items": items}
+    return {"unit_set": view, "as_of": now.isoformat(), "summary": _summary(items, rows, day, month), "items": items}
+
+
+def _summary(items: list[dict], rows: list[dict], day: dict, month: dict) -> dict:
+    """The listed units together: cameras summed, availability from their summed seconds (never an average of
+    the units' fractions)."""
+    codes = [r["code"] for r in rows]
+
+    def together(seconds: dict) -> float | None:
+        total = dict.fromkeys(uptime.STATES, 0.0)
+        for code in codes:
+            for state, value in seconds.get(code, {}).items():
+                total[state] += value
+        return uptime.figures(total).availability
+
+    counts = ("cameras_total", "cameras_up", "cameras_degraded", "cameras_down", "cameras_unknown")
+    return {
+        **{key: sum(i[key] for i in items) for key in counts},
+        "availability_today": together(day),
+        "availability_month": together(month),
+    }
 
 
 @router.get("/{unit_set}/{code}", summary="One unit")

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
 
-from services.api.deps import AppSettings, Conn, Reader
+from services.api.deps import AppSettings, Conn, Now, Reader, require_unit
 from services.core import camera_state, units, uptime
 from services.core.auth import Principal
 from services.core.heartbeats import parse_rfc3339
@@ -116,3 +116,35 @@ def get_uptime(
                 }
             )
     return {"from": start.isoformat(), "to": end.isoformat(), "unit_set": view, "group_by": group_by, "items": items}
+
+
+@router.get("/uptime/series", summary="Availability per hour (24h) or per local day (7d, 30d), for a unit or all")
+def uptime_series(
+    principal: Reader,
+    conn: Conn,
+    settings: AppSettings,
+    now: Now,
+    window: Literal["24h", "7d", "30d"] = "24h",
+    unit: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,32}$", description="all units when omitted")] = None,
+    unit_set: UnitSetParam = None,
+) -> dict:
+    """Each bucket holds the same figures as `/uptime` over it; the last bucket ends now. Without `unit`, the
+    cameras you may see, together."""
+    view = unit_set or settings.unit_set
+    names = unit_names(conn, view)
+    ids = visible_camera_ids(conn, principal)
+    if unit is not None:
+        require_unit(principal, view, unit)
+        if unit not in names:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"unit: no unit {unit} in set {view}")
+        ids = [c.camera_id for c in camera_state.snapshots(conn, view_set=view, camera_ids=ids) if c.view_code == unit]
+    items = []
+    for start, end in camera_state.series_buckets(now, window, settings.tz):
+        seconds = dict.fromkeys(uptime.STATES, 0.0)
+        for unit_seconds in camera_state.unit_uptime(
+            conn, start, end, view_set=view, camera_ids=ids, tz=settings.tz
+        ).seconds.values():
+            for state, value in unit_seconds.items():
+                seconds[state] += value
+        items.append({"from": start.isoformat(), "to": end.isoformat(), **seconds_item(seconds)})
+    return {"window": window, "unit_set": view, "unit_code": unit, "as_of": now.isoformat(), "items": items}

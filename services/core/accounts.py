@@ -7,6 +7,7 @@ too, shared by the API's auth dependency and anything else that authenticates op
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 from services.core import auth
 from services.core.db import DbConn
@@ -161,3 +162,56 @@ def principal_for_token(conn: DbConn, token: str) -> auth.Principal | None:
         (row["token_id"],),
     )
     return _principal(conn, row)
+
+
+def _operator_by_password(conn: DbConn, username: str, password: str) -> dict | None:
+    row = conn.execute(
+        "SELECT operator_id, username, role, password_hash FROM operators WHERE username = %s AND disabled_at IS NULL",
+        (username,),
+    ).fetchone()
+    if row is None or row["password_hash"] is None:
+        auth.verify_password(_dummy_hash(), password)  # same work either way: timing does not tell who exists
+        return None
+    return row if auth.verify_password(row["password_hash"], password) else None
+
+
+@cache
+def _dummy_hash() -> str:
+    return auth.hash_password("not a password anyone has")
+
+
+def open_session(conn: DbConn, *, username: str, password: str, idle_hours: float) -> str | None:
+    """Log in: a new session id (returned once; only its hash is stored), or None for a wrong name or password."""
+    row = _operator_by_password(conn, username, password)
+    if row is None:
+        return None
+    session_id = auth.new_token("session")
+    conn.execute("DELETE FROM sessions WHERE expires_at < now()")  # tidy as we go; sessions are few
+    conn.execute(
+        "INSERT INTO sessions (session_hash, operator_id, expires_at)"
+        " VALUES (%s, %s, now() + make_interval(secs => %s))",
+        (auth.hash_token(session_id), row["operator_id"], idle_hours * 3600),
+    )
+    return session_id
+
+
+def principal_for_session(conn: DbConn, session_id: str, *, idle_hours: float) -> auth.Principal | None:
+    row = conn.execute(
+        "SELECT s.session_hash, s.last_seen_at, o.operator_id, o.username, o.role"
+        " FROM sessions s JOIN operators o USING (operator_id)"
+        " WHERE s.session_hash = %s AND s.expires_at > now() AND o.disabled_at IS NULL",
+        (auth.hash_token(session_id),),
+    ).fetchone()
+    if row is None:
+        return None
+    # Sliding expiry, written at most once a minute (the dashboard polls every few seconds).
+    conn.execute(
+        "UPDATE sessions SET last_seen_at = now(), expires_at = now() + make_interval(secs => %s)"
+        " WHERE session_hash = %s AND last_seen_at < now() - interval '1 minute'",
+        (idle_hours * 3600, row["session_hash"]),
+    )
+    return _principal(conn, row)
+
+
+def close_session(conn: DbConn, session_id: str) -> None:
+    conn.execute("DELETE FROM sessions WHERE session_hash = %s", (auth.hash_token(session_id),))

@@ -25,7 +25,7 @@ Role = Literal["admin", "viewer", "commune"]
 ROLES: tuple[Role, ...] = ("admin", "viewer", "commune")
 UnitKey = tuple[str, str]  # (unit_set, code)
 
-TOKEN_PREFIXES = {"gateway": "pgw_", "operator": "pat_", "app": "pak_"}
+TOKEN_PREFIXES = {"gateway": "pgw_", "operator": "pat_", "app": "pak_", "session": "pss_"}
 _hasher = PasswordHasher()
 
 
@@ -35,6 +35,12 @@ def new_token(kind: str) -> str:
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def csrf_token(session_id: str) -> str:
+    """The CSRF token of a session: derived from the session id one way, so it is never stored and never reveals
+    the id. A page reads it from `/api/v1/me` (same origin only) and sends it as `X-CSRF-Token` on changes."""
+    return hashlib.sha256(b"csrf:" + session_id.encode()).hexdigest()
 
 
 def hash_password(password: str) -> str:

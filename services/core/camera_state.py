@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, time, timedelta, tzinfo
 from typing import Any
 
 from psycopg.rows import tuple_row
@@ -317,3 +317,19 @@ def local_month_start(now: datetime, tz: Any) -> datetime:
 
 def trailing(now: datetime, hours: float) -> datetime:
     return now - timedelta(hours=hours)
+
+
+# The dashboard's availability charts (SPEC §10 "availability over 24 h / 7 d / 30 d"): buckets and their count.
+SERIES_WINDOWS: dict[str, tuple[int, str]] = {"24h": (24, "hour"), "7d": (7, "day"), "30d": (30, "day")}
+
+
+def series_buckets(now: datetime, window: str, tz: tzinfo) -> list[tuple[datetime, datetime]]:
+    """Whole local hours or days ending with the current one, which ends at `now` (so it is partial)."""
+    count, step = SERIES_WINDOWS[window]
+    if step == "hour":
+        top = now.replace(minute=0, second=0, microsecond=0)  # hours are whole in every zone in use
+        starts = [top - timedelta(hours=k) for k in reversed(range(count))]
+    else:
+        today = now.astimezone(tz).date()
+        starts = [datetime.combine(today - timedelta(days=k), time(0), tzinfo=tz) for k in reversed(range(count))]
+    return list(zip(starts, [*starts[1:], now], strict=True))

@@ -81,6 +81,14 @@ class Settings(BaseSettings):
     smtp_user: str | None = None
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = False
+    # Dashboard log-in (SPEC §10): a session lasts this long after the operator's last request; the cookie is
+    # marked Secure when the dashboard is served over HTTPS (set true behind a TLS proxy).
+    session_idle_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    cookie_secure: bool = False
+    # Failed log-ins allowed per username and per client address in 15 minutes before 429.
+    login_failures_per_15min: int = Field(default=10, ge=1, le=10_000)
+    # The dashboard's files (default: dashboards/web beside the code; its node_modules come from `npm ci`).
+    web_dir: Path | None = None
     # Where `pulse infra` keeps its data, logs and pid files, and where builds are cached.
     data_dir: Path = Path("var")
     cache_dir: Path = Path.home() / ".cache" / "commune-pulse"

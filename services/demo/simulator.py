@@ -5,7 +5,7 @@ what a real district would send.
 
 Set-up is idempotent: `prepare` registers the cameras (named, in their communes), one gateway per commune (tokens
 kept in `<data_dir>/simulator.json`, since the database holds only their hashes), the app, synthetic populations
-(labelled "synthetic (demo)", only where none was entered) and the nightly maintenance window.
+(labelled "số liệu mô phỏng (synthetic, demo)", only where none was entered) and the nightly maintenance window.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from services.demo.world import SimCamera, World, WorldConfig, day_number
 
 log = logging.getLogger("pulse.simulate")
 APP_NAME = "HoangHoaS (mô phỏng)"
-SYNTHETIC = "synthetic (demo)"
+SYNTHETIC = "số liệu mô phỏng (synthetic, demo)"
 
 
 @dataclass

@@ -34,6 +34,8 @@ def test_every_api_route_refuses_a_request_without_a_token(client: TestClient) -
     for path_template, operations in paths.items():
         path = path_template.replace("{unit_set}", "2024").replace("{code}", "15865").replace("{camera_id}", "c1")
         for method in operations:
+            if (method, path) == ("post", "/api/v1/session"):
+                continue  # logging in is how one gets a session (tests/api/test_session.py)
             response = client.request(method.upper(), path, json={})
             assert response.status_code == 401, (method, path, response.status_code)
             assert response.headers["www-authenticate"] == "Bearer"

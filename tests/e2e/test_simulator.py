@@ -10,7 +10,7 @@ import pytest
 from pydantic import SecretStr
 
 from services.alerts.channels import add_channel
-from services.demo.simulator import Simulator, WorldConfig, prepare, world_for
+from services.demo.simulator import SYNTHETIC, Simulator, WorldConfig, prepare, world_for
 from tests.e2e.harness import Clock, start_stack, until
 
 pytestmark = [pytest.mark.db, pytest.mark.kafka]
@@ -75,7 +75,7 @@ async def test_one_cycle_of_the_simulated_district(settings, conn, tmp_path) -> 
         figures = await stack.api("/api/v1/engagement", month=month)
         assert figures["district"]["mau"] > 0
         populations = [i for i in (await stack.api("/api/v1/units"))["items"] if i["population"]]
-        assert len(populations) == 37 and all(u["population_note"] == "synthetic (demo)" for u in populations)
+        assert len(populations) == 37 and all(u["population_note"] == SYNTHETIC for u in populations)
         windows = (await stack.api("/api/v1/maintenance"))["items"]
         assert [(w["unit_code"], w["local_start"]) for w in windows] == [(world.maintenance_unit, "02:00:00")]
     finally:

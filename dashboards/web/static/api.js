@@ -1,0 +1,47 @@
+// The JSON API with the session cookie. Changes carry the session's CSRF token (from /me or the log-in answer).
+
+export class ApiError extends Error {
+  constructor(status, detail) {
+    super(typeof detail === "string" ? detail : JSON.stringify(detail));
+    this.status = status;
+    this.detail = detail;
+  }
+}
+
+let csrfToken = null;
+let onUnauthorized = () => {};
+
+export function setCsrf(token) {
+  csrfToken = token;
+}
+
+export function whenUnauthorized(callback) {
+  onUnauthorized = callback;
+}
+
+export async function api(path, { method = "GET", params = {}, body } = {}) {
+  const url = new URL(path, window.location.origin);
+  for (const [key, value] of Object.entries(params)) {
+    if (value !== null && value !== undefined && value !== "") url.searchParams.set(key, value);
+  }
+  const headers = { Accept: "application/json" };
+  if (method !== "GET") {
+    headers["Content-Type"] = "application/json";
+    if (csrfToken) headers["X-CSRF-Token"] = csrfToken;
+  }
+  const response = await fetch(url, {
+    method,
+    headers,
+    credentials: "same-origin",
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (response.status === 204) return null;
+  const payload = await response.json().catch(() => null);
+  if (!response.ok) {
+    const error = new ApiError(response.status, payload?.detail ?? response.statusText);
+    error.retryAfter = Number(response.headers.get("Retry-After")) || null;
+    if (response.status === 401 && !path.endsWith("/session")) onUnauthorized();
+    throw error;
+  }
+  return payload;
+}

@@ -1,0 +1,87 @@
+"""`/api/v1/session`: the dashboard's log-in and log-out (SPEC §10 "a session cookie").
+
+The session id travels only in an HttpOnly, SameSite=Strict cookie; the page gets the CSRF token it must send
+with changes from the log-in answer and from `/api/v1/me`. Failed log-ins are limited per username and per
+client address (a moving 15-minute window in this process) so a password cannot be guessed by brute force.
+"""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, HTTPException, Request, Response, status
+from limits import RateLimitItemPerMinute
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+from pydantic import BaseModel, Field
+
+from services.api.deps import SESSION_COOKIE, AppSettings, Conn, Now, Reader
+from services.api.me import me_item
+from services.core import accounts, auth
+
+router = APIRouter(prefix="/api/v1/session", tags=["auth"])
+
+
+def login_limiter() -> MovingWindowRateLimiter:
+    """One per API process (kept in `app.state`): counts failed log-ins per username and per client address."""
+    return MovingWindowRateLimiter(MemoryStorage())
+
+
+class LoginIn(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+
+
+def _retry_after(limiter: MovingWindowRateLimiter, keys: list[str], limit: RateLimitItemPerMinute) -> int | None:
+    """Seconds until the next attempt is allowed, or None when every key may still try."""
+    for key in keys:
+        if not limiter.test(limit, key):
+            reset_at, _ = limiter.get_window_stats(limit, key)
+            return max(1, int(reset_at - time.time()) + 1)
+    return None
+
+
+@router.post(
+    "",
+    summary="Log in to the dashboard: sets the session cookie (no token needed for this one route)",
+    responses={401: {"description": "wrong username or password"}, 429: {"description": "too many failures"}},
+)
+def log_in(request: Request, response: Response, body: LoginIn, settings: AppSettings, conn: Conn, now: Now) -> dict:
+    limit = RateLimitItemPerMinute(settings.login_failures_per_15min, 15)
+    client = request.client.host if request.client else "?"
+    keys = [f"user:{body.username.lower()}", f"addr:{client}"]
+    limiter = request.app.state.login_limiter
+    wait = _retry_after(limiter, keys, limit)
+    if wait is not None:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"too many failed log-ins: try again in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
+    session_id = accounts.open_session(
+        conn, username=body.username, password=body.password, idle_hours=settings.session_idle_hours
+    )
+    if session_id is None:
+        for key in keys:
+            limiter.hit(limit, key)
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "username or password: wrong")
+    principal = accounts.principal_for_session(conn, session_id, idle_hours=settings.session_idle_hours)
+    assert principal is not None
+    response.set_cookie(
+        SESSION_COOKIE,
+        session_id,
+        max_age=int(settings.session_idle_hours * 3600),
+        httponly=True,
+        secure=settings.cookie_secure,
+        samesite="strict",
+        path="/",
+    )
+    return {**me_item(principal, settings), "now": now.isoformat(), "csrf_token": auth.csrf_token(session_id)}
+
+
+@router.delete("", status_code=status.HTTP_204_NO_CONTENT, summary="Log out: ends the session")
+def log_out(principal: Reader, request: Request, response: Response, conn: Conn, settings: AppSettings) -> None:
+    session_id = request.cookies.get(SESSION_COOKIE)
+    if session_id is not None:
+        accounts.close_session(conn, session_id)
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, secure=settings.cookie_secure, samesite="strict")
