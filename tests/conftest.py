@@ -38,6 +38,7 @@ MUTABLE_TABLES = (
     "engagement_first",
     "engagement_features",
     "app_subjects",
+    "sessions",
     "api_tokens",
     "operator_units",
     "operators",

@@ -1,0 +1,126 @@
+"""Browser tests of the dashboard (SPEC §10): Playwright drives Debian's Chromium (never a browser Playwright
+downloads) against a running stack — gateway, Kafka, ingest, TimescaleDB, alerts and the API on the test's
+clock — holding a small district: every commune of Hoằng Hóa with two cameras beating through the gateway.
+
+Screenshots of every page at desktop and phone size go to `artifacts/screenshots/` (git-ignored; CI keeps them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+
+from services.core import accounts
+from services.core.cameras import CameraRow, import_cameras
+from tests.e2e.harness import Clock, Stack, start_stack, until
+
+CHROMIUM = "/usr/bin/chromium"
+BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+DESKTOP = {"width": 1366, "height": 768}
+PHONE = {"width": 390, "height": 844}
+PASSWORD = "Mật-khẩu-thử-nghiệm-2026"
+COMMUNE_UNIT = "15871"  # Hoằng Giang
+# 10:00 in Hoằng Hóa: mid-morning, the first day of a month is not involved.
+T = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
+
+
+@dataclass
+class District:
+    stack: Stack
+    gateway_token: str
+    cameras: dict[str, list[str]]  # unit code -> its cameras
+    units: list[str]
+    consoles: list[str] = field(default_factory=list)
+
+    @property
+    def all_cameras(self) -> list[str]:
+        return [c for ids in self.cameras.values() for c in ids]
+
+    async def beat(self, cameras: list[str]) -> None:
+        now = self.stack.clock.now.isoformat()
+        for i in range(0, len(cameras), 500):
+            items = [{"camera_id": c, "ts": now} for c in cameras[i : i + 500]]
+            response = await self.stack.push(self.gateway_token, items)
+            assert response.json()["accepted"] == len(items), response.text
+
+    async def minutes(self, n: int, *, silent: frozenset[str] = frozenset()) -> None:
+        """Move the clock a minute at a time; every camera but the silent ones beats each minute."""
+        for _ in range(n):
+            self.stack.clock.advance(60)
+            await self.beat([c for c in self.all_cameras if c not in silent])
+            await until(self.caught_up, what="ingest caught up")
+
+    def caught_up(self) -> bool:
+        row = self.stack.db().execute("SELECT min(watermark) AS w FROM gateways").fetchone()
+        return row["w"] is not None and row["w"] >= self.stack.clock.now and not self.stack.count(
+            "SELECT count(*) AS n FROM camera_dirty"
+        )
+
+    async def page(self, browser: Browser, viewport: dict, *, bypass_csp: bool = False) -> Page:
+        context: BrowserContext = await browser.new_context(viewport=viewport, bypass_csp=bypass_csp, locale="vi-VN")
+        page = await context.new_page()
+        # Every console error is kept (the test checks there are none, bar the 401 of the first /me before log-in).
+        page.on("console", lambda m: self.consoles.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: self.consoles.append(f"page error: {e}"))
+        await page.goto(f"{self.stack.api_url}/")
+        return page
+
+    def console_errors(self) -> list[str]:
+        return [m for m in self.consoles if "401 (Unauthorized)" not in m]
+
+
+async def make_district(stack: Stack, per_unit: int) -> District:
+    conn = stack.conn
+    units = [r["code"] for r in conn.execute("SELECT code FROM units WHERE unit_set = '2024' ORDER BY code")]
+    for username, role, held in (("admin", "admin", []), ("xa.hoang.giang", "commune", [COMMUNE_UNIT])):
+        accounts.create_operator(conn, username=username, role=role, unit_set="2024", unit_codes=held, password=PASSWORD)
+    token = stack.gateway("gw-district", *units)
+    cameras = {u: [f"HH-{u}-{i:03d}" for i in range(1, per_unit + 1)] for u in units}
+    rows = [
+        CameraRow(c, u, f"Camera {u} số {i + 1}", 60, None, None, None)
+        for u, ids in cameras.items()
+        for i, c in enumerate(ids)
+    ]
+    import_cameras(conn, rows, unit_set="2024")
+    await stack.gateway_reload()
+    district = District(stack, token, cameras, units)
+    await district.beat(district.all_cameras)
+    await until(district.caught_up, what="first heartbeats stored")
+    return district
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as p:
+        b = await p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        yield b
+        await b.close()
+
+
+@pytest.fixture
+async def district(settings, conn, tmp_path) -> AsyncIterator[District]:
+    stack = await start_stack(settings, conn, tmp_path, Clock(T), alert_group_wait_s=0, alert_tick_s=0.2)
+    try:
+        yield await make_district(stack, per_unit=2)
+    finally:
+        await stack.close()
+
+
+async def log_in(page: Page, username: str = "admin") -> None:
+    await page.fill("#username", username)
+    await page.fill("#password", PASSWORD)
+    await page.click("button[type=submit]")
+    await page.wait_for_selector(".tile")
+
+
+async def shot(page: Page, name: str) -> Path:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    await page.screenshot(path=path, full_page=True)
+    return path

@@ -1,0 +1,155 @@
+"""The operators' dashboard in a real browser (issue: log in, see the 37 communes, open one, watch a camera go
+down without reloading, acknowledge its incident, switch language and unit set, a commune operator's view),
+with the figures on screen checked against the API's."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from playwright.async_api import Browser, Page, expect
+
+from tests.dashboard.conftest import COMMUNE_UNIT, DESKTOP, PHONE, District, log_in, shot
+from tests.e2e.harness import until
+
+pytestmark = [pytest.mark.db, pytest.mark.kafka]
+
+
+def vi_pct(fraction: float | None) -> str:
+    """How the page writes a fraction in Vietnamese: one decimal, decimal comma, a space before %."""
+    return "—" if fraction is None else f"{fraction * 100:.1f}".replace(".", ",") + " %"
+
+
+def vi_int(n: int) -> str:
+    return f"{n:,}".replace(",", ".")
+
+
+async def kpi(page: Page, label: str) -> str:
+    return await page.locator(".kpi", has_text=label).locator(".kpi-value").first.inner_text()
+
+
+async def test_overview_shows_every_commune_with_the_apis_figures(district: District, browser: Browser) -> None:
+    page = await district.page(browser, DESKTOP)
+    assert await page.get_attribute("html", "lang") == "vi"
+    await shot(page, "login-desktop")
+    await log_in(page)
+    api = await district.stack.api("/api/v1/units")
+    await expect(page.locator(".tile")).to_have_count(37)
+    await page.locator("#kpis .kpi").first.wait_for()
+    s = api["summary"]
+    assert await kpi(page, "Tổng số camera") == vi_int(s["cameras_total"]) == "74"
+    assert await kpi(page, "Đang hoạt động") == vi_int(s["cameras_up"])
+    assert await kpi(page, "Tỷ lệ hoạt động hôm nay") == vi_pct(s["availability_today"])
+    for item in api["items"]:
+        tile = page.locator(f'.tile[data-unit="{item["unit_code"]}"]')
+        assert await tile.locator(".tile-name").inner_text() == item["unit_name"]
+        assert await tile.locator(".tile-figure").inner_text() == vi_pct(item["availability_today"])
+    names = await page.locator(".tile-name").all_inner_texts()
+    assert "Hoằng Giang" in names and "Bút Sơn" in names  # diacritics as the reference data has them
+    await shot(page, "overview-desktop")
+    assert district.console_errors() == []
+
+
+async def test_a_commune_page_updates_by_itself_when_a_camera_goes_down(district: District, browser: Browser) -> None:
+    page = await district.page(browser, DESKTOP)
+    await log_in(page)
+    await page.click('.tile[data-unit="15865"]')
+    victim, other = district.cameras["15865"]
+    await page.wait_for_selector(f'tr[data-camera="{victim}"][data-state="up"]')
+    assert await page.locator("h1").inner_text() == "Bút Sơn"
+    assert await page.locator("table.cameras tbody tr").count() == 2
+    url = page.url
+
+    # The victim stops beating; the others go on, so the gateway's watermark moves and it is down (SPEC §5).
+    await district.minutes(3, silent=frozenset({victim}))
+    camera = await district.stack.api(f"/api/v1/cameras/{victim}")
+    assert camera["state"] == "down"
+    started = time.monotonic()
+    await page.wait_for_selector(f'tr[data-camera="{victim}"][data-state="down"]', timeout=10_000)
+    print(f"page showed the camera down {time.monotonic() - started:.1f} s after the API did")
+    assert page.url == url  # no reload, no navigation
+    row = page.locator(f'tr[data-camera="{victim}"]')
+    assert "Mất kết nối" in await row.inner_text()  # the state in words, not only in colour
+    assert await page.locator(f'tr[data-camera="{other}"]').get_attribute("data-state") == "up"
+    assert await kpi(page, "Mất kết nối") == "1"
+    await page.locator("#avail-table").evaluate("e => e.closest('details').open = true")
+    await shot(page, "commune-desktop")
+    assert district.console_errors() == []
+
+
+async def test_an_operator_acknowledges_an_incident(district: District, browser: Browser) -> None:
+    victim = district.cameras["15877"][0]
+    district.stack.start_alerts()
+    await district.minutes(3, silent=frozenset({victim}))
+    incidents = await until(
+        lambda: district.stack.db().execute("SELECT incident_id FROM incidents WHERE status = 'open'").fetchall(),
+        what="the incident opened",
+    )
+    incident_id = incidents[0]["incident_id"]
+    page = await district.page(browser, DESKTOP)
+    await log_in(page)
+    await page.wait_for_selector(f'#incidents li[data-incident="{incident_id}"]')  # on the overview too
+    await page.click("nav.main-nav >> text=Sự cố")
+    row = page.locator(f'tr[data-incident="{incident_id}"]')
+    await row.wait_for()
+    assert "Camera mất kết nối" in await row.inner_text() and "Hoằng" in await row.inner_text()
+    await shot(page, "incidents-desktop")
+    await row.get_by_role("button", name="Tiếp nhận").click()
+    await page.fill("#ack-note", "Đã cử cán bộ kỹ thuật xuống kiểm tra")
+    await page.get_by_role("button", name="Xác nhận tiếp nhận").click()
+    await page.wait_for_selector(f'tr[data-incident="{incident_id}"] .ack')
+    assert "admin" in await row.inner_text()
+    stored = (await district.stack.api("/api/v1/incidents", status="open"))["items"][0]
+    assert stored["acknowledged_by"] == "admin" and stored["ack_note"] == "Đã cử cán bộ kỹ thuật xuống kiểm tra"
+    assert district.console_errors() == []
+
+
+async def test_language_and_unit_set_switch(district: District, browser: Browser) -> None:
+    page = await district.page(browser, DESKTOP)
+    await log_in(page)
+    await page.click("#lang")
+    await page.wait_for_selector("nav.main-nav >> text=Overview")
+    assert await page.get_attribute("html", "lang") == "en"
+    assert await page.locator("h1").inner_text() == "Overview"
+    await page.wait_for_selector("text=Availability today")
+    await shot(page, "overview-desktop-en")
+
+    await page.select_option("#unit-set", "2025")
+    await expect(page.locator(".tile")).to_have_count(8)
+    api = await district.stack.api("/api/v1/units", unit_set="2025")
+    assert await page.locator(".tile-name").all_inner_texts() == [u["unit_name"] for u in api["items"]]
+    total = sum(u["cameras_total"] for u in api["items"])
+    assert total == 74  # every 2024 commune's cameras, aggregated through the mapping
+    assert await kpi(page, "Cameras") == "74"
+    await page.click("#lang")  # back to Vietnamese, and the choice of unit set stays
+    await page.wait_for_selector("nav.main-nav >> text=Tổng quan")
+    await expect(page.locator(".tile")).to_have_count(8)
+    await shot(page, "overview-desktop-2025")
+    assert district.console_errors() == []
+
+
+async def test_a_commune_operator_sees_only_that_commune(district: District, browser: Browser) -> None:
+    district.stack.start_alerts()
+    await district.minutes(3, silent=frozenset({district.cameras["15877"][0], district.cameras[COMMUNE_UNIT][0]}))
+    await until(
+        lambda: district.stack.count("SELECT count(*) AS n FROM incidents WHERE status = 'open'") == 2,
+        what="two incidents",
+    )
+    page = await district.page(browser, DESKTOP)
+    await log_in(page, "xa.hoang.giang")
+    assert await page.locator(".tile").count() == 1
+    assert await page.locator(".tile-name").inner_text() == "Hoằng Giang"
+    assert "Cán bộ xã" in await page.locator("#user").inner_text()
+    await page.wait_for_selector("#incidents li")
+    assert await page.locator("#incidents li").count() == 1  # the other commune's incident is not shown
+    assert await kpi(page, "Tổng số camera") == "2"
+    await shot(page, "overview-commune-operator")
+    await page.goto(f"{district.stack.api_url}/#/unit/2024/15877")
+    await page.wait_for_selector("text=Bạn không có quyền xem nội dung này.")
+    await page.goto(f"{district.stack.api_url}/#/incidents/open")
+    await page.locator("tr[data-incident]").first.wait_for()
+    assert await page.locator("tr[data-incident]").count() == 1
+    assert await page.get_by_role("button", name="Tiếp nhận").count() == 1  # its own incident: may acknowledge
+    await page.click("#logout")
+    await page.wait_for_selector("#login-form")
+    assert (await page.context.cookies()) == []
