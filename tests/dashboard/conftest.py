@@ -7,12 +7,14 @@ Screenshots of every page at desktop and phone size go to `artifacts/screenshots
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from services.core import accounts
@@ -28,6 +30,8 @@ PASSWORD = "Mật-khẩu-thử-nghiệm-2026"
 COMMUNE_UNIT = "15871"  # Hoằng Giang
 # 10:00 in Hoằng Hóa: mid-morning, the first day of a month is not involved.
 T = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
+# Citizens using the app: (commune, citizens, feedback reports). Bút Sơn leads the ranking.
+CITIZENS = (("15865", 3, 1), ("15871", 2, 0), ("15877", 1, 0))
 
 
 @dataclass
@@ -58,8 +62,10 @@ class District:
 
     def caught_up(self) -> bool:
         row = self.stack.db().execute("SELECT min(watermark) AS w FROM gateways").fetchone()
-        return row["w"] is not None and row["w"] >= self.stack.clock.now and not self.stack.count(
-            "SELECT count(*) AS n FROM camera_dirty"
+        return (
+            row["w"] is not None
+            and row["w"] >= self.stack.clock.now
+            and not self.stack.count("SELECT count(*) AS n FROM camera_dirty")
         )
 
     async def page(self, browser: Browser, viewport: dict, *, bypass_csp: bool = False) -> Page:
@@ -79,7 +85,9 @@ async def make_district(stack: Stack, per_unit: int) -> District:
     conn = stack.conn
     units = [r["code"] for r in conn.execute("SELECT code FROM units WHERE unit_set = '2024' ORDER BY code")]
     for username, role, held in (("admin", "admin", []), ("xa.hoang.giang", "commune", [COMMUNE_UNIT])):
-        accounts.create_operator(conn, username=username, role=role, unit_set="2024", unit_codes=held, password=PASSWORD)
+        accounts.create_operator(
+            conn, username=username, role=role, unit_set="2024", unit_codes=held, password=PASSWORD
+        )
     token = stack.gateway("gw-district", *units)
     cameras = {u: [f"HH-{u}-{i:03d}" for i in range(1, per_unit + 1)] for u in units}
     rows = [
@@ -92,7 +100,45 @@ async def make_district(stack: Stack, per_unit: int) -> District:
     district = District(stack, token, cameras, units)
     await district.beat(district.all_cameras)
     await until(district.caught_up, what="first heartbeats stored")
+    await use_the_app(stack)
     return district
+
+
+async def use_the_app(stack: Stack) -> None:
+    """Each citizen opens the app yesterday and today, through the collector; some send a report."""
+    expected = 0
+    for unit, citizens, reports in CITIZENS:
+        for n in range(citizens):
+            events = [
+                {
+                    "event_id": str(uuid.uuid4()),
+                    "event": "app_open",
+                    "created_at": (T - timedelta(days=d)).isoformat(),
+                    "unit_code": unit,
+                    "user_id": f"citizen-{unit}-{n}",
+                    "properties": {},
+                }
+                for d in (0, 1)
+            ]
+            if n < reports:
+                events.append(
+                    {
+                        "event_id": str(uuid.uuid4()),
+                        "event": "feedback_submitted",
+                        "created_at": T.isoformat(),
+                        "unit_code": unit,
+                        "user_id": f"citizen-{unit}-{n}",
+                        "properties": {"category": "security"},
+                    }
+                )
+            body = {
+                "sent_at": T.isoformat(),
+                "context": {"install_id": str(uuid.uuid4()), "platform": "android", "app_version": "2.3.1"},
+                "events": events,
+            }
+            assert (await stack.send_events(body)).json()["accepted"] == len(events)
+            expected += len(events)
+    await until(lambda: stack.count("SELECT count(*) AS n FROM app_events") == expected, what="app events stored")
 
 
 @pytest.fixture(scope="session")
@@ -105,7 +151,15 @@ async def browser() -> AsyncIterator[Browser]:
 
 @pytest.fixture
 async def district(settings, conn, tmp_path) -> AsyncIterator[District]:
-    stack = await start_stack(settings, conn, tmp_path, Clock(T), alert_group_wait_s=0, alert_tick_s=0.2)
+    stack = await start_stack(
+        settings,
+        conn,
+        tmp_path,
+        Clock(T),
+        alert_group_wait_s=0,
+        alert_tick_s=0.2,
+        pseudonym_key=SecretStr("dashboard-test-pseudonym-key-0123"),
+    )
     try:
         yield await make_district(stack, per_unit=2)
     finally:

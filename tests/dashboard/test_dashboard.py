@@ -153,3 +153,28 @@ async def test_a_commune_operator_sees_only_that_commune(district: District, bro
     await page.click("#logout")
     await page.wait_for_selector("#login-form")
     assert (await page.context.cookies()) == []
+
+
+async def test_the_engagement_page_ranks_communes_with_the_apis_figures(district: District, browser: Browser) -> None:
+    page = await district.page(browser, DESKTOP)
+    await log_in(page)
+    await page.click("nav.main-nav >> text=Người dùng ứng dụng")
+    await page.locator("#ranking tbody tr").first.wait_for()
+    api = await district.stack.api("/api/v1/engagement")
+    district_figures = api["district"]
+    assert district_figures["mau"] == 6 and district_figures["feedback_submitted"] == 1
+    assert await kpi(page, "Người dùng hoạt động trong tháng") == "6"
+    assert await kpi(page, "Phản ánh đã gửi") == "1"
+    rows = page.locator("#ranking tbody tr")
+    assert await rows.count() == 37
+    first_three = [await rows.nth(i).get_attribute("data-unit") for i in range(3)]
+    assert first_three == ["15865", "15871", "15877"]  # by MAU: 3, 2, 1
+    by_code = {i["unit_code"]: i for i in api["items"]}
+    for i in range(3):
+        cells = await rows.nth(i).locator("td").all_inner_texts()
+        assert cells[2] == str(by_code[first_three[i]]["mau"])
+    assert await page.locator("#month option").first.inner_text() == "Tháng 11/2026"
+    await page.select_option("#sort", "feedback_submitted")
+    await expect(rows.first).to_have_attribute("data-unit", "15865")
+    await shot(page, "engagement-desktop-data")
+    assert district.console_errors() == []

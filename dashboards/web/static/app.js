@@ -79,6 +79,17 @@ function localMonth() {
   return `${parts.find((p) => p.type === "year").value}-${parts.find((p) => p.type === "month").value}`;
 }
 
+// `count` months ending with `month` (YYYY-MM), newest first.
+function lastMonths(month, count) {
+  let [y, m] = month.split("-").map(Number);
+  const out = [];
+  for (let i = 0; i < count; i++) {
+    out.push(`${y}-${String(m).padStart(2, "0")}`);
+    [y, m] = m === 1 ? [y - 1, 12] : [y, m - 1];
+  }
+  return out;
+}
+
 // Days from..to (exclusive, YYYY-MM-DD) with the API's daily rows, days without activity as 0.
 function fillDays(from, to, rows) {
   const byDay = new Map(rows.map((r) => [r.day, r]));
@@ -114,8 +125,9 @@ function overviewView(main) {
   render(
     main,
     html`<h1 id="page-title">${t("nav_overview")}</h1>
+      <div class="overview">
       <section aria-labelledby="page-title" class="kpis" id="kpis"><p>${t("loading")}</p></section>
-      <section aria-labelledby="units-h">
+      <section aria-labelledby="units-h" class="units">
         <h2 id="units-h">${t("units_heading")}</h2>
         <p class="note">${t("units_heading_note")}. ${t("legend")}</p>
         <ul class="tiles" id="tiles"></ul>
@@ -123,7 +135,7 @@ function overviewView(main) {
       <div class="columns">
         <section aria-labelledby="down-h"><h2 id="down-h">${t("down_now")}</h2><div id="down"></div></section>
         <section aria-labelledby="inc-h"><h2 id="inc-h">${t("open_incidents")}</h2><div id="incidents"></div></section>
-      </div>`,
+      </div></div>`,
   );
   let mau = null;
   return {
@@ -408,7 +420,7 @@ function engagementView(main) {
     main,
     html`<h1 id="page-title">${t("engagement_title")}</h1>
       <div class="section-head">
-        <label>${t("month")} <input type="month" id="month" value="${month}" max="${month}"></label>
+        <label>${t("month")} <select id="month">${lastMonths(month, 24).map((m) => html`<option value="${m}">${i18n.monthLabel(m)}</option>`)}</select></label>
       </div>
       <section aria-labelledby="district-h"><h2 id="district-h">${t("district")}</h2><div id="district" class="kpis"></div></section>
       <section aria-labelledby="trend-h"><h2 id="trend-h">${t("dau_trend")}</h2>
@@ -468,7 +480,7 @@ function engagementView(main) {
     },
   };
   $("#month", main).addEventListener("change", (event) => {
-    if (/^\d{4}-\d{2}$/.test(event.target.value)) month = event.target.value;
+    month = event.target.value;
     view.refresh(0).catch(setStatus);
   });
   $("#sort", main).addEventListener("change", (event) => {

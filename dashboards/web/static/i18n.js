@@ -339,6 +339,12 @@ export function dayLabel(isoDate) {
     .format(new Date(Date.UTC(y, m - 1, d)));
 }
 
+export function monthLabel(month) {
+  const [y, m] = month.split("-");
+  return lang === "vi" ? `Tháng ${Number(m)}/${y}` : new Intl.DateTimeFormat("en-GB", { month: "long", year: "numeric", timeZone: "UTC" })
+    .format(new Date(Date.UTC(Number(y), Number(m) - 1, 1)));
+}
+
 export function duration(fromIso, toIso) {
   const seconds = Math.max(0, (new Date(toIso) - new Date(fromIso)) / 1000);
   const h = Math.floor(seconds / 3600);

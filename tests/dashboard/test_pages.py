@@ -1,0 +1,95 @@
+"""Every page at desktop (1366×768) and phone (390×844) size: screenshots for a person to look at, nothing wider
+than the screen, no console or Content-Security-Policy errors, and the accessibility basics — axe-core's WCAG 2
+A/AA rules (contrast included) pass, and every control is reachable and usable with the keyboard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page, expect
+
+from tests.dashboard.conftest import DESKTOP, PASSWORD, PHONE, District, log_in, shot
+
+pytestmark = [pytest.mark.db, pytest.mark.kafka]
+AXE = Path(__file__).resolve().parents[2] / "dashboards" / "web" / "node_modules" / "axe-core" / "axe.min.js"
+PAGES = {
+    "overview": ("#/", ".tile"),
+    "commune": ("#/unit/2024/15865", "table.cameras tbody tr"),
+    "incidents": ("#/incidents/open", "#incident-table > *"),
+    "incidents-history": ("#/incidents/resolved", "#incident-table > *"),
+    "engagement": ("#/engagement", "#ranking tbody tr"),
+}
+
+
+async def axe_violations(page: Page) -> list[dict]:
+    await page.add_script_tag(path=str(AXE))
+    result = await page.evaluate(
+        "async () => (await axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21aa']}}))"
+        ".violations.map(v => ({id: v.id, help: v.help, nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 5)}))"
+    )
+    return result
+
+
+async def wider_than_screen(page: Page) -> bool:
+    return await page.evaluate("() => document.documentElement.scrollWidth > window.innerWidth")
+
+
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+async def test_every_page_renders_fits_and_passes_the_accessibility_rules(
+    district: District, browser: Browser, size: str
+) -> None:
+    await district.minutes(3, silent=frozenset({district.cameras["15865"][0]}))
+    # Screenshots and checks run on the page as served, with its Content-Security-Policy in force...
+    page = await district.page(browser, DESKTOP if size == "desktop" else PHONE)
+    await log_in(page)
+    for name, (route, ready) in PAGES.items():
+        await page.goto(f"{district.stack.api_url}/{route}")
+        await page.locator(ready).first.wait_for()
+        await shot(page, f"{name}-{size}")
+        assert not await wider_than_screen(page), f"{name} at {size} size is wider than the screen"
+    assert district.console_errors() == []
+    # ...and axe-core is injected into a second page that lets the test's own script in.
+    audit = await district.page(browser, DESKTOP if size == "desktop" else PHONE, bypass_csp=True)
+    assert await axe_violations(audit) == []  # the log-in page
+    await log_in(audit)
+    for name, (route, ready) in PAGES.items():
+        await audit.goto(f"{district.stack.api_url}/{route}")
+        await audit.locator(ready).first.wait_for()
+        assert await axe_violations(audit) == [], name
+
+
+async def test_the_keyboard_alone_logs_in_and_opens_a_commune(district: District, browser: Browser) -> None:
+    page = await district.page(browser, DESKTOP)
+    await expect(page.locator("#username")).to_be_focused()  # the form takes focus on arrival
+    await page.keyboard.type("admin")
+    await page.keyboard.press("Tab")
+    await expect(page.locator("#password")).to_be_focused()
+    await page.keyboard.type(PASSWORD)
+    await page.keyboard.press("Enter")
+    await page.locator(".tile").first.wait_for()
+    # From the top: the skip link first, then every control in order; a commune tile is reachable and opens.
+    await page.reload()  # the session cookie keeps the operator logged in; focus starts at the top again
+    await page.locator(".tile").first.wait_for()
+    await page.keyboard.press("Tab")
+    await expect(page.locator("#skip")).to_be_focused()
+    focused: list[str] = []
+    for _ in range(60):
+        await page.keyboard.press("Tab")
+        focused.append(await page.evaluate("() => document.activeElement.id || document.activeElement.dataset.unit"))
+        if await page.evaluate("() => document.activeElement.dataset.unit === '15865'"):
+            break
+    assert "unit-set" in focused and "lang" in focused and "logout" in focused, focused
+    await page.keyboard.press("Enter")
+    await page.locator("table.cameras").wait_for()
+    assert page.url.endswith("#/unit/2024/15865")
+    # The period buttons of the chart work from the keyboard, and say which one is pressed.
+    await page.locator('[data-window="7d"]').focus()
+    await page.keyboard.press("Enter")
+    await expect(page.locator('[data-window="7d"]')).to_have_attribute("aria-pressed", "true")
+    # Nothing clickable is out of the tab order.
+    unreachable = await page.evaluate(
+        "() => [...document.querySelectorAll('a[href], button, select, input, textarea, summary')]"
+        ".filter(e => e.tabIndex < 0 && !e.closest('dialog:not([open])')).map(e => e.outerHTML.slice(0, 80))"
+    )
+    assert unreachable == []
