@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from pydantic import SecretStr
 
 from services.core import accounts
 from services.core.cameras import CameraRow, import_cameras

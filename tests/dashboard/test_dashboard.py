@@ -9,7 +9,7 @@ import time
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.dashboard.conftest import COMMUNE_UNIT, DESKTOP, PHONE, District, log_in, shot
+from tests.dashboard.conftest import COMMUNE_UNIT, DESKTOP, District, log_in, shot
 from tests.e2e.harness import until
 
 pytestmark = [pytest.mark.db, pytest.mark.kafka]
