@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 from pydantic import SecretStr
@@ -28,6 +30,9 @@ DESKTOP = {"width": 1366, "height": 768}
 PHONE = {"width": 390, "height": 844}
 PASSWORD = "Mật-khẩu-thử-nghiệm-2026"
 COMMUNE_UNIT = "15871"  # Hoằng Giang
+# One camera has a video stream (its URL holds a password the page must never show) and a prober picture.
+STREAM_CAMERA = "HH-15865-002"
+STREAM_PASSWORD = "Bi-mat-123"
 # 10:00 in Hoằng Hóa: mid-morning, the first day of a month is not involved.
 T = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
 # Citizens using the app: (commune, citizens, feedback reports). Bút Sơn leads the ranking.
@@ -90,12 +95,18 @@ async def make_district(stack: Stack, per_unit: int) -> District:
         )
     token = stack.gateway("gw-district", *units)
     cameras = {u: [f"HH-{u}-{i:03d}" for i in range(1, per_unit + 1)] for u in units}
+    stream = f"rtsp://admin:{STREAM_PASSWORD}@10.1.2.3:554/stream1"
     rows = [
-        CameraRow(c, u, f"Camera {u} số {i + 1}", 60, None, None, None)
+        CameraRow(c, u, f"Camera {u} số {i + 1}", 60, stream if c == STREAM_CAMERA else None, None, None)
         for u, ids in cameras.items()
         for i, c in enumerate(ids)
     ]
     import_cameras(conn, rows, unit_set="2024")
+    picture = cv2.imencode(".jpg", np.full((180, 320, 3), (40, 120, 200), np.uint8))[1].tobytes()
+    conn.execute(
+        "INSERT INTO camera_snapshots (camera_id, kind, jpeg, taken_at) VALUES (%s, 'thumbnail', %s, %s)",
+        (STREAM_CAMERA, picture, T),
+    )
     await stack.gateway_reload()
     district = District(stack, token, cameras, units)
     await district.beat(district.all_cameras)

@@ -9,7 +9,7 @@ import time
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.dashboard.conftest import COMMUNE_UNIT, DESKTOP, District, log_in, shot
+from tests.dashboard.conftest import COMMUNE_UNIT, DESKTOP, STREAM_CAMERA, STREAM_PASSWORD, District, log_in, shot
 from tests.e2e.harness import until
 
 pytestmark = [pytest.mark.db, pytest.mark.kafka]
@@ -72,6 +72,10 @@ async def test_a_commune_page_updates_by_itself_when_a_camera_goes_down(district
     assert "Mất kết nối" in await row.inner_text()  # the state in words, not only in colour
     assert await page.locator(f'tr[data-camera="{other}"]').get_attribute("data-state") == "up"
     assert await kpi(page, "Mất kết nối") == "1"
+    # The prober's picture of the camera with a stream is shown; its stream URL's password never reaches the page.
+    picture = page.locator(f'tr[data-camera="{STREAM_CAMERA}"] img.thumb')
+    await expect(picture).to_have_js_property("naturalWidth", 320)
+    assert STREAM_PASSWORD not in await page.content()
     await page.locator("#avail-table").evaluate("e => e.closest('details').open = true")
     await shot(page, "commune-desktop")
     assert district.console_errors() == []

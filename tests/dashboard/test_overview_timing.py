@@ -12,7 +12,7 @@ import pytest
 from playwright.async_api import Browser, expect
 from pydantic import SecretStr
 
-from tests.dashboard.conftest import DESKTOP, SHOTS, T, District, log_in, make_district
+from tests.dashboard.conftest import DESKTOP, SHOTS, District, T, log_in, make_district
 from tests.e2e.harness import Clock, start_stack
 
 pytestmark = [pytest.mark.db, pytest.mark.kafka]

@@ -41,8 +41,9 @@ function qualityText(camera) {
   if (!q) return t("none");
   const flags = ["black", "frozen", "obstructed"].filter((f) => q[f]).map((f) => t(`q_${f}`));
   if (flags.length) return flags.join(", ");
-  if (typeof q.blur === "number") return `${t("q_ok")} · ${t("q_blur", { v: num(q.blur, 0) })}`;
-  return t("q_ok");
+  // No flag, but the camera (or the prober) said degraded: e.g. a blurred lens, judged on sharpness.
+  const verdict = camera.last_status === "degraded" ? t("q_poor") : t("q_ok");
+  return typeof q.blur === "number" ? `${verdict} · ${t("q_blur", { v: num(q.blur, 0) })}` : verdict;
 }
 
 function kpi(label, value, extra = "") {
