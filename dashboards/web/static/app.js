@@ -184,7 +184,7 @@ function overviewView(main) {
         down.total === 0
           ? html`<p>${t("down_none")}</p>`
           : html`<p class="count" data-count="${down.total}">${num(down.total)} camera</p>
-            <div class="table-wrap"><table>
+            <div class="table-wrap" tabindex="0"><table>
               <thead><tr><th scope="col">${t("camera")}</th><th scope="col">${t("unit")}</th><th scope="col">${t("last_seen")}</th></tr></thead>
               <tbody>${down.items.map(
                 (c) => html`<tr data-camera="${c.camera_id}">
@@ -227,13 +227,13 @@ function unitView(main, unitSet, code) {
           </div>
         </div>
         <div class="chart"><canvas id="avail-chart" role="img" aria-label="${t("availability_chart")}"></canvas></div>
-        <details><summary>${t("chart_table")}</summary><div id="avail-table" class="table-wrap"></div></details>
+        <details><summary>${t("chart_table")}</summary><div id="avail-table" class="table-wrap" tabindex="0"></div></details>
       </section>
       <section aria-labelledby="eng-h">
         <h2 id="eng-h">${t("engagement_heading")}</h2>
         <div id="engagement" class="kpis"></div>
         <div class="chart"><canvas id="dau-chart" role="img" aria-label="${t("dau_chart")}"></canvas></div>
-        <details><summary>${t("chart_table")}</summary><div id="dau-table" class="table-wrap"></div></details>
+        <details><summary>${t("chart_table")}</summary><div id="dau-table" class="table-wrap" tabindex="0"></div></details>
       </section>
       </div>
       <section aria-labelledby="cams-h">
@@ -243,7 +243,7 @@ function unitView(main, unitSet, code) {
             <select id="state-filter"><option value="">${t("all_states")}</option>
               ${STATES.map((s) => html`<option value="${s}">${t(`state_${s}`)}</option>`)}</select></label>
         </div>
-        <div id="cameras" class="table-wrap"></div>
+        <div id="cameras" class="table-wrap" tabindex="0"></div>
       </section>`,
   );
   const loadSeries = async () => {
@@ -352,7 +352,7 @@ function incidentsView(main, tab) {
         ${["open", "resolved"].map((s) => html`<a href="#/incidents/${s}" ${s === tab ? raw('aria-current="page"') : ""}>${t(`tab_${s}`)}</a>`)}
       </nav>
       <p id="ack-message" role="status" class="note"></p>
-      <div id="incident-table" class="table-wrap"></div>
+      <div id="incident-table" class="table-wrap" tabindex="0"></div>
       <dialog id="ack-dialog" aria-labelledby="ack-title">
         <form method="dialog" id="ack-form">
           <h2 id="ack-title">${t("ack_button")}</h2>
@@ -426,13 +426,13 @@ function engagementView(main) {
       <section aria-labelledby="district-h"><h2 id="district-h">${t("district")}</h2><div id="district" class="kpis"></div></section>
       <section aria-labelledby="trend-h"><h2 id="trend-h">${t("dau_trend")}</h2>
         <div class="chart"><canvas id="trend-chart" role="img" aria-label="${t("dau_trend")}"></canvas></div>
-        <details><summary>${t("chart_table")}</summary><div id="trend-table" class="table-wrap"></div></details></section>
+        <details><summary>${t("chart_table")}</summary><div id="trend-table" class="table-wrap" tabindex="0"></div></details></section>
       <section aria-labelledby="rank-h">
         <div class="section-head"><h2 id="rank-h">${t("ranking")}</h2>
           <label>${t("sort_by")} <select id="sort">
             ${["mau", "adoption", "dau_avg", "new", "feedback_submitted"].map((k) => html`<option value="${k}">${t({ mau: "mau", adoption: "adoption", dau_avg: "dau_avg", new: "new_users", feedback_submitted: "feedback" }[k])}</option>`)}
           </select></label></div>
-        <div id="ranking" class="table-wrap"></div></section>`,
+        <div id="ranking" class="table-wrap" tabindex="0"></div></section>`,
   );
   const view = {
     async refresh(n) {
