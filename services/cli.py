@@ -212,6 +212,55 @@ def units_set_population(
     click.echo("saved")
 
 
+@units.command("set-target")
+@click.option("--unit", "code", required=True)
+@click.option("--unit-set", help="default: PULSE_UNIT_SET")
+@click.option("--adoption", type=click.FloatRange(0, 1), help="app users ÷ population, e.g. 0.3; omit to remove")
+@click.option("--note", default="", help="where the target comes from (e.g. the district's plan)")
+@pass_ctx
+def units_set_target(ctx: _Context, code: str, unit_set: str | None, adoption: float | None, note: str) -> None:
+    """A unit's adoption target for the monthly briefing ("tồn tại, hạn chế" lists units under it)."""
+    from services.core.units import set_adoption_target
+
+    try:
+        with _db(ctx) as conn:
+            set_adoption_target(conn, unit_set=unit_set or ctx.settings.unit_set, code=code, target=adoption, note=note)
+    except (LookupError, ValueError) as exc:
+        _fail(str(exc))
+    click.echo("saved" if adoption is not None else "removed")
+
+
+@cli.group()
+def report() -> None:
+    """The monthly briefing (SPEC §9)."""
+
+
+@report.command("monthly")
+@click.option("--month", required=True, help="YYYY-MM")
+@click.option("--format", "fmt", type=click.Choice(["xlsx", "pdf", "docx", "csv"]), required=True)
+@click.option("--unit-set", help="2024 or 2025 (default: PULSE_UNIT_SET)")
+@click.option("--lang", type=click.Choice(["vi", "en"]), default="vi", show_default=True)
+@click.option("--out", required=True, type=click.Path(dir_okay=False, writable=True), help="the file to write")
+@click.option("--keep", is_flag=True, help="also keep the figures in the database, to re-issue the same report")
+@pass_ctx
+def report_monthly(ctx: _Context, month: str, fmt: str, unit_set: str | None, lang: str, out: str, keep: bool) -> None:
+    """Write the monthly report of MONTH as XLSX, PDF, DOCX or CSV."""
+    from pathlib import Path
+
+    from services.reports import issue
+
+    try:
+        first = issue.parse_month(month)
+        with _db(ctx) as conn:
+            report_, data = issue.make(
+                conn, ctx.settings, month=first, unit_set=unit_set, fmt=fmt, lang=lang, keep_it=keep
+            )
+    except (LookupError, ValueError) as exc:
+        _fail(str(exc))
+    Path(out).write_bytes(data)
+    click.echo(f"{out}: {len(data)} bytes, figures as of {report_.as_of.isoformat()}")
+
+
 @cli.group()
 def cameras() -> None:
     """The camera registry."""

@@ -253,3 +253,22 @@ def cohorts(rows: Sequence[tuple[date, date, int]], last_month: date) -> list[di
             month = next_month(month)
         out.append({"cohort": cohort.isoformat(), "size": size, "months": months})
     return out
+
+
+def district_mau_by_month(conn: DbConn, first: date, last: date) -> list[tuple[date, int]]:
+    """The district's MAU for each month from `first` to `last` (first days of months), months without activity
+    as 0: the briefing's 12-month chart."""
+    rows = conn.execute(
+        """
+        SELECT m.month, count(*) FILTER (WHERE m.active_days > 0) AS mau
+        FROM engagement_monthly m JOIN engagement_scopes s USING (scope_id)
+        WHERE s.scope_set = %s AND m.month BETWEEN %s AND %s GROUP BY m.month
+        """,
+        (DISTRICT, first, last),
+        prepare=False,
+    ).fetchall()
+    found = {r["month"]: int(r["mau"]) for r in rows}
+    months = [first]
+    while months[-1] < last:
+        months.append(next_month(months[-1]))
+    return [(m, found.get(m, 0)) for m in months]

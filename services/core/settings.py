@@ -81,6 +81,13 @@ class Settings(BaseSettings):
     smtp_user: str | None = None
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = False
+    # Monthly briefing (SPEC §9): the district's name in titles, the availability target under which a unit is
+    # listed in "tồn tại, hạn chế", and the adoption target for units without one of their own (none: not listed).
+    district_name: str = Field(default="huyện Hoằng Hóa", min_length=1, max_length=100)
+    report_availability_target: float = Field(default=0.95, gt=0, le=1)
+    report_adoption_target: float | None = Field(default=None, ge=0, le=1)
+    # Where a report's link points (the dashboard's address as operators reach it), for channels without files.
+    public_url: str = "http://127.0.0.1:8080"
     # Dashboard log-in (SPEC §10): a session lasts this long after the operator's last request; the cookie is
     # marked Secure when the dashboard is served over HTTPS (set true behind a TLS proxy).
     session_idle_hours: float = Field(default=12.0, gt=0, le=24 * 30)

@@ -156,3 +156,20 @@ def list_units(conn: DbConn, unit_set: str) -> list[dict]:
 def load_mapping(conn: DbConn) -> dict[tuple[str, str], tuple[str, str]]:
     rows = conn.execute("SELECT from_set, from_code, to_set, to_code FROM unit_mapping").fetchall()
     return {(r["from_set"], r["from_code"]): (r["to_set"], r["to_code"]) for r in rows}
+
+
+def set_adoption_target(conn: DbConn, *, unit_set: str, code: str, target: float | None, note: str = "") -> None:
+    """An operator-entered adoption target (a fraction 0–1) for the monthly briefing; None removes it."""
+    if not conn.execute("SELECT 1 FROM units WHERE unit_set = %s AND code = %s", (unit_set, code)).fetchone():
+        raise LookupError(f"unit: no unit {code} in set {unit_set}")
+    if target is None:
+        conn.execute("DELETE FROM unit_targets WHERE unit_set = %s AND unit_code = %s", (unit_set, code))
+        return
+    if not 0 <= target <= 1:
+        raise ValueError("adoption: a fraction from 0 to 1 (0.3 = 30 %)")
+    conn.execute(
+        "INSERT INTO unit_targets (unit_set, unit_code, adoption_target, note) VALUES (%s, %s, %s, %s)"
+        " ON CONFLICT (unit_set, unit_code) DO UPDATE SET adoption_target = EXCLUDED.adoption_target,"
+        " note = EXCLUDED.note, updated_at = now()",
+        (unit_set, code, target, note),
+    )

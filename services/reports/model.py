@@ -1,0 +1,134 @@
+"""The monthly briefing's figures (SPEC §9), as one value every format renders: pure, no I/O.
+
+`gather.py` reads the inputs from the database; the renderers (`csv_file.py`, `xlsx_file.py`, `docx_file.py`,
+`pdf_file.py`) only lay them out, so the four formats always carry the same numbers, and a kept report (its
+figures as JSON) can be re-issued exactly as it was.
+
+Decisions (recorded in docs/architecture.md):
+- Availability is SPEC §5's over the month in `PULSE_TIMEZONE` (up to the moment the data was read for the running
+  month); the change is in percentage points against the previous month.
+- Incidents: those opened in the month, merged ones and data-pipeline incidents left out (they are about the
+  system, not the cameras). Mean time to restore: over the ones among them that ended with the cameras recovered.
+- Top and bottom five: units ranked by availability (units without a figure left out), ties by name.
+- "Tồn tại, hạn chế": units under the availability target, and units whose adoption is under their target (only
+  where a target is set and the population is entered: adoption is never guessed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from typing import Any, Literal
+
+TOP = 5
+
+
+@dataclass(frozen=True)
+class UnitRow:
+    code: str
+    name: str
+    cameras: int
+    availability: float | None
+    availability_prev: float | None
+    incidents: int
+    mau: int
+    mau_prev: int
+    population: int | None
+    adoption: float | None
+    adoption_target: float | None
+    new: int
+    feedback: int
+
+    @property
+    def availability_change(self) -> float | None:
+        """Percentage points (as a fraction: 0.012 = +1.2 points)."""
+        if self.availability is None or self.availability_prev is None:
+            return None
+        return self.availability - self.availability_prev
+
+    @property
+    def mau_change(self) -> float | None:
+        """Relative change of MAU against the previous month; None when there was none before."""
+        return (self.mau - self.mau_prev) / self.mau_prev if self.mau_prev else None
+
+
+@dataclass(frozen=True)
+class Summary:
+    cameras: int
+    availability: float | None
+    availability_prev: float | None
+    incidents: int
+    mttr_s: float | None
+    mau: int
+    mau_prev: int
+    population: int | None
+    adoption: float | None
+    new: int
+    feedback: int
+
+
+@dataclass(frozen=True)
+class Shortfall:
+    code: str
+    name: str
+    kind: Literal["availability", "adoption"]
+    value: float
+    target: float
+
+
+@dataclass(frozen=True)
+class MonthlyReport:
+    month: date
+    unit_set: str
+    district_name: str
+    as_of: datetime
+    timezone: str
+    availability_target: float
+    summary: Summary
+    units: list[UnitRow]
+    mau_history: list[tuple[date, int]] = field(default_factory=list)  # the district's MAU, 12 months to `month`
+
+    @property
+    def ranked(self) -> list[UnitRow]:
+        known = [u for u in self.units if u.availability is not None]
+        return sorted(known, key=lambda u: (-(u.availability or 0.0), u.name))
+
+    @property
+    def top(self) -> list[UnitRow]:
+        return self.ranked[:TOP]
+
+    @property
+    def bottom(self) -> list[UnitRow]:
+        return list(reversed(self.ranked[-TOP:])) if self.ranked else []
+
+    @property
+    def shortfalls(self) -> list[Shortfall]:
+        found: list[Shortfall] = []
+        for u in self.units:
+            if u.availability is not None and u.availability < self.availability_target:
+                found.append(Shortfall(u.code, u.name, "availability", u.availability, self.availability_target))
+        for u in self.units:
+            if u.adoption is not None and u.adoption_target is not None and u.adoption < u.adoption_target:
+                found.append(Shortfall(u.code, u.name, "adoption", u.adoption, u.adoption_target))
+        return found
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["month"] = self.month.isoformat()
+        data["as_of"] = self.as_of.isoformat()
+        data["mau_history"] = [[m.isoformat(), n] for m, n in self.mau_history]
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> MonthlyReport:
+        return cls(
+            month=date.fromisoformat(data["month"]),
+            unit_set=data["unit_set"],
+            district_name=data["district_name"],
+            as_of=datetime.fromisoformat(data["as_of"]),
+            timezone=data["timezone"],
+            availability_target=data["availability_target"],
+            summary=Summary(**data["summary"]),
+            units=[UnitRow(**u) for u in data["units"]],
+            mau_history=[(date.fromisoformat(m), n) for m, n in data["mau_history"]],
+        )
