@@ -62,7 +62,8 @@ def test_every_sql_query_runs_against_the_real_schema(conn: psycopg.Connection) 
     # One commune with a camera silent for an hour and a closed 'down' interval, so the queries have rows to find.
     now = datetime.now(UTC)
     conn.execute(
-        "INSERT INTO cameras (camera_id, unit_set, unit_code, name, interval_s) VALUES ('g-1', '2024', '15865', 'g', 60)"
+        "INSERT INTO cameras (camera_id, unit_set, unit_code, name, interval_s)"
+        " VALUES ('g-1', '2024', '15865', 'g', 60)"
     )
     conn.execute(
         "INSERT INTO camera_status (camera_id, first_ts, last_ts, last_status, last_state)"

@@ -67,8 +67,11 @@ def render(report: MonthlyReport, t: Texts) -> bytes:
     head = doc.add_table(rows=1, cols=2)
     left, right = head.rows[0].cells
     left.text = ""
-    left.paragraphs[0].add_run(t("authority", district=t.district.upper())).bold = True
+    left.paragraphs[0].add_run(t.authority_lines()[0]).bold = True
     left.paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.CENTER
+    authority = left.add_paragraph()
+    authority.add_run(t.authority_lines()[1]).bold = True
+    authority.alignment = WD_ALIGN_PARAGRAPH.CENTER
     right.text = ""
     right.paragraphs[0].add_run(t("nation")).bold = True
     right.paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.CENTER

@@ -23,6 +23,9 @@ from services.reports.model import MonthlyReport
 from services.reports.texts import Texts
 
 FONT, BOLD = "DejaVuSans", "DejaVuSans-Bold"
+# Tables that only lay out other flowables still set a font per cell: the embedded one, not reportlab's Helvetica
+# (which would be declared in the file without being embedded).
+LAYOUT = [("FONTNAME", (0, 0), (-1, -1), FONT)]
 
 
 @cache
@@ -85,17 +88,19 @@ def render(report: MonthlyReport, t: Texts) -> bytes:
         topMargin=1.5 * cm,
         bottomMargin=1.5 * cm,
         title=" ".join(t.title_lines()),
+        initialFontName=FONT,  # not reportlab's Helvetica, which would be declared without being embedded
         author="commune-pulse",
     )
     width = doc.width
     head = Table(
         [
             [
-                Paragraph(f"<b>{t('authority', district=t.district.upper())}</b>", st["center"]),
+                Paragraph("<br/>".join(f"<b>{line}</b>" for line in t.authority_lines()), st["center"]),
                 Paragraph(f"<b>{t('nation')}</b><br/><b>{t('motto')}</b>", st["center"]),
             ]
         ],
         colWidths=[width * 0.45, width * 0.55],
+        style=LAYOUT,
     )
     story: list = [head, Spacer(1, 10)]
     story += [Paragraph(line, st["title"] if i == 0 else st["subtitle"]) for i, line in enumerate(t.title_lines())]
@@ -123,7 +128,7 @@ def render(report: MonthlyReport, t: Texts) -> bytes:
         _table(t.ranking_table(units, title), [width * 0.22, width * 0.12, width * 0.12])
         for title, units in ((t("top"), report.top), (t("bottom"), report.bottom))
     ]
-    story.append(Table([ranking], colWidths=[width / 2, width / 2]))
+    story.append(Table([ranking], colWidths=[width / 2, width / 2], style=LAYOUT))
 
     chart = _picture(charts.availability_by_unit(report, t), width * 0.85)
     story.append(KeepTogether([Paragraph(t("s_charts"), st["section"]), chart]))

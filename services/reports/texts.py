@@ -11,7 +11,7 @@ LABELS: dict[str, dict[str, str]] = {
     "vi": {
         "title": "BÁO CÁO",
         "subtitle": "Tình hình hoạt động hệ thống camera an ninh trật tự và ứng dụng HoangHoaS tháng {month}",
-        "authority": "ỦY BAN NHÂN DÂN {district}",
+        "authority": "ỦY BAN NHÂN DÂN",
         "nation": "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM",
         "motto": "Độc lập - Tự do - Hạnh phúc",
         "place_date": "{place}, ngày {d} tháng {m} năm {y}",
@@ -68,7 +68,7 @@ LABELS: dict[str, dict[str, str]] = {
     "en": {
         "title": "REPORT",
         "subtitle": "Public-security cameras and the HoangHoaS app, {month}",
-        "authority": "PEOPLE'S COMMITTEE OF {district}",
+        "authority": "PEOPLE'S COMMITTEE OF",
         "nation": "SOCIALIST REPUBLIC OF VIETNAM",
         "motto": "Independence - Freedom - Happiness",
         "place_date": "{place}, {y}-{m:02d}-{d:02d}",
@@ -187,6 +187,10 @@ class Texts:
     def unit_set_line(self) -> str:
         key = f"unit_set_{self.report.unit_set}"
         return self(key) if key in LABELS[self.lang] else self("unit_set_other", unit_set=self.report.unit_set)
+
+    def authority_lines(self) -> list[str]:
+        """The issuing authority, on two lines as administrative documents have it."""
+        return [self("authority"), self.district.upper()]
 
     def title_lines(self) -> list[str]:
         return [self("title"), self("subtitle", month=self.month())]

@@ -37,7 +37,7 @@ def _widths(ws: Worksheet, widths: list[int]) -> None:
 
 def _summary_sheet(ws: Worksheet, report: MonthlyReport, t: Texts) -> None:
     s = report.summary
-    ws.append([t("authority", district=t.district.upper())])
+    ws.append([" ".join(t.authority_lines())])
     ws.append([t("title")])
     ws.append([t("subtitle", month=t.month())])
     ws.append([t.unit_set_line()])
