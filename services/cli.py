@@ -499,8 +499,9 @@ def channels() -> None:
 @click.option("--unit", "unit_codes", multiple=True, help="only these units (repeat); default: all")
 @click.option("--unit-set", help="set of --unit; default: PULSE_UNIT_SET")
 @click.option("--lang", type=click.Choice(["vi", "en"]), default="vi")
+@click.option("--reports", is_flag=True, help="also send the monthly report (e-mail: files attached; others: a link)")
 @pass_ctx
-def channels_add(ctx: _Context, kind, target, secret, unit_codes, unit_set, lang) -> None:
+def channels_add(ctx: _Context, kind, target, secret, unit_codes, unit_set, lang, reports) -> None:
     """Add a channel; prints its id as the last line."""
     from services.alerts.channels import add_channel
 
@@ -513,6 +514,7 @@ def channels_add(ctx: _Context, kind, target, secret, unit_codes, unit_set, lang
         unit_set=unit_set or ctx.settings.unit_set,
         unit_codes=list(unit_codes),
         lang=lang,
+        wants_reports=reports,
     )
     click.echo(f"{kind} channel added; its id:")
     click.echo(channel_id)
@@ -527,7 +529,8 @@ def channels_list(ctx: _Context) -> None:
         for c in list_channels(conn):
             units = ",".join(c["unit_codes"]) or "all units"
             state = "disabled" if c["disabled_at"] else "active"
-            click.echo(f"{c['channel_id']:>4}  {c['kind']:<9} {c['target']:<40} {units}  {c['lang']}  {state}")
+            reports = "  + monthly report" if c["wants_reports"] else ""
+            click.echo(f"{c['channel_id']:>4}  {c['kind']:<9} {c['target']:<40} {units}  {c['lang']}  {state}{reports}")
 
 
 @channels.command("remove")

@@ -21,6 +21,8 @@ from services.core.settings import Settings, load_settings
 # Tables a test may write, emptied before each test (reference units stay: migrations own them).
 MUTABLE_TABLES = (
     "notifications",
+    "reports",
+    "unit_targets",
     "channels",
     "incidents",
     "camera_changes",

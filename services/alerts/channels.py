@@ -46,6 +46,8 @@ class Outgoing:
     subject: str
     body: str
     payload: dict[str, Any]
+    # (file name, content type, data): the monthly report's files, sent by e-mail only.
+    attachments: tuple[tuple[str, str, bytes], ...] = ()
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -98,6 +100,9 @@ def _send_mail(settings: Settings, to: str, message: Outgoing) -> None:
     mail["To"] = to
     mail["Message-ID"] = make_msgid(idstring=message.idempotency_key[:32], domain="commune-pulse")
     mail.set_content(message.body)
+    for name, content_type, data in message.attachments:
+        maintype, subtype = content_type.split(";")[0].split("/")
+        mail.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
     with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=15) as smtp:
         if settings.smtp_starttls:
             smtp.starttls()
@@ -120,6 +125,7 @@ def add_channel(
     unit_set: str | None = None,
     unit_codes: list[str] | None = None,
     lang: str = "vi",
+    wants_reports: bool = False,
 ) -> int:
     if kind not in KINDS:
         raise ValueError(f"kind: one of {', '.join(KINDS)}")
@@ -135,9 +141,9 @@ def add_channel(
         if conn.execute("SELECT 1 FROM units WHERE unit_set = %s AND code = %s", (unit_set, code)).fetchone() is None:
             raise ValueError(f"unit: no unit {code} in set {unit_set}")
     row = conn.execute(
-        "INSERT INTO channels (kind, target, secret, lang, unit_set, unit_codes) VALUES (%s, %s, %s, %s, %s, %s)"
-        " RETURNING channel_id",
-        (kind, target, secret, lang, unit_set if unit_codes else None, list(unit_codes or [])),
+        "INSERT INTO channels (kind, target, secret, lang, unit_set, unit_codes, wants_reports)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING channel_id",
+        (kind, target, secret, lang, unit_set if unit_codes else None, list(unit_codes or []), wants_reports),
     ).fetchone()
     return int(row["channel_id"])
 
@@ -145,7 +151,7 @@ def add_channel(
 def list_channels(conn: Any) -> list[dict]:
     """Channels without their secrets."""
     return conn.execute(
-        "SELECT channel_id, kind, target, lang, unit_set, unit_codes, created_at, disabled_at,"
+        "SELECT channel_id, kind, target, lang, unit_set, unit_codes, created_at, disabled_at, wants_reports,"
         " secret IS NOT NULL AS has_secret FROM channels ORDER BY channel_id"
     ).fetchall()
 

@@ -12,7 +12,7 @@ import json
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -358,6 +358,8 @@ class Engine:
         for r in rows:
             channel = Channel(r["channel_id"], r["channel_kind"], r["target"], r["secret"], r["lang"])
             message = Outgoing(r["idempotency_key"], r["subject"], r["body"], r["payload"])
+            if r["event"] == "report" and channel.kind == "email":
+                message = replace(message, attachments=tuple(_report_files(conn, r["payload"]["report_id"])))
             try:
                 await deliver(http, self.settings, channel, message)
             except DeliveryError as exc:
@@ -431,6 +433,14 @@ def _mapping(conn: DbConn) -> dict[tuple[str, str], list[tuple[str, str]]]:
     for r in conn.execute("SELECT from_set, from_code, to_set, to_code FROM unit_mapping"):
         out[(r["from_set"], r["from_code"])].append((r["to_set"], r["to_code"]))
     return out
+
+
+def _report_files(conn: DbConn, report_id: int) -> list[tuple[str, str, bytes]]:
+    """The kept monthly report's files, rendered from the figures it was issued with."""
+    from services.reports import issue
+
+    found = issue.kept(conn, report_id)
+    return [] if found is None else issue.attachments(*found)
 
 
 def _channels(conn: DbConn) -> list[dict]:

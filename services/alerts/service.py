@@ -82,6 +82,18 @@ class PipelineWatch:
             await admin.close()
 
 
+def _monthly_report(conn: DbConn, settings: Settings, now: datetime) -> None:
+    """Issue last month's report if it is due; a failure is logged and retried, never stops the alerts."""
+    from services.reports.issue import run_schedule
+
+    try:
+        run_schedule(conn, settings, now)
+    except psycopg.OperationalError:
+        raise
+    except Exception:
+        log.exception("the monthly report could not be issued; retrying in a minute")
+
+
 async def run_alerts(
     settings: Settings, stop: asyncio.Event, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 ) -> None:
@@ -90,6 +102,7 @@ async def run_alerts(
     lock_conn: DbConn | None = None
     work_conn: DbConn | None = None
     next_watch = 0.0
+    next_report_check = 0.0
     leader = False
     async with httpx.AsyncClient(timeout=15) as http:
         while not stop.is_set():
@@ -112,6 +125,9 @@ async def run_alerts(
                         next_watch = time.monotonic() + min(5.0, settings.alert_tick_s * 2)
                     now = clock()
                     await asyncio.to_thread(engine.tick, work_conn, now, pipeline_stalled=watch.stalled)
+                    if time.monotonic() >= next_report_check:  # the monthly briefing, once a minute at most
+                        next_report_check = time.monotonic() + 60
+                        await asyncio.to_thread(_monthly_report, work_conn, settings, now)
                     await engine.deliver_due(work_conn, http, clock())
                 else:
                     engine.last_state.clear()  # a follower starts afresh when it becomes leader

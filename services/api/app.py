@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from services.api import cameras, engagement, incidents, me, session, units, uptime, web
+from services.api import cameras, engagement, incidents, me, reports, session, units, uptime, web
 from services.core.db import pool
 from services.core.http import health_router
 from services.core.settings import Settings
@@ -55,5 +55,6 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = _utc_now) 
     app.include_router(cameras.router)
     app.include_router(engagement.router)
     app.include_router(incidents.router)
+    app.include_router(reports.router)
     web.mount(app, settings.web_dir or web.DEFAULT_WEB_DIR)
     return app
