@@ -4,8 +4,10 @@ with the figures on screen checked against the API's."""
 
 from __future__ import annotations
 
+import io
 import time
 
+import openpyxl
 import pytest
 from playwright.async_api import Browser, Page, expect
 
@@ -154,6 +156,7 @@ async def test_a_commune_operator_sees_only_that_commune(district: District, bro
     await page.locator("tr[data-incident]").first.wait_for()
     assert await page.locator("tr[data-incident]").count() == 1
     assert await page.get_by_role("button", name="Tiếp nhận").count() == 1  # its own incident: may acknowledge
+    assert await page.locator("nav.main-nav >> text=Báo cáo").count() == 0  # the briefing covers the district
     await page.click("#logout")
     await page.wait_for_selector("#login-form")
     assert (await page.context.cookies()) == []
@@ -181,4 +184,25 @@ async def test_the_engagement_page_ranks_communes_with_the_apis_figures(district
     await page.select_option("#sort", "feedback_submitted")
     await expect(rows.first).to_have_attribute("data-unit", "15865")
     await shot(page, "engagement-desktop-data")
+    assert district.console_errors() == []
+
+
+async def test_the_monthly_report_downloads_from_the_reports_page(district: District, browser: Browser) -> None:
+    page = await district.page(browser, DESKTOP)
+    await log_in(page)
+    await page.click("nav.main-nav >> text=Báo cáo")
+    await page.select_option("#report-month", "2026-11")
+    async with page.expect_download() as pdf_download:
+        await page.click('a[data-format="pdf"]')
+    pdf = await (await pdf_download.value).path()
+    assert (await pdf_download.value).suggested_filename == "bao-cao-thang-2026-11-2024.pdf"
+    assert pdf.read_bytes().startswith(b"%PDF")
+    async with page.expect_download() as xlsx_download:
+        await page.click('a[data-format="xlsx"]')
+    book = openpyxl.load_workbook(io.BytesIO((await (await xlsx_download.value).path()).read_bytes()))
+    rows = {r[0].value: r[1].value for r in book["Tổng hợp"].iter_rows() if r[0].value}
+    summary = (await district.stack.api("/api/v1/units"))["summary"]
+    assert rows["Số camera đang lắp đặt"] == summary["cameras_total"] == 74
+    assert rows["Người dùng hoạt động trong tháng (MAU)"] == 6
+    await shot(page, "reports-desktop")
     assert district.console_errors() == []

@@ -19,6 +19,7 @@ PAGES = {
     "incidents": ("#/incidents/open", "#incident-table > *"),
     "incidents-history": ("#/incidents/resolved", "#incident-table > *"),
     "engagement": ("#/engagement", "#ranking tbody tr"),
+    "reports": ("#/reports", "#kept > *"),
 }
 
 
