@@ -102,7 +102,7 @@ async def run_alerts(
     lock_conn: DbConn | None = None
     work_conn: DbConn | None = None
     next_watch = 0.0
-    next_report_check = 0.0
+    next_report_check, report_day = 0.0, None
     leader = False
     async with httpx.AsyncClient(timeout=15) as http:
         while not stop.is_set():
@@ -125,8 +125,9 @@ async def run_alerts(
                         next_watch = time.monotonic() + min(5.0, settings.alert_tick_s * 2)
                     now = clock()
                     await asyncio.to_thread(engine.tick, work_conn, now, pipeline_stalled=watch.stalled)
-                    if time.monotonic() >= next_report_check:  # the monthly briefing, once a minute at most
-                        next_report_check = time.monotonic() + 60
+                    # The monthly briefing: checked when the local day changes, and once a minute (a retry).
+                    if now.astimezone(settings.tz).date() != report_day or time.monotonic() >= next_report_check:
+                        next_report_check, report_day = time.monotonic() + 60, now.astimezone(settings.tz).date()
                         await asyncio.to_thread(_monthly_report, work_conn, settings, now)
                     await engine.deliver_due(work_conn, http, clock())
                 else:

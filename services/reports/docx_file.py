@@ -37,10 +37,13 @@ def _paragraph(
         p.alignment = align
 
 
-def _table(doc: DocxDocument, header: list[str], rows: list[list[str]], size: int = 10) -> Table:
+def _table(
+    doc: DocxDocument, header: list[str], rows: list[list[str]], widths_cm: list[float], size: int = 10
+) -> Table:
     table = doc.add_table(rows=1, cols=len(header))
     table.style = "Table Grid"
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
+    table.autofit = False
     for cell, text in zip(table.rows[0].cells, header, strict=True):
         cell.text = ""
         run = cell.paragraphs[0].add_run(text)
@@ -50,6 +53,10 @@ def _table(doc: DocxDocument, header: list[str], rows: list[list[str]], size: in
         for cell, text in zip(cells, row, strict=True):
             cell.text = ""
             cell.paragraphs[0].add_run(text).font.size = Pt(size)
+    for column, width in zip(table.columns, widths_cm, strict=True):
+        column.width = Cm(width)  # the grid (LibreOffice reads it) and each cell (Word reads those)
+        for cell in column.cells:
+            cell.width = Cm(width)
     return table
 
 
@@ -92,16 +99,18 @@ def render(report: MonthlyReport, t: Texts) -> bytes:
     _paragraph(doc, t("as_of", time=t.moment(report.as_of)), italic=True, size=11, align=WD_ALIGN_PARAGRAPH.CENTER)
 
     _paragraph(doc, t("s_summary", district_upper=t.district.upper()), bold=True)
-    _table(doc, [t("figure"), t("value"), t("change")], [list(r) for r in t.summary_rows()], size=11)
+    _table(doc, [t("figure"), t("value"), t("change")], [list(r) for r in t.summary_rows()], [9, 4, 4], size=11)
 
     _paragraph(doc, t("s_units"), bold=True)
     header, *rows = t.unit_table()
-    _table(doc, header, rows, size=9)
+    # 17 cm of text width: the unit's name gets the room, figures are short.
+    _table(doc, header, rows, [1.0, 3.2, 1.6, 1.6, 1.5, 1.3, 1.3, 1.6, 1.9, 1.5], size=9)
 
     _paragraph(doc, t("s_ranking"), bold=True)
     for title, units in ((t("top"), report.top), (t("bottom"), report.bottom)):
         ranking_header, *ranking_rows = t.ranking_table(units, title)
-        _table(doc, ranking_header, ranking_rows, size=10)
+        _table(doc, ranking_header, ranking_rows, [6, 3, 3], size=10)
+        doc.add_paragraph()
 
     _paragraph(doc, t("s_charts"), bold=True)
     doc.add_picture(io.BytesIO(charts.availability_by_unit(report, t)), width=Cm(16))

@@ -452,3 +452,31 @@ async def test_a_flapping_camera_is_one_flapping_message(settings, conn, tmp_pat
         assert len(receivers.texts()) == 4 and all("Chập chờn" in t for t in receivers.texts())
     finally:
         await stack.close()
+
+
+async def test_the_monthly_report_is_mailed_on_the_first_day_of_the_month(
+    settings, conn, tmp_path, clock, receivers
+) -> None:
+    """`pulse alerts` (its leader) issues last month's briefing once, to the channels that ask for it."""
+    stack = await alert_stack(settings, conn, tmp_path, clock, receivers)
+    try:
+        add_channel(conn, kind="email", target="van-phong@hoanghoa.example", wants_reports=True)
+        stack.start_alerts()  # 23:00 on 31 March: February's report is due (a catch-up), March's not yet
+
+        def reports(month: str) -> list:
+            return [m for m in receivers.mail if f"tháng {month}" in str(m["Subject"])]
+
+        february = await until(lambda: reports("02/2024"), what="February's report mailed")
+        assert february[0]["To"] == "van-phong@hoanghoa.example"
+        names = sorted(p.get_filename() for p in february[0].iter_attachments())
+        assert names == ["bao-cao-thang-2024-02-2024.pdf", "bao-cao-thang-2024-02-2024.xlsx"]
+        assert reports("03/2024") == []
+        clock.advance(3600)  # midnight in Hoằng Hóa: 1 April
+        await until(lambda: reports("03/2024"), what="March's report mailed")
+        await settle_alerts(stack)
+        assert len(reports("03/2024")) == 1 and len(reports("02/2024")) == 1  # once each
+        assert stack.count("SELECT count(*) AS n FROM reports WHERE scheduled") == 2
+        # The alert channels without --reports (webhook, Telegram, Zalo, another mailbox) got nothing.
+        assert receivers.http == [] and {m["To"] for m in receivers.mail} == {"van-phong@hoanghoa.example"}
+    finally:
+        await stack.close()
