@@ -18,10 +18,15 @@ class ImportProblems(ValueError):
 
 def read_rows(text: str, *, required: Sequence[str]) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
     """The header and the rows (line number, stripped values); raises ImportProblems for missing columns."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    columns = list(reader.fieldnames or [])
-    missing = [c for c in required if c not in columns]
-    if missing:
-        raise ImportProblems([f"line 1: missing column(s): {', '.join(missing)}"])
-    rows = ((line, {k: (v or "").strip() for k, v in row.items() if k}) for line, row in enumerate(reader, start=2))
-    return columns, rows
+    # newline="": the csv module reads \r, \n and \r\n line ends itself (a stray \r is not a crash).
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+    try:
+        columns = list(reader.fieldnames or [])
+        missing = [c for c in required if c not in columns]
+        if missing:
+            raise ImportProblems([f"line 1: missing column(s): {', '.join(missing)}"])
+        # Read it all now (files are small): a malformed line is one problem with its number, not a traceback.
+        rows = [(reader.line_num, {k: (v or "").strip() for k, v in row.items() if k}) for row in reader]
+    except csv.Error as exc:
+        raise ImportProblems([f"line {reader.line_num}: not valid CSV ({exc})"]) from None
+    return columns, iter(rows)

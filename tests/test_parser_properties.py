@@ -1,0 +1,153 @@
+"""Hostile input, property-based (hypothesis): every parser that reads what the outside world sends — heartbeat
+items, Kafka messages, app-event envelopes and events, CSV imports, timestamps — either accepts the input or refuses
+it with its own error naming the problem. Nothing else escapes (no crash, no stray exception type), and what is
+accepted survives the trip through the wire format unchanged. Pure: no I/O."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from app_events import validation
+from services.core import heartbeats
+from services.core.cameras import CameraFileError, parse_cameras_csv
+from services.core.heartbeats import Delivery, HeartbeatItem, Rejection
+from services.core.units import UnitFileError, parse_units_csv
+from services.core.uptime import Beat, spans
+from services.ingest import app_events as ingest_events
+from services.ingest import heartbeats as ingest_heartbeats
+
+NOW = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=5),
+    max_leaves=20,
+)
+FIELDS = ["camera_id", "ts", "status", "seq", "metrics", "quality", "extra"]
+# Objects shaped like heartbeat items, with each field missing, well-typed or hostile.
+ITEMS = st.dictionaries(
+    st.sampled_from(FIELDS),
+    st.one_of(JSON, st.text(alphabet="abc-._:0189", min_size=1, max_size=70), st.sampled_from(["ok", "down"])),
+)
+CAMERA_IDS = st.from_regex(r"\A[A-Za-z0-9._:-]{1,64}\Z")
+REASONS = ("invalid: ", "unknown_field: ", "clock_skew: ", "too_old: ")
+
+
+@given(ITEMS | JSON)
+def test_a_heartbeat_item_is_accepted_or_refused_with_a_named_reason(raw) -> None:
+    result = heartbeats.validate_item(raw, index=3, now=NOW)
+    if isinstance(result, Rejection):
+        assert result.index == 3 and result.reason.startswith(REASONS), result.reason
+    else:
+        assert isinstance(result, HeartbeatItem)
+
+
+@given(
+    CAMERA_IDS,
+    st.integers(min_value=-7 * 86400 + 1, max_value=120),
+    st.sampled_from(["ok", "degraded", "down"]),
+    st.none() | st.integers(min_value=0, max_value=2**62),
+)
+def test_a_valid_heartbeat_survives_the_wire_unchanged(camera_id, offset_s, status, seq) -> None:
+    ts = NOW + timedelta(seconds=offset_s)
+    raw = {"camera_id": camera_id, "ts": ts.isoformat(), "status": status, "seq": seq}
+    item = heartbeats.validate_item({k: v for k, v in raw.items() if v is not None}, index=0, now=NOW)
+    assert isinstance(item, HeartbeatItem)
+    row = ingest_heartbeats.process_message(heartbeats.to_message(item, Delivery(7, "2024", "15865", NOW)))
+    assert (row.camera_id, row.ts, row.status, row.seq, row.gateway_id) == (camera_id, ts, status, seq, 7)
+
+
+@given(st.binary(max_size=300) | JSON.map(lambda v: __import__("json").dumps(v).encode()))
+def test_any_kafka_message_is_a_heartbeat_or_a_named_dead_letter(value: bytes) -> None:
+    try:
+        ingest_heartbeats.process_message(value)
+    except heartbeats.InvalidMessage as exc:
+        assert str(exc)
+
+
+@given(st.binary(max_size=300) | JSON.map(lambda v: __import__("json").dumps(v).encode()))
+def test_any_app_event_message_is_rows_or_a_named_refusal(value: bytes) -> None:
+    try:
+        rows = ingest_events.process_message(value, tz=UTC)
+    except ValueError as exc:
+        assert str(exc)
+    else:
+        assert isinstance(rows, tuple)
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(JSON | st.fixed_dictionaries({"context": JSON, "events": st.lists(JSON, max_size=3), "sent_at": JSON}))
+def test_an_app_envelope_is_accepted_or_refused_naming_the_field(body) -> None:
+    try:
+        envelope = validation.check_envelope(body)
+    except validation.EnvelopeError as exc:
+        assert ":" in str(exc)  # "context.platform: expected …"
+    else:
+        assert 1 <= len(envelope.events) <= validation.MAX_EVENTS
+
+
+@given(JSON | st.dictionaries(st.sampled_from(["event_id", "event", "created_at", "properties", "user_id", "x"]), JSON))
+def test_an_app_event_is_checked_or_refused_with_a_reason(raw) -> None:
+    result = validation.check_event(raw)
+    assert isinstance(result, validation.CheckedEvent) or (isinstance(result, str) and result)
+
+
+@given(
+    st.text(max_size=400)
+    | st.lists(st.lists(st.text(max_size=12), max_size=8), max_size=6).map(
+        lambda rows: "\n".join(",".join(r) for r in rows)
+    )
+)
+def test_a_units_file_is_read_or_refused_with_its_problems(text: str) -> None:
+    try:
+        parse_units_csv("code,name,type,unit_set,successor_code\n" + text)
+    except UnitFileError as exc:
+        assert exc.problems
+
+
+@given(st.lists(st.lists(st.text(alphabet="ab1,.-:/ ", max_size=12), min_size=1, max_size=8), max_size=6))
+def test_a_cameras_file_is_read_or_refused_with_line_numbers(rows) -> None:
+    text = "camera_id,unit_code,name,interval_s,stream_url,lat,lon\n" + "\n".join(",".join(r) for r in rows)
+    try:
+        parsed = parse_cameras_csv(text, known_units={"15865"})
+    except CameraFileError as exc:
+        assert exc.problems and all(p.startswith(("line ", "the file", "header", "missing")) for p in exc.problems)
+    else:
+        assert parsed and all(r.unit_code == "15865" for r in parsed)
+
+
+@given(JSON | st.datetimes().map(lambda d: d.isoformat()))
+def test_a_timestamp_is_aware_or_refused(value) -> None:
+    try:
+        parsed = heartbeats.parse_rfc3339(value)
+    except ValueError:
+        return
+    assert parsed.utcoffset() is not None
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(min_value=0, max_value=5000), st.sampled_from(["up", "degraded", "down"])),
+        min_size=1,
+        max_size=40,
+        unique_by=lambda beat: beat[0],  # one heartbeat per ts; a repeat is the same heartbeat delivered again
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_stored_spans_cover_first_to_last_beat_whatever_the_order(raw, rng) -> None:
+    t0 = NOW
+    beats = [Beat(t0 + timedelta(seconds=s), state) for s, state in raw]
+    shuffled = list(beats)
+    rng.shuffle(shuffled)
+    out = spans(beats, interval_s=60)
+    assert out == spans(shuffled + shuffled[:3], interval_s=60)  # order and duplicates do not matter
+    first, last = min(b.ts for b in beats), max(b.ts for b in beats)
+    if first == last:
+        assert out == []
+        return
+    assert out[0].start == first and out[-1].end == last
+    assert all(a.end == b.start for a, b in itertools.pairwise(out))  # contiguous, no overlap
+    assert sum(i.seconds for i in out) == (last - first).total_seconds()
