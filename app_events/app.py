@@ -14,7 +14,6 @@ event_id).
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -28,9 +27,10 @@ from limits import RateLimitItemPerMinute
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from prometheus_client import Counter
-from pydantic_core import to_json
+from pydantic_core import from_json, to_json
 
 from app_events.validation import (
+    ENVELOPE_SCHEMA,
     CheckedEvent,
     EnvelopeError,
     check_envelope,
@@ -101,7 +101,11 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = _utc_now) 
     app.state.settings = settings
     app.include_router(health_router({"kafka": kafka_ready}))
 
-    @app.post("/v1/events", summary="Send app events (1 to 500 per request, ≤ 1 MiB, gzip allowed)")
+    @app.post(
+        "/v1/events",
+        summary="Send app events (1 to 500 per request, ≤ 1 MiB, gzip allowed)",
+        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": ENVELOPE_SCHEMA}}}},
+    )
     async def post_events(
         request: Request, x_app_key: Annotated[str | None, Header(description="the app's public key")] = None
     ) -> Any:
@@ -110,11 +114,13 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = _utc_now) 
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing, unknown or revoked X-App-Key")
         body = await read_limited(request, MAX_BODY)
         try:
-            envelope = check_envelope(json.loads(body))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            # pydantic-core's parser also refuses lone UTF-16 surrogates ("\ud800"), which are not text and
+            # could not be hashed or written to Kafka later.
+            envelope = check_envelope(from_json(body))
+        except ValueError as exc:
+            if isinstance(exc, EnvelopeError):
+                raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
             raise HTTPException(status.HTTP_400_BAD_REQUEST, f"body: not valid JSON ({exc})") from None
-        except EnvelopeError as exc:
-            raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
         install_subject = pseudonym(key, envelope.install_id)
         if not limiter.hit(rate, str(app_id), install_subject):
             THROTTLED.inc()

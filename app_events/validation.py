@@ -66,6 +66,46 @@ def _text(value: Any, field: str, *, limit: int, required: bool = True) -> str:
     return value
 
 
+# The request body as an OpenAPI schema: documentation for the app team (and the schemathesis tests); the checks
+# below are what decides, and they answer per field and per event.
+ENVELOPE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["context", "events"],
+    "properties": {
+        "sent_at": {"type": "string", "format": "date-time", "description": "the device clock when sent"},
+        "context": {
+            "type": "object",
+            "required": ["install_id", "platform", "app_version"],
+            "properties": {
+                "install_id": {"type": "string", "format": "uuid"},
+                "platform": {"enum": list(PLATFORMS)},
+                "app_version": {"type": "string", "maxLength": 32},
+                "os_version": {"type": "string", "maxLength": 32},
+                "locale": {"type": "string", "maxLength": 16},
+            },
+        },
+        "events": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": MAX_EVENTS,
+            "items": {
+                "type": "object",
+                "required": ["event_id", "event", "created_at"],
+                "properties": {
+                    "event_id": {"type": "string", "format": "uuid"},
+                    "event": {"type": "string", "pattern": _EVENT_NAME.pattern},
+                    "created_at": {"type": "string", "format": "date-time"},
+                    "user_id": {"type": "string", "minLength": 1, "maxLength": 128},
+                    "unit_code": {"type": "string", "pattern": _CODE.pattern},
+                    "session_id": {"type": "string", "maxLength": 64},
+                    "properties": {"type": "object", "maxProperties": MAX_PROPERTIES},
+                },
+            },
+        },
+    },
+}
+
+
 def check_envelope(body: Any) -> Envelope:
     if not isinstance(body, dict):
         raise EnvelopeError("body: expected a JSON object with sent_at, context and events")
@@ -150,7 +190,10 @@ def event_time(*, received_at: datetime, sent_at: datetime | None, created_at: d
     missing or the result would be more than 23 h ahead of received_at."""
     if sent_at is None:
         return received_at
-    corrected = received_at - (sent_at - created_at)
+    try:
+        corrected = received_at - (sent_at - created_at)
+    except OverflowError:  # clocks centuries apart: nothing to correct with
+        return received_at
     return received_at if corrected - received_at > MAX_AHEAD else corrected
 
 

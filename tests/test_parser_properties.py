@@ -151,3 +151,12 @@ def test_stored_spans_cover_first_to_last_beat_whatever_the_order(raw, rng) -> N
     assert out[0].start == first and out[-1].end == last
     assert all(a.end == b.start for a, b in itertools.pairwise(out))  # contiguous, no overlap
     assert sum(i.seconds for i in out) == (last - first).total_seconds()
+
+
+AWARE = st.datetimes(timezones=st.just(UTC))
+
+
+@given(AWARE, st.none() | AWARE, AWARE)
+def test_the_clock_correction_never_fails_and_never_moves_an_event_far_ahead(received_at, sent_at, created_at) -> None:
+    at = validation.event_time(received_at=received_at, sent_at=sent_at, created_at=created_at)
+    assert at - received_at <= validation.MAX_AHEAD  # a device clock centuries off falls back to received_at

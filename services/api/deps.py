@@ -45,6 +45,10 @@ def get_now(request: Request) -> datetime:
 Now = Annotated[datetime, Depends(get_now)]
 
 
+# Free text an operator types (notes): anything but NUL, which PostgreSQL cannot store in text.
+FREE_TEXT = r"^[^\x00]*$"
+USERNAME = r"^[A-Za-z0-9._@-]{1,64}$"  # as the operators table allows
+
 SESSION_COOKIE = "pulse_session"
 CSRF_HEADER = "X-CSRF-Token"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import BaseModel, Field
 
-from services.api.deps import AdminOnly, AppSettings, Conn, Now, Reader
+from services.api.deps import FREE_TEXT, AdminOnly, AppSettings, Conn, Now, Reader
 from services.api.uptime import UnitSetParam
 from services.core import maintenance
 from services.core.auth import Principal
@@ -74,7 +74,7 @@ def list_incidents(
 
 
 class AckIn(BaseModel):
-    note: str = Field(default="", max_length=500)
+    note: str = Field(default="", max_length=500, pattern=FREE_TEXT)
 
 
 @router.post("/incidents/{incident_id}/ack", summary="Acknowledge an incident (admin, or commune in its units)")
@@ -105,7 +105,7 @@ class WindowIn(BaseModel):
     weekdays: list[int] = Field(default_factory=list, description="weekly: ISO weekdays, 1 = Monday")
     local_start: time | None = Field(default=None, description="weekly: local time (PULSE_TIMEZONE)")
     local_end: time | None = None
-    note: str = Field(default="", max_length=500)
+    note: str = Field(default="", max_length=500, pattern=FREE_TEXT)
 
 
 def _window(row: dict) -> dict:

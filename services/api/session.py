@@ -15,7 +15,7 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from pydantic import BaseModel, Field
 
-from services.api.deps import SESSION_COOKIE, AppSettings, Conn, Now, Reader
+from services.api.deps import SESSION_COOKIE, USERNAME, AppSettings, Conn, Now, Reader
 from services.api.me import me_item
 from services.core import accounts, auth
 
@@ -28,7 +28,7 @@ def login_limiter() -> MovingWindowRateLimiter:
 
 
 class LoginIn(BaseModel):
-    username: str = Field(min_length=1, max_length=64)
+    username: str = Field(min_length=1, max_length=64, pattern=USERNAME)
     password: str = Field(min_length=1, max_length=256)
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import BaseModel, Field
 
-from services.api.deps import AdminOnly, AppSettings, Conn, Now, Reader, require_unit
+from services.api.deps import FREE_TEXT, AdminOnly, AppSettings, Conn, Now, Reader, require_unit
 from services.core import camera_state, engagement, units, uptime
 
 router = APIRouter(prefix="/api/v1/units", tags=["units"])
@@ -92,7 +92,7 @@ def get_unit(principal: Reader, conn: Conn, unit_set: CodePath, code: CodePath) 
 class PopulationIn(BaseModel):
     population: int | None = Field(default=None, ge=0, le=10_000_000)
     households: int | None = Field(default=None, ge=0, le=10_000_000)
-    note: str = Field(default="", max_length=200, description="where the figure comes from")
+    note: str = Field(default="", max_length=200, pattern=FREE_TEXT, description="where the figure comes from")
 
 
 @router.put("/{unit_set}/{code}/population", summary="Enter a unit's population (admin)")
