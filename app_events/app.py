@@ -41,7 +41,7 @@ from app_events.validation import (
 )
 from services.core import kafka
 from services.core.db import connect
-from services.core.http import health_router
+from services.core.http import CredentialFailures, client_address, health_router
 from services.core.http_body import read_limited
 from services.core.settings import ConfigError, Settings
 from services.core.token_cache import TokenCache
@@ -99,6 +99,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = _utc_now) 
 
     app = FastAPI(title="commune-pulse app-events collector", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
+    failures = CredentialFailures(settings.token_failures_per_15min)
     app.include_router(health_router({"kafka": kafka_ready}))
 
     @app.post(
@@ -109,8 +110,11 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = _utc_now) 
     async def post_events(
         request: Request, x_app_key: Annotated[str | None, Header(description="the app's public key")] = None
     ) -> Any:
+        address = f"addr:{client_address(request)}"
+        failures.refuse_if_blocked(address)
         app_id = await keys.lookup(x_app_key)
         if app_id is None:
+            failures.failed(address)
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing, unknown or revoked X-App-Key")
         body = await read_limited(request, MAX_BODY)
         try:

@@ -34,7 +34,7 @@ from services.core.heartbeats import (
     to_message,
     validate_item,
 )
-from services.core.http import health_router
+from services.core.http import CredentialFailures, client_address, health_router
 from services.core.http_body import read_limited
 from services.core.settings import Settings
 
@@ -78,8 +78,12 @@ async def current_gateway(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> KnownGateway:
     registry: Registry = request.app.state.registry
+    failures: CredentialFailures = request.app.state.token_failures
+    address = f"addr:{client_address(request)}"
+    failures.refuse_if_blocked(address)
     gateway = await registry.gateway_for_token(credentials.credentials) if credentials else None
     if gateway is None:
+        failures.failed(address)
         REQUESTS.labels("401").inc()
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
@@ -124,6 +128,7 @@ def create_app(settings: Settings, *, clock: Clock = _utc_now, registry: Registr
     app.state.settings = settings
     app.state.publisher = publisher
     app.state.registry = registry
+    app.state.token_failures = CredentialFailures(settings.token_failures_per_15min)
     app.include_router(health_router({"kafka": kafka_ready}))
 
     async def publish(records: list[Record]) -> None:

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from services.api import cameras, engagement, incidents, me, reports, session, units, uptime, web
 from services.core.db import pool
-from services.core.http import health_router
+from services.core.http import CredentialFailures, health_router
 from services.core.settings import Settings
 
 
@@ -46,7 +46,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = _utc_now) 
     app.state.settings = settings
     app.state.pool = db_pool
     app.state.clock = clock
-    app.state.login_limiter = session.login_limiter()
+    app.state.login_failures = CredentialFailures(settings.login_failures_per_15min)
+    app.state.token_failures = CredentialFailures(settings.token_failures_per_15min)
     app.include_router(health_router({"database": database_ready}))
     app.include_router(session.router)
     app.include_router(me.router)

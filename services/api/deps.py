@@ -17,6 +17,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from services.core import accounts, auth
 from services.core.auth import Principal, Role
 from services.core.db import DbConn
+from services.core.http import CredentialFailures, client_address
 from services.core.settings import Settings
 
 _bearer = HTTPBearer(auto_error=False, description="An operator's API token (`pulse tokens create`)")
@@ -63,9 +64,13 @@ def current_principal(
     """An API token (`Authorization: Bearer`) or the dashboard's session cookie. A change made with the cookie
     must also carry the session's CSRF token in `X-CSRF-Token` (a token in a header cannot be forged by
     another site; a cookie can be sent by one)."""
+    failures: CredentialFailures = request.app.state.token_failures
+    address = f"addr:{client_address(request)}"
+    failures.refuse_if_blocked(address)
     if credentials is not None:
         principal = accounts.principal_for_token(conn, credentials.credentials)
         if principal is None:
+            failures.failed(address)
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED, "invalid or revoked token", headers={"WWW-Authenticate": "Bearer"}
             )
@@ -79,6 +84,7 @@ def current_principal(
         )
     principal = accounts.principal_for_session(conn, session_id, idle_hours=settings.session_idle_hours)
     if principal is None:
+        failures.failed(address)
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "session expired or logged out", headers={"WWW-Authenticate": "Bearer"}
         )

@@ -7,38 +7,20 @@ client address (a moving 15-minute window in this process) so a password cannot 
 
 from __future__ import annotations
 
-import time
-
 from fastapi import APIRouter, HTTPException, Request, Response, status
-from limits import RateLimitItemPerMinute
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 from pydantic import BaseModel, Field
 
 from services.api.deps import SESSION_COOKIE, USERNAME, AppSettings, Conn, Now, Reader
 from services.api.me import me_item
 from services.core import accounts, auth
+from services.core.http import CredentialFailures, client_address
 
 router = APIRouter(prefix="/api/v1/session", tags=["auth"])
-
-
-def login_limiter() -> MovingWindowRateLimiter:
-    """One per API process (kept in `app.state`): counts failed log-ins per username and per client address."""
-    return MovingWindowRateLimiter(MemoryStorage())
 
 
 class LoginIn(BaseModel):
     username: str = Field(min_length=1, max_length=64, pattern=USERNAME)
     password: str = Field(min_length=1, max_length=256)
-
-
-def _retry_after(limiter: MovingWindowRateLimiter, keys: list[str], limit: RateLimitItemPerMinute) -> int | None:
-    """Seconds until the next attempt is allowed, or None when every key may still try."""
-    for key in keys:
-        if not limiter.test(limit, key):
-            reset_at, _ = limiter.get_window_stats(limit, key)
-            return max(1, int(reset_at - time.time()) + 1)
-    return None
 
 
 @router.post(
@@ -47,23 +29,14 @@ def _retry_after(limiter: MovingWindowRateLimiter, keys: list[str], limit: RateL
     responses={401: {"description": "wrong username or password"}, 429: {"description": "too many failures"}},
 )
 def log_in(request: Request, response: Response, body: LoginIn, settings: AppSettings, conn: Conn, now: Now) -> dict:
-    limit = RateLimitItemPerMinute(settings.login_failures_per_15min, 15)
-    client = request.client.host if request.client else "?"
-    keys = [f"user:{body.username.lower()}", f"addr:{client}"]
-    limiter = request.app.state.login_limiter
-    wait = _retry_after(limiter, keys, limit)
-    if wait is not None:
-        raise HTTPException(
-            status.HTTP_429_TOO_MANY_REQUESTS,
-            f"too many failed log-ins: try again in {wait} s",
-            headers={"Retry-After": str(wait)},
-        )
+    keys = [f"user:{body.username.lower()}", f"addr:{client_address(request)}"]
+    failures: CredentialFailures = request.app.state.login_failures
+    failures.refuse_if_blocked(*keys)
     session_id = accounts.open_session(
         conn, username=body.username, password=body.password, idle_hours=settings.session_idle_hours
     )
     if session_id is None:
-        for key in keys:
-            limiter.hit(limit, key)
+        failures.failed(*keys)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "username or password: wrong")
     principal = accounts.principal_for_session(conn, session_id, idle_hours=settings.session_idle_hours)
     assert principal is not None

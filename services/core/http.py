@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
@@ -33,3 +34,46 @@ def health_router(checks: dict[str, ReadyCheck]) -> APIRouter:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router
+
+
+class CredentialFailures:
+    """Wrong tokens, app keys or passwords, counted per client address over a moving 15-minute window (in this
+    process): past the limit a client is answered 429 with Retry-After until the window frees up, so secrets
+    cannot be guessed by volume and a misconfigured client does not flood the database with lookups."""
+
+    def __init__(self, per_15min: int) -> None:
+        from limits import RateLimitItemPerMinute
+        from limits.storage import MemoryStorage
+        from limits.strategies import MovingWindowRateLimiter
+
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._limit = RateLimitItemPerMinute(per_15min, 15)
+
+    def retry_after(self, *keys: str) -> int | None:
+        """Seconds a client must wait, or None when none of its keys is over the limit."""
+        import time
+
+        for key in keys:
+            if not self._limiter.test(self._limit, key):
+                reset_at, _ = self._limiter.get_window_stats(self._limit, key)
+                return max(1, int(reset_at - time.time()) + 1)
+        return None
+
+    def failed(self, *keys: str) -> None:
+        for key in keys:
+            self._limiter.hit(self._limit, key)
+
+    def refuse_if_blocked(self, *keys: str) -> None:
+        from fastapi import HTTPException, status
+
+        wait = self.retry_after(*keys)
+        if wait is not None:
+            raise HTTPException(
+                status.HTTP_429_TOO_MANY_REQUESTS,
+                f"too many failed attempts: try again in {wait} s",
+                headers={"Retry-After": str(wait)},
+            )
+
+
+def client_address(request: Any) -> str:
+    return request.client.host if request.client else "?"

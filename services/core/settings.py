@@ -92,8 +92,10 @@ class Settings(BaseSettings):
     # marked Secure when the dashboard is served over HTTPS (set true behind a TLS proxy).
     session_idle_hours: float = Field(default=12.0, gt=0, le=24 * 30)
     cookie_secure: bool = False
-    # Failed log-ins allowed per username and per client address in 15 minutes before 429.
+    # Failed log-ins allowed per username and per client address in 15 minutes before 429; and wrong API tokens,
+    # gateway tokens or app keys per client address (higher: behind a proxy many clients share one address).
     login_failures_per_15min: int = Field(default=10, ge=1, le=10_000)
+    token_failures_per_15min: int = Field(default=300, ge=1, le=1_000_000)
     # The dashboard's files (default: dashboards/web beside the code; its node_modules come from `npm ci`).
     web_dir: Path | None = None
     # Where `pulse infra` keeps its data, logs and pid files, and where builds are cached.
