@@ -10,7 +10,7 @@ import os
 import signal
 import sys
 from collections import defaultdict
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -134,4 +134,113 @@ async def test_a_postgresql_restart_loses_no_acknowledged_heartbeat(settings, ba
         check_intervals_match_heartbeats(stack.db())
     finally:
         await asyncio.to_thread(postgres.start)
+        await stack.close()
+
+
+def _pulse(*args: str) -> list[str]:
+    return [sys.executable, "-c", "from services.cli import main; main()", *args]
+
+
+def _component_env(settings, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "PULSE_DATABASE_URL": settings.database_url,
+        "PULSE_KAFKA_PREFIX": settings.kafka_prefix,
+        "PULSE_INGEST_METRICS_PORT": str(free_port()),
+        "PULSE_LOG_LEVEL": "WARNING",
+        **extra,
+    }
+
+
+async def test_a_rebalance_between_two_ingest_processes_stores_everything_once(settings, conn, tmp_path, clock) -> None:
+    """A second `pulse ingest` joins the consumer group mid-stream (a rebalance), then the first leaves (another):
+    every acknowledged heartbeat is stored once and the intervals follow the rules."""
+    stack = await start_stack(settings, conn, tmp_path, clock, ingest=False)
+    env = _component_env(stack.settings, PULSE_INGEST_BATCH_MAX="300")
+    procs = []
+    try:
+        token = stack.gateway("gw", "15865")
+        clock.advance(7200)
+        sent = beats(150, 60)  # 9,000 heartbeats, in three waves
+        waves = [sent[:3000], sent[3000:6000], sent[6000:]]
+        log = (tmp_path / "ingest.log").open("ab")
+        for i in range(0, 3000, 1000):
+            assert (await stack.push(token, waves[0][i : i + 1000])).json()["accepted"] == 1000
+        procs.append(await asyncio.create_subprocess_exec(*_pulse("ingest"), env=env, stdout=log, stderr=log))
+        await until(lambda: stack.stored() >= 500, timeout=60, what="the first ingest to store")
+        procs.append(await asyncio.create_subprocess_exec(*_pulse("ingest"), env=env, stdout=log, stderr=log))
+        for i in range(0, 3000, 1000):
+            assert (await stack.push(token, waves[1][i : i + 1000])).json()["accepted"] == 1000
+        await until(lambda: stack.stored() >= 4000, timeout=90, what="both ingests to store")
+        procs[0].send_signal(signal.SIGTERM)  # leaves the group: its partitions move to the other
+        assert await asyncio.wait_for(procs[0].wait(), 60) == 0
+        for i in range(0, 3000, 1000):
+            assert (await stack.push(token, waves[2][i : i + 1000])).json()["accepted"] == 1000
+        await stack.settle(len(sent), timeout=120)
+        assert stack.count("SELECT count(DISTINCT (camera_id, ts)) AS n FROM heartbeats") == len(sent)
+        check_intervals_match_heartbeats(stack.db())
+    finally:
+        for proc in procs:
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+                await asyncio.wait_for(proc.wait(), 60)
+        await stack.close()
+
+
+async def test_a_gateway_killed_with_a_full_spool_loses_nothing_it_acknowledged(
+    settings, conn, tmp_path, clock
+) -> None:
+    """The gateway runs without Kafka (unreachable), spools until its bound and then answers 503; it is killed
+    with SIGKILL; restarted with Kafka, it forwards the spool: exactly the acknowledged heartbeats are stored."""
+    stack = await start_stack(settings, conn, tmp_path, clock)  # ingest runs; the stack's own gateway is unused
+    token = stack.gateway("gw-spool", "15865")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    common = {
+        "PULSE_GATEWAY_PORT": str(port),
+        "PULSE_DATA_DIR": str(tmp_path / "gateway"),
+        "PULSE_SPOOL_MAX_BYTES": str(1 << 20),
+        "PULSE_GATEWAY_SEND_TIMEOUT_S": "0.5",
+    }
+    log = (tmp_path / "gateway.log").open("ab")
+    no_kafka = _component_env(stack.settings, PULSE_KAFKA_BOOTSTRAP=f"127.0.0.1:{free_port()}", **common)
+    gateway = await asyncio.create_subprocess_exec(*_pulse("camera-gateway"), env=no_kafka, stdout=log, stderr=log)
+    acknowledged = 0
+    try:
+
+        async def healthy() -> bool:
+            try:
+                return (await stack.http.get(f"{url}/healthz")).status_code == 200
+            except Exception:
+                return False
+
+        await until(healthy, timeout=60, what="the gateway without Kafka")
+        full = None
+        start = datetime.now(UTC) - timedelta(days=1)  # this gateway runs on the wall clock: recent beats
+        for batch in range(400):  # 1 MiB of spool holds a few thousand heartbeats
+            ts = (start + timedelta(seconds=60 * batch)).isoformat()
+            items = [{"camera_id": f"cam-{c:03d}", "ts": ts} for c in range(50)]
+            response = await stack.http.post(
+                f"{url}/v1/heartbeats", json={"heartbeats": items}, headers={"Authorization": f"Bearer {token}"}
+            )
+            if response.status_code == 503:
+                full = response
+                break
+            assert response.status_code == 202, response.text
+            acknowledged += response.json()["accepted"]
+        assert full is not None and int(full.headers["retry-after"]) > 0, "the spool should fill up"
+        assert acknowledged > 0 and stack.stored() == 0
+        gateway.send_signal(signal.SIGKILL)
+        await asyncio.wait_for(gateway.wait(), 30)
+        with_kafka = _component_env(stack.settings, **common)
+        gateway = await asyncio.create_subprocess_exec(
+            *_pulse("camera-gateway"), env=with_kafka, stdout=log, stderr=log
+        )
+        await stack.settle(acknowledged, timeout=120)
+        assert stack.count("SELECT count(DISTINCT (camera_id, ts)) AS n FROM heartbeats") == acknowledged
+        check_intervals_match_heartbeats(stack.db())
+    finally:
+        if gateway.returncode is None:
+            gateway.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(gateway.wait(), 60)
         await stack.close()
