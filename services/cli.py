@@ -568,6 +568,8 @@ def _run(
     """Run HTTP components (and the ingest consumers) in this process until SIGINT/SIGTERM."""
     import importlib
 
+    from aiokafka.errors import KafkaError
+
     from services.core import serve
     from services.core.kafka import ensure_topics
 
@@ -580,7 +582,14 @@ def _run(
 
     async def run() -> None:
         if with_ingest or any(n != "api" for n in names):
-            await ensure_topics(settings)
+            try:
+                await ensure_topics(settings)
+            except KafkaError as exc:
+                if with_ingest or names != ["camera-gateway"]:
+                    raise
+                # The gateway's job during a Kafka outage is to keep accepting into its spool: it starts anyway
+                # (its forwarder sends the spool once Kafka answers; topics are made by whoever starts next).
+                click.echo(f"camera-gateway: Kafka unreachable at start ({exc.__class__.__name__}); spooling")
         servers = []
         for name in names:
             module, port = factories[name]

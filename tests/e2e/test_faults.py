@@ -156,19 +156,23 @@ async def test_a_rebalance_between_two_ingest_processes_stores_everything_once(s
     """A second `pulse ingest` joins the consumer group mid-stream (a rebalance), then the first leaves (another):
     every acknowledged heartbeat is stored once and the intervals follow the rules."""
     stack = await start_stack(settings, conn, tmp_path, clock, ingest=False)
-    env = _component_env(stack.settings, PULSE_INGEST_BATCH_MAX="300")
     procs = []
+    log = (tmp_path / "ingest.log").open("ab")
+
+    async def ingest() -> asyncio.subprocess.Process:
+        env = _component_env(stack.settings, PULSE_INGEST_BATCH_MAX="300")  # each its own metrics port
+        return await asyncio.create_subprocess_exec(*_pulse("ingest"), env=env, stdout=log, stderr=log)
+
     try:
         token = stack.gateway("gw", "15865")
         clock.advance(7200)
         sent = beats(150, 60)  # 9,000 heartbeats, in three waves
         waves = [sent[:3000], sent[3000:6000], sent[6000:]]
-        log = (tmp_path / "ingest.log").open("ab")
         for i in range(0, 3000, 1000):
             assert (await stack.push(token, waves[0][i : i + 1000])).json()["accepted"] == 1000
-        procs.append(await asyncio.create_subprocess_exec(*_pulse("ingest"), env=env, stdout=log, stderr=log))
+        procs.append(await ingest())
         await until(lambda: stack.stored() >= 500, timeout=60, what="the first ingest to store")
-        procs.append(await asyncio.create_subprocess_exec(*_pulse("ingest"), env=env, stdout=log, stderr=log))
+        procs.append(await ingest())
         for i in range(0, 3000, 1000):
             assert (await stack.push(token, waves[1][i : i + 1000])).json()["accepted"] == 1000
         await until(lambda: stack.stored() >= 4000, timeout=90, what="both ingests to store")
@@ -184,6 +188,7 @@ async def test_a_rebalance_between_two_ingest_processes_stores_everything_once(s
             if proc.returncode is None:
                 proc.send_signal(signal.SIGTERM)
                 await asyncio.wait_for(proc.wait(), 60)
+        log.close()
         await stack.close()
 
 
@@ -202,7 +207,7 @@ async def test_a_gateway_killed_with_a_full_spool_loses_nothing_it_acknowledged(
         "PULSE_SPOOL_MAX_BYTES": str(1 << 20),
         "PULSE_GATEWAY_SEND_TIMEOUT_S": "0.5",
     }
-    log = (tmp_path / "gateway.log").open("ab")
+    log = (tmp_path / "gateway.log").open("ab")  # closed in `finally`
     no_kafka = _component_env(stack.settings, PULSE_KAFKA_BOOTSTRAP=f"127.0.0.1:{free_port()}", **common)
     gateway = await asyncio.create_subprocess_exec(*_pulse("camera-gateway"), env=no_kafka, stdout=log, stderr=log)
     acknowledged = 0
@@ -243,4 +248,5 @@ async def test_a_gateway_killed_with_a_full_spool_loses_nothing_it_acknowledged(
         if gateway.returncode is None:
             gateway.send_signal(signal.SIGTERM)
             await asyncio.wait_for(gateway.wait(), 60)
+        log.close()
         await stack.close()
