@@ -29,6 +29,7 @@ from limits.strategies import MovingWindowRateLimiter
 from prometheus_client import Counter
 from pydantic_core import from_json, to_json
 
+from app_events.messages import event_record, subject_message, subject_partition
 from app_events.validation import (
     ENVELOPE_SCHEMA,
     CheckedEvent,
@@ -155,19 +156,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = _utc_now) 
                     checked_reason = "too_late: the event is more than 7 days old"
                 else:
                     subject = pseudonym(key, checked.user_id) if checked.user_id else install_subject
-                    by_subject.setdefault(subject, []).append(
-                        {
-                            "event_id": str(checked.event_id),
-                            "event": checked.event,
-                            "unit_code": checked.unit_code,
-                            "session_id": checked.session_id,
-                            "event_time": when,
-                            "created_at": checked.created_at,
-                            "properties": checked.properties,
-                            "known": checked.known,
-                            "background": checked.background,
-                        }
-                    )
+                    by_subject.setdefault(subject, []).append(event_record(checked, when))
                     continue
             else:
                 checked_reason = checked
@@ -182,16 +171,13 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = _utc_now) 
         messages = [
             (
                 subject.encode(),
-                to_json(
-                    {
-                        "v": 2,
-                        "subject": subject,
-                        "anonymous": subject == install_subject,
-                        "unit_set": settings.unit_set,
-                        "received_at": received_at,
-                        **context,
-                        "events": events,
-                    }
+                subject_message(
+                    subject=subject,
+                    install_subject=install_subject,
+                    unit_set=settings.unit_set,
+                    received_at=received_at,
+                    context=context,
+                    events=events,
                 ),
             )
             for subject, events in by_subject.items()
@@ -215,13 +201,6 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = _utc_now) 
         return JSONResponse({"accepted": accepted, "rejected": rejected})
 
     return app
-
-
-def subject_partition(subject: bytes, partitions: list[int]) -> int:
-    """The partition of a subject's events. The subject is already a uniform hash (HMAC hex), so its first 32
-    bits pick the partition; aiokafka's murmur2 of the key, in pure Python, cost a tenth of the collector's CPU.
-    One subject → one partition, so one ingest consumer owns all of a subject's activity rows."""
-    return partitions[int(subject[:8], 16) % len(partitions)]
 
 
 def _dead_letter(

@@ -32,7 +32,7 @@ import uvloop
 from aiokafka import AIOKafkaProducer
 from pydantic_core import to_json
 
-from app_events.app import subject_partition
+from app_events.messages import subject_partition
 from bench.common import fresh_database, machine
 from bench.procs import start_ingest_group
 from services.core import kafka

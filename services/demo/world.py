@@ -125,8 +125,9 @@ class World:
     # --- citizens -----------------------------------------------------------------------------------------
 
     def citizens_on(self, day: int) -> int:
-        """Citizens with the app on a day (day 0 is the start): about 0.3 % more each day."""
-        return int(self.config.citizens * (1 + 0.003 * max(0, day)))
+        """Citizens with the app on a day (day 0 is the start, history before it is negative): about 0.3 % more
+        each day."""
+        return int(self.config.citizens * max(0.2, 1 + 0.003 * day))
 
     def home(self, citizen: int) -> str:
         """A citizen's commune: communes with higher adoption have more of them."""
