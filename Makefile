@@ -26,9 +26,13 @@ typecheck: setup
 migrate: infra
 	$(PULSE) migrate
 
+# History for the dashboard and the monthly report: the citizens' last 35 days (a few minutes), the cameras'
+# today and yesterday (they fill in over about half an hour while the demo runs). BACKFILL=0 for none.
+BACKFILL ?= 35
+
 demo: infra
 	$(PULSE) migrate
-	$(PULSE) up --demo
+	$(PULSE) up --demo --backfill $(BACKFILL)
 
 stop:
 	$(PULSE) infra stop
