@@ -66,11 +66,7 @@ def _summary(items: list[dict], rows: list[dict], day: dict, month: dict) -> dic
     codes = [r["code"] for r in rows]
 
     def together(seconds: dict) -> float | None:
-        total = dict.fromkeys(uptime.STATES, 0.0)
-        for code in codes:
-            for state, value in seconds.get(code, {}).items():
-                total[state] += value
-        return uptime.figures(total).availability
+        return uptime.figures(uptime.sum_seconds(seconds.get(code, {}) for code in codes)).availability
 
     counts = ("cameras_total", "cameras_up", "cameras_degraded", "cameras_down", "cameras_unknown")
     return {

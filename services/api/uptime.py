@@ -140,11 +140,7 @@ def uptime_series(
         ids = [c.camera_id for c in camera_state.snapshots(conn, view_set=view, camera_ids=ids) if c.view_code == unit]
     items = []
     for start, end in camera_state.series_buckets(now, window, settings.tz):
-        seconds = dict.fromkeys(uptime.STATES, 0.0)
-        for unit_seconds in camera_state.unit_uptime(
-            conn, start, end, view_set=view, camera_ids=ids, tz=settings.tz
-        ).seconds.values():
-            for state, value in unit_seconds.items():
-                seconds[state] += value
+        per_unit = camera_state.unit_uptime(conn, start, end, view_set=view, camera_ids=ids, tz=settings.tz).seconds
+        seconds = uptime.sum_seconds(per_unit.values())
         items.append({"from": start.isoformat(), "to": end.isoformat(), **seconds_item(seconds)})
     return {"window": window, "unit_set": view, "unit_code": unit, "as_of": now.isoformat(), "items": items}

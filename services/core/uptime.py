@@ -180,6 +180,16 @@ def seconds_by_state(covered: Iterable[Interval]) -> dict[State, float]:
     return totals
 
 
+def sum_seconds(tables: Iterable[Mapping[State, float]]) -> dict[State, float]:
+    """Seconds per state of several cameras or units together (a unit's or a district's figure is a sum of
+    seconds, never a mean of fractions: SPEC §5)."""
+    totals: dict[State, float] = dict.fromkeys(STATES, 0.0)
+    for table in tables:
+        for state, value in table.items():
+            totals[state] += value
+    return totals
+
+
 @dataclass(frozen=True)
 class Figures:
     """Availability = (up + degraded) / (up + degraded + down); healthy = up / the same; coverage = known time

@@ -70,14 +70,6 @@ def _targets(conn: DbConn, view: str, default: float | None) -> dict[str, float 
     return defaultdict(lambda: default, own)
 
 
-def _total(seconds: dict[Any, dict[uptime.State, float]]) -> dict[uptime.State, float]:
-    total = dict.fromkeys(uptime.STATES, 0.0)
-    for per_state in seconds.values():
-        for state, value in per_state.items():
-            total[state] += value
-    return total
-
-
 def gather(conn: DbConn, settings: Settings, *, month: date, unit_set: str, now: datetime) -> MonthlyReport:
     month = month.replace(day=1)
     prev = previous_month(month)
@@ -115,8 +107,8 @@ def gather(conn: DbConn, settings: Settings, *, month: date, unit_set: str, now:
     ]
     summary = Summary(
         cameras=sum(cameras.values()),
-        availability=uptime.figures(_total(seconds)).availability,
-        availability_prev=uptime.figures(_total(seconds_prev)).availability,
+        availability=uptime.figures(uptime.sum_seconds(seconds.values())).availability,
+        availability_prev=uptime.figures(uptime.sum_seconds(seconds_prev.values())).availability,
         incidents=sum(incidents.values()),
         mttr_s=mean(restore) if restore else None,
         mau=district.mau,
