@@ -59,7 +59,6 @@ def render(report: MonthlyReport, t: Texts) -> bytes:
             ]
         )
     s = report.summary
-    change = None if s.availability is None or s.availability_prev is None else s.availability - s.availability_prev
     writer.writerow(
         [
             "*",
@@ -67,11 +66,11 @@ def render(report: MonthlyReport, t: Texts) -> bytes:
             s.cameras,
             _num(s.availability),
             _num(s.availability_prev),
-            _num(change),
+            _num(s.availability_change),
             s.incidents,
             s.mau,
             s.mau_prev,
-            _num((s.mau - s.mau_prev) / s.mau_prev if s.mau_prev else None),
+            _num(s.mau_change),
             _num(s.population),
             _num(s.adoption),
             "",

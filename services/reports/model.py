@@ -23,21 +23,13 @@ from typing import Any, Literal
 TOP = 5
 
 
-@dataclass(frozen=True)
-class UnitRow:
-    code: str
-    name: str
-    cameras: int
+class MonthOverMonth:
+    """The changes against the previous month, the same for a unit's row and the district's summary."""
+
     availability: float | None
     availability_prev: float | None
-    incidents: int
     mau: int
     mau_prev: int
-    population: int | None
-    adoption: float | None
-    adoption_target: float | None
-    new: int
-    feedback: int
 
     @property
     def availability_change(self) -> float | None:
@@ -53,7 +45,24 @@ class UnitRow:
 
 
 @dataclass(frozen=True)
-class Summary:
+class UnitRow(MonthOverMonth):
+    code: str
+    name: str
+    cameras: int
+    availability: float | None
+    availability_prev: float | None
+    incidents: int
+    mau: int
+    mau_prev: int
+    population: int | None
+    adoption: float | None
+    adoption_target: float | None
+    new: int
+    feedback: int
+
+
+@dataclass(frozen=True)
+class Summary(MonthOverMonth):
     cameras: int
     availability: float | None
     availability_prev: float | None

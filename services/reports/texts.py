@@ -205,19 +205,13 @@ class Texts:
     def summary_rows(self) -> list[tuple[str, str, str]]:
         """(figure, value, change against last month) for the district summary."""
         s = self.report.summary
-        mau_change = (s.mau - s.mau_prev) / s.mau_prev if s.mau_prev else None
         adoption = self.pct(s.adoption) if s.population else f"{self('none')} ({self('not_entered')})"
-        avail_change = (
-            s.availability - s.availability_prev
-            if s.availability is not None and s.availability_prev is not None
-            else None
-        )
         return [
             (self("cameras"), self.count(s.cameras), ""),
-            (self("availability"), self.pct(s.availability), self.points(avail_change)),
+            (self("availability"), self.pct(s.availability), self.points(s.availability_change)),
             (self("incidents"), self.count(s.incidents), ""),
             (self("mttr"), self.duration(s.mttr_s), ""),
-            (self("mau"), self.count(s.mau), self.relative(mau_change)),
+            (self("mau"), self.count(s.mau), self.relative(s.mau_change)),
             (self("adoption"), adoption, ""),
             (self("new"), self.count(s.new), ""),
             (self("feedback"), self.count(s.feedback), ""),

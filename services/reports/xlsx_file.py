@@ -48,16 +48,12 @@ def _summary_sheet(ws: Worksheet, report: MonthlyReport, t: Texts) -> None:
     ws.append([t("s_summary", district_upper=t.district.upper())])
     ws.cell(row=ws.max_row, column=1).font = BOLD
     _header(ws, ws.max_row + 1, [t("figure"), t("value"), t("change")])
-    avail_change = (
-        s.availability - s.availability_prev if s.availability is not None and s.availability_prev is not None else None
-    )
-    mau_change = (s.mau - s.mau_prev) / s.mau_prev if s.mau_prev else None
     rows = [
         (t("cameras"), s.cameras, COUNT, None, None),
-        (t("availability"), s.availability, PERCENT, avail_change, CHANGE),
+        (t("availability"), s.availability, PERCENT, s.availability_change, CHANGE),
         (t("incidents"), s.incidents, COUNT, None, None),
         (t("mttr") + " (h)", None if s.mttr_s is None else round(s.mttr_s / 3600, 2), "0.00", None, None),
-        (t("mau"), s.mau, COUNT, mau_change, CHANGE),
+        (t("mau"), s.mau, COUNT, s.mau_change, CHANGE),
         (t("adoption"), s.adoption, PERCENT, None, None),
         (t("new"), s.new, COUNT, None, None),
         (t("feedback"), s.feedback, COUNT, None, None),
