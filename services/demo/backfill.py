@@ -20,7 +20,6 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -33,7 +32,7 @@ from services.core import accounts, auth, kafka
 from services.core.db import connect
 from services.core.heartbeats import Delivery, HeartbeatItem, to_message
 from services.core.settings import Settings
-from services.demo.world import World
+from services.demo.world import World, beat_times, citizen_ids
 
 log = logging.getLogger(__name__)
 FLUSH_EVERY = 5000  # messages in flight before waiting for the broker's acknowledgements
@@ -47,7 +46,8 @@ class Window:
 
 
 def windows(until: datetime, days: int, tz) -> list[Window]:
-    """Today up to `until`, then the `days` whole local days before it; newest first."""
+    """Today up to `until`, then the `days` whole local days before it; newest first. Each window's beats are
+    those in (start, end], as the live simulator's ticks after `until`."""
     today = until.astimezone(tz).date()
     out = [Window(today, datetime.combine(today, time(0), tzinfo=tz), until)]
     for k in range(1, days + 1):
@@ -60,18 +60,6 @@ def windows(until: datetime, days: int, tz) -> list[Window]:
             )
         )
     return out
-
-
-def beat_times(offset: float, interval: int, a: datetime, b: datetime) -> Iterator[datetime]:
-    """k·interval + offset in [a, b)."""
-    k = int((a.timestamp() - offset) // interval)
-    while True:
-        t = k * interval + offset
-        if t >= b.timestamp():
-            return
-        if t >= a.timestamp():
-            yield datetime.fromtimestamp(t, a.tzinfo)
-        k += 1
 
 
 @dataclass
@@ -167,8 +155,8 @@ class Backfill:
             for n in range(count):
                 at = hour + span * ((n + 0.5) / count)
                 citizen, unit_code, events = self.world.session(at, n, day_index)
-                install_subject = pseudonym(key, str(uuid.UUID(int=citizen + 1)))
-                subject = pseudonym(key, f"cd-{citizen:06d}")
+                user_id, install_id = citizen_ids(citizen)
+                install_subject, subject = pseudonym(key, install_id), pseudonym(key, user_id)
                 records = []
                 for i, (name, props) in enumerate(events):
                     created = at + timedelta(seconds=5 * i)
@@ -176,7 +164,7 @@ class Backfill:
                         "event_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"pulse-backfill/{at.timestamp()}/{n}/{i}")),
                         "event": name,
                         "created_at": created.isoformat(),
-                        "user_id": f"cd-{citizen:06d}",
+                        "user_id": user_id,
                         "unit_code": unit_code,
                         "properties": props,
                     }

@@ -28,7 +28,7 @@ from services.core.cameras import CameraRow, import_cameras
 from services.core.db import DbConn, connect
 from services.core.maintenance import add_window
 from services.core.settings import Settings
-from services.demo.world import SimCamera, World, WorldConfig, day_number
+from services.demo.world import SimCamera, World, WorldConfig, beat_times, citizen_ids, day_number
 
 log = logging.getLogger("pulse.simulate")
 APP_NAME = "HoangHoaS (mô phỏng)"
@@ -160,7 +160,7 @@ class Simulator:
         interval = self.world.config.interval_s
         due: dict[str, list[dict]] = defaultdict(list)
         for cam in self.world.cameras:
-            for ts in _beats(self.world.beat_offset(cam), interval, a, b):
+            for ts in beat_times(self.world.beat_offset(cam), interval, a, b):
                 item = self.world.heartbeat(cam, ts)
                 if item is not None:
                     due[cam.unit_code].append({"camera_id": cam.camera_id, "ts": ts.isoformat(), **item})
@@ -192,7 +192,7 @@ class Simulator:
         count = int(expected) + (1 if (b.timestamp() * 7919) % 1 < expected - int(expected) else 0)
         for n in range(count):
             citizen, unit_code, events = self.world.session(b, n, day)
-            install = str(uuid.UUID(int=citizen + 1))
+            user_id, install = citizen_ids(citizen)
             body = {
                 "sent_at": b.isoformat(),
                 "context": {"install_id": install, "platform": "android", "app_version": "3.1.0", "locale": "vi-VN"},
@@ -201,7 +201,7 @@ class Simulator:
                         "event_id": str(uuid.uuid4()),
                         "event": name,
                         "created_at": (b - timedelta(seconds=5 * (len(events) - i))).isoformat(),
-                        "user_id": f"cd-{citizen:06d}",
+                        "user_id": user_id,
                         "unit_code": unit_code,
                         "properties": props,
                     }
@@ -233,13 +233,6 @@ class Simulator:
                 log.warning("simulator: %s answered %s: %s", url, response.status_code, response.text[:200])
         except httpx.HTTPError as exc:
             log.warning("simulator: %s unreachable (%s)", url, exc.__class__.__name__)
-
-
-def _beats(offset: float, interval: int, a: datetime, b: datetime) -> list[datetime]:
-    """The beat times k·interval + offset in (a, b]."""
-    first = int((a.timestamp() - offset) // interval) + 1
-    last = int((b.timestamp() - offset) // interval)
-    return [datetime.fromtimestamp(k * interval + offset, UTC) for k in range(first, last + 1)]
 
 
 def world_for(settings: Settings, config: WorldConfig) -> World:

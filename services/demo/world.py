@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,19 @@ class World:
         if _h(self.config.seed, "feedback", t.timestamp(), n) < 0.04:
             events.append(("feedback_submitted", {"category": "road_damage"}))
         return citizen, self.home(citizen), events
+
+
+def beat_times(offset: float, interval: int, a: datetime, b: datetime) -> list[datetime]:
+    """The beat times k·interval + offset in (a, b]: consecutive spans (live ticks, backfilled days) tile."""
+    first = int((a.timestamp() - offset) // interval) + 1
+    last = int((b.timestamp() - offset) // interval)
+    return [datetime.fromtimestamp(k * interval + offset, UTC) for k in range(first, last + 1)]
+
+
+def citizen_ids(citizen: int) -> tuple[str, str]:
+    """A simulated citizen's account id and app install id, the same live and in the backfilled history (so
+    both give the same pseudonyms)."""
+    return f"cd-{citizen:06d}", str(uuid.UUID(int=citizen + 1))
 
 
 def day_number(t: datetime, start: datetime) -> int:
