@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, HTTPException, Response, status
 from fastapi.responses import JSONResponse
+from limits import RateLimitItemPerMinute
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 ReadyCheck = Callable[[], Awaitable[bool]]
@@ -42,17 +46,11 @@ class CredentialFailures:
     cannot be guessed by volume and a misconfigured client does not flood the database with lookups."""
 
     def __init__(self, per_15min: int) -> None:
-        from limits import RateLimitItemPerMinute
-        from limits.storage import MemoryStorage
-        from limits.strategies import MovingWindowRateLimiter
-
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
         self._limit = RateLimitItemPerMinute(per_15min, 15)
 
     def retry_after(self, *keys: str) -> int | None:
         """Seconds a client must wait, or None when none of its keys is over the limit."""
-        import time
-
         for key in keys:
             if not self._limiter.test(self._limit, key):
                 reset_at, _ = self._limiter.get_window_stats(self._limit, key)
@@ -64,8 +62,6 @@ class CredentialFailures:
             self._limiter.hit(self._limit, key)
 
     def refuse_if_blocked(self, *keys: str) -> None:
-        from fastapi import HTTPException, status
-
         wait = self.retry_after(*keys)
         if wait is not None:
             raise HTTPException(

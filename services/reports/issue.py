@@ -13,7 +13,7 @@ from datetime import date, datetime
 
 from services.core.db import DbConn
 from services.core.settings import Settings
-from services.reports import filename, render
+from services.reports import FORMATS, filename, render
 from services.reports.gather import gather, previous_month
 from services.reports.model import MonthlyReport
 from services.reports.texts import Texts
@@ -89,8 +89,6 @@ def list_kept(conn: DbConn, limit: int = 100) -> list[dict]:
 
 
 def attachments(report: MonthlyReport, lang: str) -> list[tuple[str, str, bytes]]:
-    from services.reports import FORMATS
-
     return [(filename(report, fmt, lang), FORMATS[fmt][1], render(report, fmt, lang)) for fmt in MAIL_FORMATS]
 
 
