@@ -31,7 +31,7 @@ def _png(fig: plt.Figure) -> bytes:
 
 
 def availability_by_unit(report: MonthlyReport, t: Texts) -> bytes:
-    rows = [u for u in report.units]
+    rows = report.units
     with plt.rc_context(_STYLE):  # type: ignore[arg-type]
         height = max(3.0, 0.17 * len(rows) + 0.9)
         fig, ax = plt.subplots(figsize=(7.0, height))
