@@ -64,9 +64,9 @@ class PipelineWatch:
     async def _lag(self) -> tuple[int, dict[int, int]]:
         admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap, request_timeout_ms=5000)
         consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap, request_timeout_ms=5000)
-        await admin.start()
-        await consumer.start()
-        try:
+        try:  # stopped even when a start fails (Kafka away): an unclosed client leaks each check
+            await admin.start()
+            await consumer.start()
             partitions = consumer.partitions_for_topic(self.topic) or set()
             if not partitions:
                 await consumer._client.force_metadata_update()

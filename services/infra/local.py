@@ -234,11 +234,12 @@ class Postgres:
             self.psql(f'CREATE DATABASE "{quoted}" OWNER "{self.user.replace(chr(34), chr(34) * 2)}"')
         self.psql("CREATE EXTENSION IF NOT EXISTS timescaledb", database=name)
 
-    def stop(self) -> str:
+    def stop(self, mode: str = "fast") -> str:
+        """`mode` is pg_ctl's: "fast" for a clean stop, "immediate" for a crash (recovery at the next start)."""
         if not self.status().running:
             return "not running"
         result = self._run(
-            str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "stop", check=False
+            str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", mode, "-w", "stop", check=False
         )
         if result.returncode != 0:
             raise InfraError(f"PostgreSQL did not stop: {result.stderr.strip()}")
@@ -375,13 +376,14 @@ class Kafka:
 
         return asyncio.run(probe())
 
-    def stop(self, timeout_s: float = 30) -> str:
+    def stop(self, timeout_s: float = 30, *, kill: bool = False) -> str:
+        """SIGTERM (a clean shutdown, SIGKILL after `timeout_s`), or with `kill` SIGKILL at once: a crash."""
         pid = _read_pid(self.pidfile)
         if not _pid_alive(pid):
             self.pidfile.unlink(missing_ok=True)
             return "not running"
         assert pid is not None
-        os.kill(pid, signal.SIGTERM)
+        os.kill(pid, signal.SIGKILL if kill else signal.SIGTERM)
         deadline = time.monotonic() + timeout_s
         while _pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.2)

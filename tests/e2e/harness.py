@@ -152,11 +152,11 @@ class Stack:
 
         await until(done, timeout=timeout, what=f"{heartbeats} heartbeats stored and rolled up")
 
-    def start_alerts(self) -> asyncio.Task[Any]:
-        """`pulse alerts` in this loop, on the stack's clock."""
+    def start_alerts(self, clock: Callable[[], datetime] | None = None) -> asyncio.Task[Any]:
+        """`pulse alerts` in this loop, on the stack's clock unless given another."""
         from services.alerts.service import run_alerts
 
-        task = asyncio.create_task(run_alerts(self.settings, self.stop_alerts, clock=self.clock))
+        task = asyncio.create_task(run_alerts(self.settings, self.stop_alerts, clock=clock or self.clock))
         self.tasks.append(task)
         return task
 

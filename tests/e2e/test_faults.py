@@ -1,5 +1,7 @@
 """Faults through the real path, with exact accounting: every heartbeat the gateway acknowledged (202) is
-stored exactly once after Kafka is stopped, after ingest is killed with SIGKILL, and after PostgreSQL restarts.
+stored exactly once after Kafka is stopped or killed under load, after ingest is killed with SIGKILL, after
+PostgreSQL crashes under load, in a consumer-group rebalance and after a gateway with a full spool is killed;
+`pulse alerts` runs through each and must open no camera incident for a camera that kept beating.
 
 These tests stop and start the shared local broker and database (services.infra.local), so they restore them
 before they end; each waits for its condition with a deadline.
@@ -13,13 +15,16 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import SecretStr
 
 from services.core.uptime import Beat, beat_state, spans
 from services.infra.local import Kafka, Postgres
 from tests.e2e.conftest import T
-from tests.e2e.harness import free_port, start_stack, until
+from tests.e2e.harness import DISTRICT_EVENTS, Stack, free_port, start_stack, until
+from tests.e2e.load import CAMERA_GONE, Load
 
 pytestmark = [pytest.mark.db, pytest.mark.kafka]
+KEY = "chaos-pseudonym-key-for-tests-only"
 
 
 def beats(cameras: int, per_camera: int, start_s: int = 0) -> list[dict]:
@@ -32,9 +37,8 @@ def beats(cameras: int, per_camera: int, start_s: int = 0) -> list[dict]:
 
 # Camera incidents opened during a fault test: there must be none, since every camera kept beating (a fault in
 # the pipeline is not a camera going down).
-CAMERA_INCIDENTS = (
-    "SELECT count(*) AS n FROM incidents WHERE kind IN ('camera_down', 'camera_degraded', 'commune_outage')"
-)
+CAMERA_INCIDENT_KINDS = "('camera_down', 'camera_degraded', 'commune_outage')"
+CAMERA_INCIDENTS = f"SELECT count(*) AS n FROM incidents WHERE kind IN {CAMERA_INCIDENT_KINDS}"
 
 
 def check_intervals_match_heartbeats(conn) -> None:
@@ -56,6 +60,7 @@ async def test_heartbeats_accepted_while_kafka_is_down_are_spooled_and_all_store
     kafka = Kafka(base_settings)
     try:
         token = stack.gateway("gw", "15865")
+        stack.start_alerts()
         clock.advance(3600)
         before = beats(50, 5)
         assert (await stack.push(token, before)).json()["accepted"] == 250
@@ -83,6 +88,7 @@ async def test_heartbeats_accepted_while_kafka_is_down_are_spooled_and_all_store
         assert len(seen) == 50
         assert stack.count("SELECT count(DISTINCT (camera_id, ts)) AS n FROM heartbeats") == 600
         check_intervals_match_heartbeats(stack.db())
+        assert stack.count(CAMERA_INCIDENTS) == 0  # no false camera alerts
     finally:
         await asyncio.to_thread(kafka.start)
         await stack.close()
@@ -127,22 +133,67 @@ async def test_ingest_killed_mid_stream_and_restarted_stores_everything_once(set
         await stack.close()
 
 
-async def test_a_postgresql_restart_loses_no_acknowledged_heartbeat(settings, base_settings, conn, tmp_path, clock):
-    stack = await start_stack(settings, conn, tmp_path, clock)
+async def test_kafka_killed_under_load_loses_nothing_acknowledged(settings, base_settings, conn, tmp_path, clock):
+    kafka = Kafka(base_settings)
+
+    def felt(stack: Stack, load: Load) -> bool:  # the gateway spooled and the apps were told to retry
+        return stack.gateway_app.state.publisher.spooling and load.flushes_deferred > 0
+
+    await chaos_under_load(
+        settings, conn, tmp_path, clock, crash=lambda: kafka.stop(kill=True), recover=kafka.start, felt=felt
+    )
+
+
+async def test_postgresql_crashed_under_load_loses_nothing_acknowledged(settings, base_settings, conn, tmp_path, clock):
     postgres = Postgres(base_settings)
+    await chaos_under_load(
+        settings,
+        conn,
+        tmp_path,
+        clock,
+        crash=lambda: postgres.stop(mode="immediate"),
+        recover=postgres.start,
+        felt=lambda stack, load: stack.stored() == -1,  # the database does not answer
+    )
+
+
+async def chaos_under_load(settings, conn, tmp_path, clock, *, crash, recover, felt) -> None:
+    """Cameras and citizens keep sending (tests/e2e/load.py) while a server is crashed and, a while later, started
+    again; `pulse alerts` judges the whole time. Afterwards: exactly the acknowledged heartbeats are stored, every
+    event the apps tracked is stored once and counted once, intervals follow the rules, and the only camera
+    incident is the one for the camera that really went silent before the crash."""
+    stack = await start_stack(settings, conn, tmp_path, clock, gateway_send_timeout_s=1.0, pseudonym_key=SecretStr(KEY))
+    load = Load(stack, stack.gateway("gw", "15865"), tmp_path)
     try:
-        token = stack.gateway("gw", "15865")
-        clock.advance(7200)
-        sent = beats(100, 40)
-        assert (await stack.push(token, sent[:1000])).json()["accepted"] == 1000
-        await asyncio.to_thread(postgres.stop)
-        for i in range(1000, len(sent), 1000):  # the gateway needs no database to accept
-            assert (await stack.push(token, sent[i : i + 1000])).json()["accepted"] == 1000
-        await asyncio.to_thread(postgres.start)
-        await stack.settle(len(sent), timeout=120)
+        stack.start_alerts()
+        clock.advance(3600)
+        load.start()
+        gone = f"SELECT count(*) AS n FROM incidents WHERE kind = 'camera_down' AND camera_ids = ARRAY['{CAMERA_GONE}']"
+        await until(lambda: stack.count(gone) == 1, timeout=90, what="the silent camera's incident")
+        crashed_at = load.rounds
+        await asyncio.to_thread(crash)
+        await until(lambda: load.rounds >= crashed_at + 60, timeout=120, what="ten minutes of load during the crash")
+        await until(lambda: felt(stack, load), timeout=60, what="the crash to be felt")
+        await asyncio.to_thread(recover)
+        recovered_at = load.rounds
+        await until(lambda: load.rounds >= recovered_at + 30, timeout=120, what="load after the recovery")
+        await load.finish()
+        await stack.settle(len(load.heartbeats), timeout=180)
+        stored = {(r["camera_id"], r["ts"]) for r in stack.db().execute("SELECT camera_id, ts FROM heartbeats")}
+        assert stored == load.heartbeats
         check_intervals_match_heartbeats(stack.db())
+        events = len(load.events_tracked)
+        assert load.events_accepted == events == len(set(load.events_tracked))
+        stored_events = lambda: stack.count("SELECT count(*) AS n FROM app_events")  # noqa: E731
+        await until(lambda: stored_events() == events, timeout=120, what="every tracked event stored")
+        ids = {str(r["event_id"]) for r in stack.db().execute("SELECT event_id FROM app_events")}
+        assert ids == set(load.events_tracked)
+        await until(lambda: stack.count(DISTRICT_EVENTS) == events, timeout=30, what="every event counted once")
+        cameras = stack.db().execute(f"SELECT camera_ids FROM incidents WHERE kind IN {CAMERA_INCIDENT_KINDS}")
+        assert [r["camera_ids"] for r in cameras] == [[CAMERA_GONE]]  # no false camera alerts
     finally:
-        await asyncio.to_thread(postgres.start)
+        await asyncio.to_thread(recover)
+        await load.close()
         await stack.close()
 
 
@@ -209,6 +260,7 @@ async def test_a_gateway_killed_with_a_full_spool_loses_nothing_it_acknowledged(
     """The gateway runs without Kafka (unreachable), spools until its bound and then answers 503; it is killed
     with SIGKILL; restarted with Kafka, it forwards the spool: exactly the acknowledged heartbeats are stored."""
     stack = await start_stack(settings, conn, tmp_path, clock)  # ingest runs; the stack's own gateway is unused
+    stack.start_alerts(clock=lambda: datetime.now(UTC))  # judging on the wall clock, as this gateway runs
     token = stack.gateway("gw-spool", "15865")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -255,6 +307,7 @@ async def test_a_gateway_killed_with_a_full_spool_loses_nothing_it_acknowledged(
         await stack.settle(acknowledged, timeout=120)
         assert stack.count("SELECT count(DISTINCT (camera_id, ts)) AS n FROM heartbeats") == acknowledged
         check_intervals_match_heartbeats(stack.db())
+        assert stack.count(CAMERA_INCIDENTS) == 0  # no false camera alerts
     finally:
         if gateway.returncode is None:
             gateway.send_signal(signal.SIGTERM)
