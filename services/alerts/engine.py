@@ -45,13 +45,16 @@ SELECT c.camera_id, c.unit_set, c.unit_code, c.interval_s, c.grace_s, cs.last_ts
 FROM cameras c
 LEFT JOIN camera_status cs ON cs.camera_id = c.camera_id
 LEFT JOIN gateways g ON g.gateway_id = c.gateway_id
+LEFT JOIN unnest(%(watch)s::text[]) AS w (camera_id) ON w.camera_id = c.camera_id
 WHERE (c.retired_at IS NULL OR c.retired_at > %(now)s)
   AND (cs.last_ts IS NULL OR cs.last_state <> 'up' OR g.watermark IS NULL
        OR %(now)s - g.watermark > make_interval(secs => %(silence)s)
        OR least(%(now)s, g.watermark) - cs.last_ts
           > make_interval(secs => c.interval_s + coalesce(c.grace_s, c.interval_s))
-       OR c.camera_id = ANY(%(watch)s::text[]))
+       OR w.camera_id IS NOT NULL)
 """
+# The watch list is joined, not tested with `= ANY(array)`: that is a scan of the array per camera, and the list
+# holds the whole fleet after a cold start or a province-wide outage (150,000 × 150,000 comparisons a tick).
 
 KINDS = ("camera_down", "camera_degraded", "commune_outage", "gateway_down", "pipeline_stalled")
 MAX_ATTEMPTS = 20
@@ -130,14 +133,19 @@ class Engine:
     ) -> list[rules.GatewayNow]:
         rows = conn.execute(
             """
-            SELECT g.gateway_id, g.watermark,
-                   (SELECT count(*) FROM cameras c WHERE c.gateway_id = g.gateway_id
-                      AND (c.retired_at IS NULL OR c.retired_at > %s)) AS cameras,
+            WITH counted AS (  -- one pass over the cameras, not one per gateway (300 × 150,000 at a province)
+                SELECT gateway_id, count(*) AS cameras FROM cameras
+                WHERE gateway_id IS NOT NULL AND (retired_at IS NULL OR retired_at > %s)
+                GROUP BY gateway_id
+            )
+            SELECT g.gateway_id, g.watermark, coalesce(n.cameras, 0) AS cameras,
                    array_agg(ARRAY[u.unit_set, u.unit_code] ORDER BY u.unit_code)
                        FILTER (WHERE u.unit_code IS NOT NULL) AS units
-            FROM gateways g LEFT JOIN gateway_units u ON u.gateway_id = g.gateway_id
+            FROM gateways g
+            LEFT JOIN gateway_units u ON u.gateway_id = g.gateway_id
+            LEFT JOIN counted n ON n.gateway_id = g.gateway_id
             WHERE g.revoked_at IS NULL
-            GROUP BY g.gateway_id
+            GROUP BY g.gateway_id, n.cameras
             """,
             (now,),
         ).fetchall()
