@@ -23,11 +23,11 @@ class IncidentInfo:
 
 _KIND = {
     "vi": {
-        "camera_down": "Camera mất tín hiệu",
+        "camera_down": "Camera mất kết nối",
         "camera_degraded": "Camera hình ảnh kém",
-        "commune_outage": "Mất tín hiệu diện rộng",
+        "commune_outage": "Mất kết nối diện rộng",
         "gateway_down": "Cổng thu thập không gửi dữ liệu",
-        "pipeline_stalled": "Hệ thống xử lý dữ liệu bị ngừng",
+        "pipeline_stalled": "Hệ thống xử lý dữ liệu bị nghẽn",
     },
     "en": {
         "camera_down": "Camera down",
@@ -50,7 +50,7 @@ _WORDS = {
         "district": "Toàn huyện",
         "pipeline": "Chưa nhận được dữ liệu mới; tạm dừng cảnh báo camera cho đến khi hệ thống hoạt động lại.",
         "gateway": "Cổng {name}: các camera của cổng này chưa rõ trạng thái.",
-        "flapping": "Camera liên tục mất/có tín hiệu; tạm giữ các thông báo cho đến khi ổn định 15 phút.",
+        "flapping": "Camera liên tục mất/có kết nối; tạm giữ các thông báo cho đến khi ổn định 15 phút.",
     },
     "en": {
         "since": "since",

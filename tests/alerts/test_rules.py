@@ -1,8 +1,11 @@
 """The incident rules of SPEC §6 (pure), with a hand-moved clock."""
 
+import re
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from services.alerts import messages
 from services.alerts.messages import IncidentInfo, compose
 from services.alerts.rules import CameraNow, GatewayNow, NewIncident, Open, Rules, decide, is_flapping, is_stable
 from services.core.maintenance import Window
@@ -140,7 +143,7 @@ def test_messages_are_vietnamese_with_the_commune_and_camera_names() -> None:
     tz = ZoneInfo("Asia/Ho_Chi_Minh")
     info = IncidentInfo(1, "commune_outage", "Bút Sơn", (("c1", "Ngã tư Bút Sơn"), ("c2", "")), None, T, None)
     subject, text = compose("opened", "Bút Sơn", [info], lang="vi", tz=tz)
-    assert subject == "🔴 Bút Sơn: Mất tín hiệu diện rộng"
+    assert subject == "🔴 Bút Sơn: Mất kết nối diện rộng"
     assert "Ngã tư Bút Sơn (c1), c2" in text and "từ 10:00 26/11/2026" in text
     subject, _ = compose("resolved", "Bút Sơn", [info], lang="en", tz=tz)
     assert subject == "✅ Resolved: Bút Sơn: Commune-wide outage"
@@ -153,3 +156,12 @@ def test_with_unit_sizes_the_up_cameras_may_be_left_out() -> None:
     assert {n.kind for n in d.open} == {"camera_down"}  # 4 of 10: under half
     d = decide(T, down, [], [], pipeline_stalled=False, rules=RULES, unit_sizes={U: 8})
     assert [n.kind for n in d.open] == ["commune_outage"]  # 4 of 8
+
+
+def test_an_incident_has_the_same_name_on_the_dashboard_and_in_the_messages() -> None:
+    """Operators read both: the name in a Telegram message must be the one they find on the incidents page."""
+    text = (Path(__file__).parents[2] / "dashboards/web/static/i18n.js").read_text(encoding="utf-8")
+    vi, en = text.split("\n  en: {", 1)
+    for lang, block in (("vi", vi), ("en", en)):
+        shown = dict(re.findall(r'^\s+kind_(\w+): "([^"]+)"', block, flags=re.MULTILINE))
+        assert shown == messages._KIND[lang], lang

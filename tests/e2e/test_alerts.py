@@ -187,9 +187,9 @@ async def test_one_silent_camera_is_one_incident_one_message_per_channel_and_one
         )
         _path, headers, body = next(h for h in receivers.http if h[0] == "hook")
         assert headers["x-pulse-signature"] == hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-        assert all("Bút Sơn" in t and "Camera mất tín hiệu" in t and "cam-09" in t for t in receivers.texts())
+        assert all("Bút Sơn" in t and "Camera mất kết nối" in t and "cam-09" in t for t in receivers.texts())
         (mail,) = receivers.mail
-        assert mail["Subject"] == "🔴 Bút Sơn: Camera mất tín hiệu"
+        assert mail["Subject"] == "🔴 Bút Sơn: Camera mất kết nối"
         # The camera comes back: a resolved message on every channel, and nothing else.
         await run_minutes(stack, token, fleet, 1)
         await until(lambda: len(receivers.texts()) == 8, what="resolved messages")
@@ -219,7 +219,7 @@ async def test_ten_cameras_of_a_commune_silent_together_are_one_outage_message(
         open_ = await incidents(stack, status="open")
         assert [(i["kind"], len(i["camera_ids"])) for i in open_] == [("commune_outage", 10)]
         assert len(receivers.texts()) == 4
-        assert all("Mất tín hiệu diện rộng" in t and "10 camera" in t for t in receivers.texts())
+        assert all("Mất kết nối diện rộng" in t and "10 camera" in t for t in receivers.texts())
         assert {h["kind"] for h in receivers.webhooks()} == {"commune_outage"}
         await run_minutes(stack, token, fleet, 1)  # power is back
         await until(lambda: len(receivers.texts()) == 8, what="resolved")
@@ -279,7 +279,7 @@ async def test_stopped_ingest_is_pipeline_stalled_and_no_camera_message(
         await until(lambda: len(receivers.texts()) == 4, what="the pipeline message")
         await settle_alerts(stack)
         assert [i["kind"] for i in await incidents(stack)] == ["pipeline_stalled"]
-        assert all("Hệ thống xử lý dữ liệu bị ngừng" in t for t in receivers.texts())
+        assert all("Hệ thống xử lý dữ liệu bị nghẽn" in t for t in receivers.texts())
     finally:
         await stack.close()
 
