@@ -40,6 +40,7 @@ from services.core.settings import Settings
 
 log = logging.getLogger("pulse.ingest")
 T = TypeVar("T")
+STATEMENT_TIMEOUT_S = 300
 
 MESSAGES = Counter("pulse_ingest_messages_total", "Messages consumed", ["topic"])
 ROWS_WRITTEN = Counter("pulse_ingest_rows_written_total", "Rows newly stored", ["topic"])
@@ -110,6 +111,9 @@ class _Writer(Generic[T]):
     def _connection(self) -> DbConn:
         if self.conn is None or self.conn.closed:
             self.conn = connect(self.settings, autocommit=True)
+            # A statement stuck behind a lock (or running away) becomes an error that is retried and counted,
+            # never a pipeline that silently stops: a batch or a rollup step takes seconds at most.
+            self.conn.execute(f"SET statement_timeout = '{STATEMENT_TIMEOUT_S}s'")
         return self.conn
 
     def write(self, items: Sequence[T]) -> int:
@@ -123,7 +127,7 @@ class _Writer(Generic[T]):
                 if self.stop.is_set():
                     raise
                 DB_RETRIES.labels(self.pipeline.topic).inc()
-                log.warning("database unreachable (%s); retrying in %.1f s", exc.__class__.__name__, delay)
+                log.warning("database unreachable or timed out (%s); retrying in %.1f s", type(exc).__name__, delay)
                 self.close()
                 time.sleep(delay)  # a worker thread: the event loop keeps the consumer alive meanwhile
                 delay = min(delay * 2, 5.0)
@@ -143,7 +147,8 @@ class _Writer(Generic[T]):
             return 0
         try:
             return self.pipeline.background(self._connection())
-        except psycopg.OperationalError:
+        except psycopg.OperationalError as exc:
+            log.warning("background step interrupted (%s); the queue keeps the work", type(exc).__name__)
             self.close()  # the queue stays in the database; the next round picks it up
             return 0
         except psycopg.Error as exc:

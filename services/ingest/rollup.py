@@ -18,11 +18,11 @@ from psycopg.rows import tuple_row
 from services.core.db import DbConn
 from services.core.uptime import QUALITY_FLAGS, Beat, Interval, merge, spans, state_of
 
-_CLAIM = """
-DELETE FROM camera_dirty WHERE camera_id IN (
-    SELECT camera_id FROM camera_dirty ORDER BY camera_id LIMIT %s FOR UPDATE SKIP LOCKED
-) RETURNING camera_id, from_ts, to_ts
-"""
+# Claimed in two statements: lock (skipping rows a writer holds), then delete what is now ours. The one-statement
+# form, DELETE … WHERE camera_id IN (SELECT … FOR UPDATE SKIP LOCKED), lets PostgreSQL re-run the sub-select
+# for every claimed row a writer changed meanwhile (EvalPlanQual), while the writer waits on the claim's locks.
+_CLAIM = "SELECT camera_id, from_ts, to_ts FROM camera_dirty ORDER BY camera_id LIMIT %s FOR UPDATE SKIP LOCKED"
+_UNQUEUE = "DELETE FROM camera_dirty WHERE camera_id = ANY(%s::text[])"
 
 # Neighbours: the stored heartbeat just before the range and just after it (the range's own ends otherwise).
 _REGIONS = """
@@ -75,6 +75,7 @@ def rollup_step(conn: DbConn, *, limit: int = 5000) -> int:
         if not claimed:
             return 0
         ids = sorted(r["camera_id"] for r in claimed)
+        conn.execute(_UNQUEUE, (ids,))
         conn.execute("SELECT pg_advisory_xact_lock(7370, hashtext(c)) FROM unnest(%s::text[]) AS c ORDER BY c", (ids,))
         regions = conn.execute(
             _REGIONS,
