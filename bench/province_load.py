@@ -41,6 +41,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -183,6 +184,7 @@ class Load:
         self.gateway_url = f"http://127.0.0.1:{settings.gateway_port}/v1/heartbeats"
         self.collector_url = f"http://127.0.0.1:{args.collector_port}/v1/events"
         self.sent = {"heartbeats": 0, "events": 0, "requests_failed": 0}
+        self.failures: Counter[str] = Counter()  # why requests failed: a status code or an exception's name
         self.acknowledged = {"heartbeats": 0, "events": 0}
         self.late: list[float] = []
         self.rng = random.Random(2026)
@@ -223,13 +225,15 @@ class Load:
         self.sent[kind] += n
         try:
             r = await http.post(url, content=body, headers=headers)
-        except httpx.HTTPError:
+        except httpx.HTTPError as exc:
             self.sent["requests_failed"] += 1
+            self.failures[f"{kind}: {type(exc).__name__}"] += 1
             return
         if r.status_code in (200, 202):
             self.acknowledged[kind] += r.json()["accepted"]
         else:
             self.sent["requests_failed"] += 1
+            self.failures[f"{kind}: HTTP {r.status_code} {r.text[:80]}"] += 1
 
     async def run(self, http: httpx.AsyncClient, until: float) -> None:
         gateways = len(self.tokens)
@@ -376,6 +380,7 @@ async def measure(args, settings: Settings, tokens: list[str], app_key: str, api
                 "stored": round(stored["app_events"] / elapsed, 1),
             },
             "requests_failed": sent["requests_failed"],
+            "failures": dict(load.failures),
             "note": "stored = rows added between the start and a read right after the load stopped",
         },
         "consumer_lag_messages": {

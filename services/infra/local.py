@@ -238,9 +238,7 @@ class Postgres:
         """`mode` is pg_ctl's: "fast" for a clean stop, "immediate" for a crash (recovery at the next start)."""
         if not self.status().running:
             return "not running"
-        result = self._run(
-            str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", mode, "-w", "stop", check=False
-        )
+        result = self._run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", mode, "-w", "stop", check=False)
         if result.returncode != 0:
             raise InfraError(f"PostgreSQL did not stop: {result.stderr.strip()}")
         return "stopped"
