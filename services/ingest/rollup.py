@@ -18,9 +18,9 @@ from psycopg.rows import tuple_row
 from services.core.db import DbConn
 from services.core.uptime import QUALITY_FLAGS, Beat, Interval, merge, spans, state_of
 
-# Claimed in two statements: lock (skipping rows a writer holds), then delete what is now ours. The one-statement
-# form, DELETE … WHERE camera_id IN (SELECT … FOR UPDATE SKIP LOCKED), lets PostgreSQL re-run the sub-select
-# for every claimed row a writer changed meanwhile (EvalPlanQual), while the writer waits on the claim's locks.
+# Claimed in two statements: lock (skipping rows a writer holds), then delete what is now ours. In the one-statement
+# form, DELETE … WHERE camera_id IN (SELECT … FOR UPDATE SKIP LOCKED), PostgreSQL may re-run the sub-select when a
+# claimed row changed meanwhile (EvalPlanQual), and a writer waited behind such a claim for minutes once.
 _CLAIM = "SELECT camera_id, from_ts, to_ts FROM camera_dirty ORDER BY camera_id LIMIT %s FOR UPDATE SKIP LOCKED"
 _UNQUEUE = "DELETE FROM camera_dirty WHERE camera_id = ANY(%s::text[])"
 
