@@ -47,7 +47,8 @@ ROWS_WRITTEN = Counter("pulse_ingest_rows_written_total", "Rows newly stored", [
 DUPLICATES = Counter("pulse_ingest_duplicates_total", "Rows already stored (replays, retries)", ["topic"])
 DEAD_LETTERS = Counter("pulse_ingest_dead_letters_total", "Messages sent to the dead-letter topic", ["topic", "stage"])
 BATCH_SECONDS = Histogram("pulse_ingest_batch_seconds", "Time to write and commit one batch", ["topic"])
-LAG = Gauge("pulse_ingest_consumer_lag", "Messages not yet consumed (high watermark − position)", ["topic"])
+LAG = Gauge("pulse_ingest_consumer_lag", "Messages not yet stored (end offset − committed offset)", ["topic"])
+LAG_EVERY_S = 5.0
 BACKGROUND_ERRORS = Counter("pulse_ingest_background_errors_total", "Failed rollup steps", ["topic"])
 DB_RETRIES = Counter("pulse_ingest_db_retries_total", "Writes retried because the database was unreachable", ["topic"])
 
@@ -206,7 +207,16 @@ async def run_pipeline(settings: Settings, pipeline: Pipeline[T], stop: asyncio.
     async def write() -> None:
         while (batch := await in_flight.get()) is not None:
             await _handle_batch(consumer, dlq, writer, pipeline, batch)
-            await _update_lag(consumer, pipeline.topic)
+
+    async def watch_lag() -> None:
+        # On its own clock and from the committed offsets: a writer stuck on the database must show as lag.
+        while not stop.is_set():
+            try:
+                await _update_lag(consumer, pipeline.topic)
+            except Exception as exc:  # Kafka away or a rebalance: the next round reads again
+                log.debug("lag not read (%s)", type(exc).__name__)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=LAG_EVERY_S)
 
     async def background() -> None:
         # Drain the queue, then rest: work queued meanwhile is handled in larger, cheaper steps (the rollup
@@ -219,7 +229,7 @@ async def run_pipeline(settings: Settings, pipeline: Pipeline[T], stop: asyncio.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=pipeline.background_every_s)
 
-    tasks = [asyncio.create_task(fetch()), asyncio.create_task(write()), asyncio.create_task(background())]
+    tasks = [asyncio.create_task(job()) for job in (fetch, write, background, watch_lag)]
     try:
         await asyncio.gather(*tasks)
     finally:
@@ -293,9 +303,15 @@ async def _handle_batch(
 
 
 async def _update_lag(consumer: AIOKafkaConsumer, topic: str) -> None:
+    """Messages of this consumer's partitions not yet committed, i.e. not yet stored (offsets are committed after
+    the database commit)."""
+    parts = sorted(consumer.assignment())
+    if not parts:
+        return
+    ends = await consumer.end_offsets(parts)
+    starts = await consumer.beginning_offsets(parts)
     lag = 0
-    for tp in consumer.assignment():
-        high = consumer.highwater(tp)
-        if high is not None:
-            lag += max(0, high - await consumer.position(tp))
+    for tp in parts:
+        committed = await consumer.committed(tp)
+        lag += max(0, ends[tp] - (starts[tp] if committed is None else committed))
     LAG.labels(topic).set(lag)

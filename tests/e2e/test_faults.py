@@ -15,8 +15,11 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
+from services.core import kafka
+from services.core.db import connect
 from services.core.uptime import Beat, beat_state, spans
 from services.infra.local import Kafka, Postgres
 from tests.e2e.conftest import T
@@ -313,4 +316,31 @@ async def test_a_gateway_killed_with_a_full_spool_loses_nothing_it_acknowledged(
             gateway.send_signal(signal.SIGTERM)
             await asyncio.wait_for(gateway.wait(), 60)
         log.close()
+        await stack.close()
+
+
+async def test_a_write_stuck_on_the_database_shows_as_consumer_lag(settings, conn, tmp_path, clock) -> None:
+    """Ingest's lag is what is not yet stored, read on its own clock: a writer waiting on a lock is not hidden."""
+    stack = await start_stack(settings, conn, tmp_path, clock)
+    topic = kafka.topic(stack.settings, kafka.HEARTBEATS)
+
+    def lag() -> float | None:
+        return REGISTRY.get_sample_value("pulse_ingest_consumer_lag", {"topic": topic})
+
+    blocker = connect(stack.settings)  # a transaction of its own, holding the lock until it ends
+    try:
+        token = stack.gateway("gw", "15865")
+        clock.advance(3600)
+        assert (await stack.push(token, beats(10, 1))).json()["accepted"] == 10
+        await stack.settle(10)
+        await until(lambda: lag() == 0, timeout=30, what="no lag once stored")
+        blocker.execute("LOCK TABLE camera_status IN ACCESS EXCLUSIVE MODE")  # the writer updates it each batch
+        assert (await stack.push(token, beats(50, 2, start_s=60))).json()["accepted"] == 100
+        await until(lambda: lag() == 100, timeout=30, what="the stuck write to show as lag")
+        assert stack.stored() == 10
+        blocker.rollback()
+        await stack.settle(110)
+        await until(lambda: lag() == 0, timeout=30, what="the lag to clear")
+    finally:
+        blocker.close()
         await stack.close()
