@@ -52,7 +52,16 @@ import uvloop
 
 from bench.common import fresh_database, machine, percentiles
 from bench.latency import Probe, every
-from bench.procs import PULSE, Components, component_env, delete_topics, ensure_topics, free_port, isolate
+from bench.procs import (
+    PULSE,
+    Components,
+    component_env,
+    cpu_seconds,
+    delete_topics,
+    ensure_topics,
+    free_port,
+    isolate,
+)
 from services.core import accounts
 from services.core.db import connect
 from services.core.settings import Settings, load_settings
@@ -128,10 +137,9 @@ class Processes:
 
 def _cpu_s(pid: int) -> float:
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError):
+        return cpu_seconds(pid)
+    except FileNotFoundError:  # a PostgreSQL backend that ended between listing and reading
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / 100  # clock ticks (USER_HZ = 100 on Linux)
 
 
 def _rss_kib(pid: int) -> float:
@@ -299,7 +307,7 @@ async def measure(args, settings: Settings, tokens: list[str], app_key: str, api
         await psycopg.AsyncConnection.connect(settings.database_url, autocommit=True) as db,
     ):
         api = f"http://127.0.0.1:{settings.api_port}"
-        probe_token = accounts_token(settings, "probe")
+        probe_token = probe_gateway_token(settings)
         probe = Probe(
             probe_http,
             load.gateway_url,
@@ -326,11 +334,8 @@ async def measure(args, settings: Settings, tokens: list[str], app_key: str, api
             next_cpu = time.monotonic() + SAMPLE_S
             while time.monotonic() < until:
                 await asyncio.sleep(LAG_SAMPLE_S)  # ok: the sampling period
-                text = (await probe_http.get(ingest_metrics)).text
-                for line in text.splitlines():
-                    if line.startswith("pulse_ingest_consumer_lag{"):
-                        topic = line.split('topic="', 1)[1].split('"', 1)[0].split(".", 1)[-1]
-                        lag.setdefault(topic, []).append(float(line.rsplit(" ", 1)[1]))
+                for topic, value in ingest_lag((await probe_http.get(ingest_metrics)).text).items():
+                    lag.setdefault(topic, []).append(value)
                 if time.monotonic() >= next_cpu:
                     procs.sample()
                     next_cpu += SAMPLE_S
@@ -354,10 +359,7 @@ async def measure(args, settings: Settings, tokens: list[str], app_key: str, api
         # Accounting over the whole run (warm-up and probes included): everything acknowledged must be stored.
         probes = {"heartbeats": len(probe.post_rtts), "events": _count(results[3])}
         accounting = await account(settings, load, probes)
-        lag_after: dict[str, float] = {}
-        for line in metric_lines(ingest_metrics):
-            if line.startswith("pulse_ingest_consumer_lag{"):
-                lag_after[line.split('topic="', 1)[1].split('"', 1)[0].split(".", 1)[-1]] = float(line.split()[-1])
+        lag_after = ingest_lag((await probe_http.get(ingest_metrics)).text)
     errors = [r for r in results if isinstance(r, BaseException)]
     camera_lat = [r for r in results[2] if isinstance(r, float)] if isinstance(results[2], list) else []
     event_lat = [r for r in results[3] if isinstance(r, float)] if isinstance(results[3], list) else []
@@ -458,13 +460,19 @@ def incidents(settings: Settings) -> dict[str, int]:
         return {r["kind"]: r["n"] for r in conn.execute("SELECT kind, count(*) AS n FROM incidents GROUP BY kind")}
 
 
-def accounts_token(settings: Settings, name: str) -> str:
+def probe_gateway_token(settings: Settings) -> str:
     with connect(settings, autocommit=True) as conn:
-        return accounts.create_gateway(conn, name=name, unit_set="2024", unit_codes=["15865"])
+        return accounts.create_gateway(conn, name="probe", unit_set="2024", unit_codes=["15865"])
 
 
-def metric_lines(url: str) -> list[str]:
-    return httpx.get(url, timeout=10).text.splitlines()
+def ingest_lag(metrics_text: str) -> dict[str, float]:
+    """`pulse_ingest_consumer_lag` per topic (without the run's prefix) from ingest's /metrics text."""
+    out = {}
+    for line in metrics_text.splitlines():
+        if line.startswith("pulse_ingest_consumer_lag{"):
+            topic = line.split('topic="', 1)[1].split('"', 1)[0].split(".", 1)[-1]
+            out[topic] = float(line.rsplit(" ", 1)[1])
+    return out
 
 
 def _pick(values: list[float], q: float) -> float:
