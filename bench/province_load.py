@@ -20,9 +20,9 @@ Measured during the load:
   load generator;
 - incidents opened (every camera keeps beating: any camera incident is a false alert);
 - the database's growth, per stored row and per day of data at this run's rates.
-Limits measured in the same run: a raw `COPY` of heartbeat rows into the same table (what PostgreSQL takes with
-nothing else to do; the harness's heartbeat rate is a fraction of it), and the latency of an empty FastAPI
-endpoint served like the gateway (the HTTP floor under the latency figures).
+Limits measured in the same run: a raw `COPY` of 200,000 heartbeat rows into `heartbeats` itself, rolled back
+(what PostgreSQL takes with nothing else to do; the harness's heartbeat rate is a fraction of it), and the
+latency of an empty FastAPI endpoint served like the gateway (the HTTP floor under the latency figures).
 
 Prints one JSON object. Usage: python -m bench.province_load [--minutes 10] [--cameras 150000] [--users 100000]
 """
@@ -51,6 +51,7 @@ import psycopg
 import uvloop
 
 from bench.common import fresh_database, machine, percentiles
+from bench.ingest_throughput import make_rows, time_raw_copy
 from bench.latency import Probe, every
 from bench.procs import (
     PULSE,
@@ -172,18 +173,13 @@ def stored_counts(conn: psycopg.Connection) -> dict[str, int]:
     }
 
 
-def raw_copy_rows_per_s(conn: psycopg.Connection, rows: int) -> float:
-    """The limit: COPY of `rows` heartbeat rows (as the gateway's messages carry them) into a table shaped like
-    `heartbeats` (its columns, indexes and hypertable), rolled back, so the run's data stays as it was."""
-    now = datetime.now(UTC)
-    started = time.perf_counter()
+def raw_copy_rows_per_s(conn: psycopg.Connection, cameras: int, per_camera: int) -> float:
+    """The limit: `bench.ingest_throughput`'s raw COPY of heartbeat rows into `heartbeats` itself (the hypertable,
+    its indexes, its WAL), rolled back afterwards so the run's data stays as it was."""
+    gateway_id = conn.execute("SELECT min(gateway_id) AS g FROM gateways").fetchone()["g"]
+    rows = make_rows(cameras, per_camera, gateway_id)  # cam-NNNNN: no clash with this run's cam-NNNNNN
     with conn.transaction(force_rollback=True):
-        conn.execute("CREATE TEMP TABLE copy_limit (LIKE heartbeats INCLUDING ALL) ON COMMIT DROP")
-        with conn.cursor().copy("COPY copy_limit (ts, camera_id, status, gateway_id, received_at) FROM STDIN") as cp:
-            for i in range(rows):
-                cp.write_row((now, f"cam-{i:06d}", "ok", 1, now))
-        elapsed = time.perf_counter() - started
-    return rows / elapsed
+        return len(rows) / time_raw_copy(conn, rows)
 
 
 class Load:
@@ -544,7 +540,7 @@ def main() -> None:
         comps.stop_all()
         asyncio.run(delete_topics(settings))
     with connect(settings, autocommit=True) as conn:
-        copy_limit = raw_copy_rows_per_s(conn, 200_000)
+        copy_limit = raw_copy_rows_per_s(conn, 5_000, 40)
     hb = result["throughput"]["heartbeats_per_s"]
     out = {
         "bench": "province_load",
