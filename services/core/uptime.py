@@ -19,21 +19,20 @@ import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 State = Literal["up", "degraded", "down", "unknown", "maintenance"]
 STATES: tuple[State, ...] = ("up", "degraded", "down", "unknown", "maintenance")
 QUALITY_FLAGS = ("black", "frozen", "obstructed")
 
 
-@dataclass(frozen=True, order=True)
-class Beat:
+# Tuples, not dataclasses: the rollup makes one per stored heartbeat and a frozen dataclass costs 3× to build.
+class Beat(NamedTuple):
     ts: datetime
     state: State
 
 
-@dataclass(frozen=True)
-class Interval:
+class Interval(NamedTuple):
     start: datetime
     end: datetime
     state: State

@@ -84,10 +84,10 @@ def rollup_step(conn: DbConn, *, limit: int = 5000) -> int:
         keys = ([r["camera_id"] for r in regions], [r["lo"] for r in regions], [r["hi"] for r in regions])
         beats: dict[str, list[Beat]] = defaultdict(list)
         stored: dict[str, list[Interval]] = defaultdict(list)
-        with conn.cursor(row_factory=tuple_row) as cur:  # many rows: tuples cost far less than dicts
-            for camera_id, ts, status, flagged in cur.execute(_BEATS, keys):
+        with conn.cursor(row_factory=tuple_row) as cur:  # many rows: tuples, fetched at once, cost far less
+            for camera_id, ts, status, flagged in cur.execute(_BEATS, keys).fetchall():
                 beats[camera_id].append(Beat(ts, state_of(status, flagged=flagged)))
-            for camera_id, start, end, state in cur.execute(_STORED, keys):
+            for camera_id, start, end, state in cur.execute(_STORED, keys).fetchall():
                 stored[camera_id].append(Interval(start, end, state))
 
         new_rows: list[tuple[str, datetime, datetime, str]] = []
