@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 
 import uvloop
 from aiokafka import AIOKafkaProducer
+from pydantic_core import to_json
 
 from bench.common import fresh_database, machine
 from bench.procs import start_ingest_group
@@ -32,11 +33,11 @@ from services.core.db import DbConn, connect
 from services.core.heartbeats import Delivery, HeartbeatItem, to_message
 from services.core.settings import load_settings
 from services.ingest.consumer import run_pipeline
-from services.ingest.heartbeat_writer import write_batch
+from services.ingest.heartbeat_writer import COLUMNS, copy_rows, write_batch
 from services.ingest.heartbeats import HeartbeatRow, process_message
 from services.ingest.service import heartbeat_pipeline
 
-RAW_COLUMNS = "ts, camera_id, status, seq, metrics, quality, gateway_id, received_at"
+RAW_COLUMNS = ", ".join(COLUMNS)
 
 
 def make_rows(cameras: int, per_camera: int, gateway_id: int) -> list[HeartbeatRow]:
@@ -59,15 +60,11 @@ def reset(conn: DbConn) -> None:
     conn.execute("TRUNCATE heartbeats, camera_status, camera_dirty, camera_intervals")
 
 
-def raw_tuple(r: HeartbeatRow) -> tuple:
-    return (r.ts, r.camera_id, r.status, r.seq, r.metrics, r.quality, r.gateway_id, r.received_at)
-
-
 def time_raw_copy(conn: DbConn, rows: list[HeartbeatRow]) -> float:
+    """The limit: one binary COPY of all rows into `heartbeats`, nothing else (the writer's own COPY routine)."""
     started = time.perf_counter()
-    with conn.transaction(), conn.cursor().copy(f"COPY heartbeats ({RAW_COLUMNS}) FROM STDIN") as copy:
-        for r in rows:
-            copy.write_row(raw_tuple(r))
+    with conn.transaction():
+        copy_rows(conn, "heartbeats", rows)
     return time.perf_counter() - started
 
 
@@ -76,9 +73,7 @@ def time_copy_stage_insert(conn: DbConn, rows: list[HeartbeatRow], batch: int) -
     started = time.perf_counter()
     for i in range(0, len(rows), batch):
         with conn.transaction():
-            with conn.cursor().copy(f"COPY raw_stage ({RAW_COLUMNS}) FROM STDIN") as copy:
-                for r in rows[i : i + batch]:
-                    copy.write_row(raw_tuple(r))
+            copy_rows(conn, "raw_stage", rows[i : i + batch])
             conn.execute(
                 f"INSERT INTO heartbeats ({RAW_COLUMNS}) SELECT {RAW_COLUMNS} FROM raw_stage"
                 " ON CONFLICT (camera_id, ts) DO NOTHING"
@@ -89,7 +84,19 @@ def time_copy_stage_insert(conn: DbConn, rows: list[HeartbeatRow], batch: int) -
 def time_unnest_insert(conn: DbConn, rows: list[HeartbeatRow], batch: int) -> float:
     started = time.perf_counter()
     for i in range(0, len(rows), batch):
-        chunk = [raw_tuple(r) for r in rows[i : i + batch]]
+        chunk = [
+            (
+                r.ts,
+                r.camera_id,
+                r.status,
+                r.seq,
+                to_json(r.metrics).decode(),
+                to_json(r.quality).decode(),
+                r.gateway_id,
+                r.received_at,
+            )
+            for r in rows[i : i + batch]
+        ]
         columns = list(zip(*chunk, strict=True))
         with conn.transaction():
             conn.execute(
@@ -122,9 +129,7 @@ async def produce(settings, rows: list[HeartbeatRow], gateway_id: int) -> float:
     try:
         futures = []
         for r in rows:
-            item = HeartbeatItem(
-                camera_id=r.camera_id, ts=r.ts, metrics=json.loads(r.metrics), quality=json.loads(r.quality)
-            )
+            item = HeartbeatItem(camera_id=r.camera_id, ts=r.ts, metrics=r.metrics, quality=r.quality)
             value = to_message(item, Delivery(gateway_id, "2024", "15865", r.received_at))
             futures.append(await producer.send(topic, value, key=r.camera_id.encode()))
         await asyncio.gather(*futures)
@@ -193,6 +198,8 @@ async def main() -> None:
         results["unnest_insert_s"] = time_unnest_insert(conn, rows, args.batch)
         reset(conn)
         results["writer_s"] = time_writer(conn, rows, args.batch)
+        # The same batches again: every row is already stored, the fast COPY fails and the careful path runs.
+        results["writer_replay_s"] = time_writer(conn, rows, args.batch)
         reset(conn)
         conn.execute("UPDATE gateways SET watermark = NULL")
         await kafka.ensure_topics(settings)
@@ -220,6 +227,7 @@ async def main() -> None:
                 "copy_stage_insert_rows_per_s": rate(results["copy_stage_insert_s"]),
                 "unnest_insert_rows_per_s": rate(results["unnest_insert_s"]),
                 "writer_rows_per_s": rate(results["writer_s"]),
+                "writer_replay_rows_per_s": rate(results["writer_replay_s"]),
                 "pipeline_rows_per_s": rate(results["pipeline_s"]),
                 "pipeline_ratio_to_raw_copy": round(rate(results["pipeline_s"]) / raw, 3),
                 "pipeline_after_group_join_rows_per_s": round(n / (results["pipeline_s"] - first)),

@@ -1,76 +1,84 @@
 """Writes a batch of heartbeats in one transaction (the only I/O of heartbeat ingest besides Kafka).
 
-COPY into a temporary staging table, then set-based statements: register unknown cameras (`unregistered`, under
-the delivering gateway's unit), insert heartbeats deduplicated on (camera_id, ts), record the latest heartbeat
-per camera, queue the touched time ranges for the rollup, and move each gateway's watermark. Everything or
-nothing: the consumer commits Kafka offsets only after this transaction has committed.
+Heartbeats go straight into the hypertable with one binary COPY, the fast path: replays and retries are the
+exception. If any of them is already stored (or the batch holds one twice), the COPY fails on the unique index
+(camera_id, ts); it is rolled back to a savepoint and the batch goes the careful way instead — COPY into a
+temporary staging table, then `INSERT … ON CONFLICT DO NOTHING`. Then, from a per-camera summary of the batch
+made in Python (`summarize`, a few thousand rows instead of tens of thousands): register unknown cameras
+(`unregistered`, under the delivering gateway's unit), record the latest heartbeat per camera, queue the
+touched time ranges for the rollup, and move each gateway's watermark. Everything or nothing: the consumer
+commits Kafka offsets only after this transaction has committed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
+
+import psycopg
+from psycopg.types.json import set_json_dumps
+from pydantic_core import to_json
 
 from services.core.db import DbConn
 from services.ingest.heartbeats import HeartbeatRow, KeepAlive
 
-STAGE_COLUMNS = (
-    "camera_id",
-    "ts",
-    "status",
-    "state",
-    "seq",
-    "metrics",
-    "quality",
-    "gateway_id",
-    "unit_set",
-    "unit_code",
-    "received_at",
-)
+# The columns of `heartbeats` a row fills, and their types for binary COPY.
+COLUMNS = ("ts", "camera_id", "status", "seq", "metrics", "quality", "gateway_id", "received_at")
+TYPES = ("timestamptz", "text", "text", "int8", "jsonb", "jsonb", "int8", "timestamptz")
+_COLUMN_LIST = ", ".join(COLUMNS)
 
-STAGE_TYPES = ("text", "timestamptz", "text", "text", "int8", "text", "text", "int8", "text", "text", "timestamptz")
+_CREATE_STAGE = "CREATE TEMP TABLE IF NOT EXISTS hb_stage (LIKE heartbeats) ON COMMIT DELETE ROWS"
 
-_CREATE_STAGE = """
-CREATE TEMP TABLE IF NOT EXISTS hb_stage (
-    camera_id text, ts timestamptz, status text, state text, seq bigint, metrics text, quality text,
-    gateway_id bigint, unit_set text, unit_code text, received_at timestamptz
+_INSERT_FROM_STAGE = f"""
+INSERT INTO heartbeats ({_COLUMN_LIST})
+SELECT DISTINCT ON (camera_id, ts) {_COLUMN_LIST} FROM hb_stage ORDER BY camera_id, ts, received_at
+ON CONFLICT (camera_id, ts) DO NOTHING
+"""  # noqa: S608 - built from the constant column names only
+
+# The batch's per-camera summary (`summarize`), copied in beside the heartbeats for the set-based statements.
+_SUMMARY = {
+    "camera_id": "text",
+    "first_ts": "timestamptz",
+    "last_ts": "timestamptz",
+    "status": "text",
+    "state": "text",
+    "quality": "jsonb",
+    "metrics": "jsonb",
+    "gateway_id": "int8",
+    "first_gateway_id": "int8",
+    "unit_set": "text",
+    "unit_code": "text",
+}
+_CREATE_SUMMARY = """
+CREATE TEMP TABLE IF NOT EXISTS hb_cameras (
+    camera_id text, first_ts timestamptz, last_ts timestamptz, status text, state text, quality jsonb,
+    metrics jsonb, gateway_id bigint, first_gateway_id bigint, unit_set text, unit_code text
 ) ON COMMIT DELETE ROWS
 """
 
 _REGISTER_UNKNOWN = """
 INSERT INTO cameras (camera_id, unit_set, unit_code, registered, gateway_id)
-SELECT DISTINCT ON (s.camera_id) s.camera_id, s.unit_set, s.unit_code, false, s.gateway_id
-FROM hb_stage s
+SELECT s.camera_id, s.unit_set, s.unit_code, false, s.first_gateway_id
+FROM hb_cameras s
 WHERE NOT EXISTS (SELECT 1 FROM cameras c WHERE c.camera_id = s.camera_id)
-ORDER BY s.camera_id, s.ts
 ON CONFLICT (camera_id) DO NOTHING
 """
 
-_INSERT_AND_QUEUE = """
-WITH ins AS (
-    INSERT INTO heartbeats (ts, camera_id, status, seq, metrics, quality, gateway_id, received_at)
-    SELECT DISTINCT ON (camera_id, ts)
-           ts, camera_id, status, seq, metrics::jsonb, quality::jsonb, gateway_id, received_at
-    FROM hb_stage ORDER BY camera_id, ts, received_at
-    ON CONFLICT (camera_id, ts) DO NOTHING
-    RETURNING camera_id, ts
-), touched AS (
-    SELECT camera_id, min(ts) AS from_ts, max(ts) AS to_ts, count(*) AS n FROM ins GROUP BY camera_id
-), queued AS (
-    INSERT INTO camera_dirty (camera_id, from_ts, to_ts)
-    SELECT camera_id, from_ts, to_ts FROM touched
-    ON CONFLICT (camera_id) DO UPDATE
-        SET from_ts = least(camera_dirty.from_ts, EXCLUDED.from_ts),
-            to_ts = greatest(camera_dirty.to_ts, EXCLUDED.to_ts)
-)
-SELECT coalesce(sum(n), 0)::bigint AS inserted FROM touched
+# Queued from every heartbeat received, stored now or before: recomputing a range a replay did not change
+# costs the rollup a little and is never wrong.
+_QUEUE = """
+INSERT INTO camera_dirty (camera_id, from_ts, to_ts)
+SELECT camera_id, first_ts, last_ts FROM hb_cameras
+ON CONFLICT (camera_id) DO UPDATE
+    SET from_ts = least(camera_dirty.from_ts, EXCLUDED.from_ts),
+        to_ts = greatest(camera_dirty.to_ts, EXCLUDED.to_ts)
 """
 
 _LATEST = """
 INSERT INTO camera_status AS cs (camera_id, first_ts, last_ts, last_status, last_state, last_quality, last_metrics)
-SELECT DISTINCT ON (camera_id) camera_id, min(ts) OVER (PARTITION BY camera_id), ts, status, state, quality::jsonb,
-       metrics::jsonb
-FROM hb_stage ORDER BY camera_id, ts DESC
+SELECT camera_id, first_ts, last_ts, status, state, quality, metrics FROM hb_cameras
 ON CONFLICT (camera_id) DO UPDATE SET
     first_ts = least(cs.first_ts, EXCLUDED.first_ts),
     last_ts = CASE WHEN EXCLUDED.last_ts > cs.last_ts THEN EXCLUDED.last_ts ELSE cs.last_ts END,
@@ -84,22 +92,52 @@ WHERE EXCLUDED.last_ts > cs.last_ts OR EXCLUDED.first_ts < cs.first_ts
 
 _GATEWAY_OF_CAMERA = """
 UPDATE cameras c SET gateway_id = s.gateway_id, updated_at = now()
-FROM (SELECT DISTINCT ON (camera_id) camera_id, gateway_id FROM hb_stage ORDER BY camera_id, ts DESC) s
+FROM hb_cameras s
 WHERE c.camera_id = s.camera_id AND c.gateway_id IS DISTINCT FROM s.gateway_id
 """
 
-# A gateway's watermark never runs ahead of the moment the gateway received the data (a camera clock
-# up to 2 minutes fast must not make its neighbours look silent).
 _WATERMARKS = """
-UPDATE gateways g SET watermark = greatest(g.watermark, w.ts)
-FROM (
-    SELECT gateway_id, max(least(ts, received_at)) AS ts
-    FROM (SELECT gateway_id, ts, received_at FROM hb_stage
-          UNION ALL SELECT * FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[])) AS all_ts
-    GROUP BY gateway_id
-) w
+UPDATE gateways g SET watermark = w.ts
+FROM unnest(%s::bigint[], %s::timestamptz[]) AS w(gateway_id, ts)
 WHERE g.gateway_id = w.gateway_id AND (g.watermark IS NULL OR g.watermark < w.ts)
 """
+
+
+class CameraSummary(NamedTuple):
+    """What one batch says about one camera."""
+
+    camera_id: str
+    first_ts: datetime
+    last_ts: datetime
+    latest: HeartbeatRow  # the heartbeat at last_ts (the first received, if several)
+    first: HeartbeatRow  # the heartbeat at first_ts: an unknown camera is registered under its gateway's unit
+
+
+def summarize(rows: Iterable[HeartbeatRow]) -> list[CameraSummary]:
+    """Per camera: earliest and latest heartbeat of the batch. Pure."""
+    first: dict[str, HeartbeatRow] = {}
+    latest: dict[str, HeartbeatRow] = {}
+    for row in rows:
+        cid = row.camera_id
+        if (seen := latest.get(cid)) is None:
+            first[cid] = latest[cid] = row
+        elif row.ts > seen.ts:
+            latest[cid] = row
+        elif row.ts < first[cid].ts:
+            first[cid] = row
+    return [CameraSummary(cid, first[cid].ts, row.ts, row, first[cid]) for cid, row in latest.items()]
+
+
+def watermarks(rows: Iterable[HeartbeatRow], keepalives: Iterable[KeepAlive]) -> dict[int, datetime]:
+    """How far each gateway has delivered. Never ahead of the moment the gateway received the data: a camera
+    clock up to 2 minutes fast must not make its neighbours look silent. Pure."""
+    marks: dict[int, datetime] = {}
+    items: list[HeartbeatRow | KeepAlive] = [*rows, *keepalives]
+    for item in items:
+        gateway_id, mark = item.gateway_id, min(item.ts, item.received_at)
+        if gateway_id not in marks or mark > marks[gateway_id]:
+            marks[gateway_id] = mark
+    return marks
 
 
 @dataclass(frozen=True)
@@ -112,23 +150,57 @@ class WriteResult:
         return self.received - self.inserted
 
 
+def _copy(conn: DbConn, sql: str, types: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    with conn.cursor() as cur:
+        set_json_dumps(to_json, cur)  # metrics and quality are dicts: pydantic-core writes them
+        with cur.copy(sql) as copy:
+            copy.set_types(types)
+            for row in rows:
+                copy.write_row(row)
+
+
+def copy_rows(conn: DbConn, table: str, rows: Sequence[HeartbeatRow]) -> None:
+    """Binary COPY of heartbeats into `heartbeats` or a table like it (and nothing else)."""
+    _copy(
+        conn,
+        f"COPY {table} ({_COLUMN_LIST}) FROM STDIN (FORMAT BINARY)",
+        TYPES,
+        ((r.ts, r.camera_id, r.status, r.seq, r.metrics, r.quality, r.gateway_id, r.received_at) for r in rows),
+    )
+
+
+def _insert(conn: DbConn, rows: Sequence[HeartbeatRow]) -> int:
+    """Store the heartbeats not stored yet; returns how many were new."""
+    try:
+        with conn.transaction():  # a savepoint
+            copy_rows(conn, "heartbeats", rows)
+        return len(rows)
+    except psycopg.errors.UniqueViolation:
+        conn.execute(_CREATE_STAGE)
+        copy_rows(conn, "hb_stage", rows)
+        return conn.execute(_INSERT_FROM_STAGE).rowcount
+
+
 def write_batch(conn: DbConn, rows: Sequence[HeartbeatRow], keepalives: Sequence[KeepAlive] = ()) -> WriteResult:
     with conn.transaction():
-        conn.execute(_CREATE_STAGE)
         inserted = 0
         if rows:
-            # Binary COPY: no text formatting of timestamps on either side.
-            with conn.cursor().copy(f"COPY hb_stage ({', '.join(STAGE_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
-                copy.set_types(STAGE_TYPES)
-                for row in rows:
-                    copy.write_row(row)
+            conn.execute(_CREATE_SUMMARY)
+            _copy(
+                conn,
+                f"COPY hb_cameras ({', '.join(_SUMMARY)}) FROM STDIN (FORMAT BINARY)",
+                list(_SUMMARY.values()),
+                (
+                    (c.camera_id, c.first_ts, c.last_ts, c.latest.status, c.latest.state, c.latest.quality,
+                     c.latest.metrics, c.latest.gateway_id, c.first.gateway_id, c.first.unit_set, c.first.unit_code)
+                    for c in summarize(rows)
+                ),
+            )  # fmt: skip
             conn.execute(_REGISTER_UNKNOWN)
-            result = conn.execute(_INSERT_AND_QUEUE).fetchone()
-            inserted = int(result["inserted"]) if result else 0
+            inserted = _insert(conn, rows)
+            conn.execute(_QUEUE)
             conn.execute(_LATEST)
             conn.execute(_GATEWAY_OF_CAMERA)
-        conn.execute(
-            _WATERMARKS,
-            ([k.gateway_id for k in keepalives], [k.ts for k in keepalives], [k.received_at for k in keepalives]),
-        )
+        marks = watermarks(rows, keepalives)
+        conn.execute(_WATERMARKS, (list(marks), list(marks.values())))
     return WriteResult(received=len(rows), inserted=inserted)

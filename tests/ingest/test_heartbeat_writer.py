@@ -83,3 +83,21 @@ def test_the_watermark_never_runs_ahead_of_when_the_gateway_received_the_data(co
     fast_clock = HeartbeatRow("c1", at(700), "ok", "up", None, None, None, gateway_id, "2024", "15865", at(610))
     write_batch(conn, [fast_clock])
     assert conn.execute("SELECT watermark FROM gateways").fetchone()["watermark"] == at(610)
+
+
+def test_readings_are_stored_as_json_objects_on_the_fast_path_and_the_careful_one(conn, gateway_id) -> None:
+    metrics, quality = {"fps": 25.0, "recording": True}, {"blur": 310.5, "frozen": False}
+    fresh = row(gateway_id, "c1", 0)._replace(metrics=metrics, quality=quality)
+    assert write_batch(conn, [fresh]).inserted == 1  # nothing stored before: one COPY into heartbeats
+    replay = row(gateway_id, "c1", 60)._replace(metrics=metrics, quality=quality)
+    assert write_batch(conn, [fresh, replay]).inserted == 1  # c1@0 again: the staging table and ON CONFLICT
+    stored_rows = conn.execute(
+        "SELECT jsonb_typeof(metrics) AS m, jsonb_typeof(quality) AS q, metrics, quality FROM heartbeats"
+    ).fetchall()
+    assert [(r["m"], r["q"], r["metrics"], r["quality"]) for r in stored_rows] == 2 * [
+        ("object", "object", metrics, quality)
+    ]
+    status = conn.execute("SELECT last_ts, last_metrics, last_quality FROM camera_status").fetchone()
+    assert (status["last_ts"], status["last_metrics"], status["last_quality"]) == (at(60), metrics, quality)
+    dirty = conn.execute("SELECT from_ts, to_ts FROM camera_dirty").fetchone()
+    assert (dirty["from_ts"], dirty["to_ts"]) == (at(0), at(60))
