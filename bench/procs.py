@@ -132,6 +132,19 @@ def metric_totals(url: str) -> dict[str, float]:
     return totals
 
 
+def children_of(pid: int) -> list[int]:
+    """Live child processes of `pid` (Linux /proc): `pulse ingest` runs its rollup in one."""
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if fields[1] == str(pid) and fields[0] != "Z":
+            found.append(int(entry))
+    return found
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far: shows whether a server was CPU-bound during a run."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

@@ -56,6 +56,7 @@ from bench.latency import Probe, every
 from bench.procs import (
     PULSE,
     Components,
+    children_of,
     component_env,
     cpu_seconds,
     delete_topics,
@@ -69,6 +70,7 @@ from services.core.settings import Settings, load_settings
 from services.infra.local import Kafka
 
 PER_GATEWAY = 500
+GENERATOR = "load generator (this process)"
 PSEUDONYM_KEY = "bench-province-pseudonym-key"
 SAMPLE_S, LAG_SAMPLE_S, PROBE_CAMERA_EVERY_S, PROBE_EVENT_EVERY_S, POLL_S = 10.0, 2.0, 1.0, 2.0, 0.015
 SCREENS = [
@@ -115,6 +117,9 @@ class Processes:
     def _cpu_now(self) -> tuple[float, dict[str, float]]:
         if "postgresql" in self.pids:  # backends come and go
             self.pids["postgresql"] = self.postgres_pids()
+        for name, pids in self.pids.items():  # a component's own child processes (ingest's rollup) count as its
+            if name not in ("postgresql", "kafka", GENERATOR):
+                self.pids[name] = [pids[0], *children_of(pids[0])]
         return time.monotonic(), {name: sum(_cpu_s(p) for p in pids) for name, pids in self.pids.items()}
 
     def sample(self) -> None:
@@ -294,7 +299,7 @@ async def measure(args, settings: Settings, tokens: list[str], app_key: str, api
     pids = {name: [proc.pid] for name, proc in comps.procs.items() if name != "empty-fastapi"}
     pids["kafka"] = [int(Kafka(load_settings()).pidfile.read_text())]
     pids["postgresql"] = Processes.postgres_pids()
-    pids["load generator (this process)"] = [os.getpid()]
+    pids[GENERATOR] = [os.getpid()]
     ingest_metrics = f"http://127.0.0.1:{settings.ingest_metrics_port}/metrics"
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=100)
     async with (

@@ -13,7 +13,7 @@ message) and a `write` that stores a batch in one database transaction. The loop
   bisecting the batch, and dead-letters only those (stage `write`);
 - commits offsets only after the write committed (a crash before that replays the batch, and the writers are
   idempotent, so nothing is lost and nothing is stored twice);
-- runs the pipeline's background step (the rollup) beside the loop, on a connection of its own;
+- runs the pipeline's background step (the rollup) beside the loop, in a process of its own;
 - on stop, finishes the batches in hand, commits and leaves the group.
 """
 
@@ -24,8 +24,14 @@ import base64
 import contextlib
 import json
 import logging
+import multiprocessing as mp
+import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -70,6 +76,14 @@ class Pipeline(Generic[T]):
     background_every_s: float = 0.2
 
 
+def _open(settings: Settings) -> DbConn:
+    conn = connect(settings, autocommit=True)
+    # A statement stuck behind a lock (or running away) becomes an error that is retried and counted, never a
+    # pipeline that silently stops: a batch or a rollup step takes seconds at most.
+    conn.execute(f"SET statement_timeout = '{STATEMENT_TIMEOUT_S}s'")
+    return conn
+
+
 @dataclass
 class _Poison:
     record: ConsumerRecord
@@ -111,10 +125,7 @@ class _Writer(Generic[T]):
 
     def _connection(self) -> DbConn:
         if self.conn is None or self.conn.closed:
-            self.conn = connect(self.settings, autocommit=True)
-            # A statement stuck behind a lock (or running away) becomes an error that is retried and counted,
-            # never a pipeline that silently stops: a batch or a rollup step takes seconds at most.
-            self.conn.execute(f"SET statement_timeout = '{STATEMENT_TIMEOUT_S}s'")
+            self.conn = _open(self.settings)
         return self.conn
 
     def write(self, items: Sequence[T]) -> int:
@@ -143,28 +154,62 @@ class _Writer(Generic[T]):
             half = len(items) // 2
             return self._write_isolating(conn, items[:half]) + self._write_isolating(conn, items[half:])
 
-    def background_step(self) -> int:
-        if self.pipeline.background is None:
-            return 0
-        try:
-            return self.pipeline.background(self._connection())
-        except psycopg.OperationalError as exc:
-            log.warning("background step interrupted (%s); the queue keeps the work", type(exc).__name__)
-            self.close()  # the queue stays in the database; the next round picks it up
-            return 0
-        except psycopg.Error as exc:
-            # A bug or bad data in the background step must not stop ingest: the queue keeps the work, and the
-            # error is logged (and retried after a rest) until someone fixes it.
-            log.error("background step failed: %s", exc)
-            BACKGROUND_ERRORS.labels(self.pipeline.topic).inc()
-            return 0
-
     def close(self) -> None:
         if self.conn is not None:
             try:
                 self.conn.close()
             finally:
                 self.conn = None
+
+
+# The background step runs in a process of its own. In the ingest process its Python work (the rollup turns
+# every stored heartbeat back into state intervals) would share one interpreter lock with decoding and
+# writing: measured 40,000 → 60,000 heartbeats/s (docs/benchmarks.md §1).
+_background: tuple[Settings, Callable[[DbConn], int]] | None = None
+_background_conn: DbConn | None = None
+
+
+def _start_background_process(settings: Settings, step: Callable[[DbConn], int], parent: int) -> None:
+    global _background
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the parent, which stops this process in order
+    _background = (settings, step)
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    # A parent killed outright (SIGKILL, OOM) cannot stop its pool; an orphan would go on holding a database
+    # connection. A step cut short is rolled back and its queue entries stay for the next process.
+    while os.getppid() == parent:
+        time.sleep(1)  # ok: a watchdog, not a wait for a condition this process controls
+    os._exit(1)
+
+
+def _background_step() -> tuple[int, str | None]:
+    """One step in the background process: (work done, what failed). The queue stays in the database, so a
+    failed step loses nothing; the parent logs the problem, then tries again."""
+    global _background_conn
+    assert _background is not None
+    settings, step = _background
+    try:
+        if _background_conn is None or _background_conn.closed:
+            _background_conn = _open(settings)
+        return step(_background_conn), None
+    except psycopg.OperationalError as exc:
+        _background_conn = None
+        return 0, f"interrupted ({type(exc).__name__}); the queue keeps the work"  # database away: not a fault
+    except psycopg.Error as exc:
+        # A bug or bad data must not stop ingest: the queue keeps the work until someone fixes it.
+        return 0, f"failed: {exc}"  # counted
+
+
+def _background_pool(settings: Settings, step: Callable[[DbConn], int]) -> ProcessPoolExecutor:
+    # spawn: forking a process that already runs threads and an event loop is unsafe.
+    return ProcessPoolExecutor(
+        1,
+        mp_context=mp.get_context("spawn"),
+        initializer=_start_background_process,
+        initargs=(settings, step, os.getpid()),
+    )
 
 
 @dataclass
@@ -189,7 +234,6 @@ async def run_pipeline(settings: Settings, pipeline: Pipeline[T], stop: asyncio.
     )
     dlq = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True)
     writer: _Writer[T] = _Writer(settings, pipeline, stop)
-    helper: _Writer[T] = _Writer(settings, pipeline, stop)
     in_flight: asyncio.Queue[_Batch[T] | None] = asyncio.Queue(maxsize=1)
     await consumer.start()
     await dlq.start()
@@ -219,15 +263,36 @@ async def run_pipeline(settings: Settings, pipeline: Pipeline[T], stop: asyncio.
                 await asyncio.wait_for(stop.wait(), timeout=LAG_EVERY_S)
 
     async def background() -> None:
-        # Drain the queue, then rest: work queued meanwhile is handled in larger, cheaper steps (the rollup
-        # costs per camera more than per heartbeat), at most `background_every_s` behind the writes.
-        while not stop.is_set():
+        # Rest, then drain the queue: work queued meanwhile is handled in larger, cheaper steps (the rollup costs
+        # per camera more than per heartbeat), at most `background_every_s` behind the writes. The process is
+        # spawned at the first step (about a second of imports): after one rest, a minute for app events.
+        if pipeline.background is None:
+            return
+        loop = asyncio.get_running_loop()
+        pool = _background_pool(settings, pipeline.background)
+        try:
             while not stop.is_set():
-                done: int = await asyncio.to_thread(helper.background_step)
-                if not done:
-                    break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=pipeline.background_every_s)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=pipeline.background_every_s)
+                while not stop.is_set():
+                    try:
+                        done, problem = await loop.run_in_executor(pool, _background_step)
+                    except BrokenProcessPool:
+                        if stop.is_set():
+                            break
+                        log.error("the background process died; starting a new one")
+                        pool.shutdown(wait=False)
+                        pool = _background_pool(settings, pipeline.background)
+                        done, problem = 0, None
+                    if problem is not None and problem.startswith("failed"):
+                        BACKGROUND_ERRORS.labels(pipeline.topic).inc()
+                        log.error("background step %s", problem)
+                    elif problem is not None:
+                        log.warning("background step %s", problem)
+                    if not done:
+                        break
+        finally:
+            await asyncio.to_thread(pool.shutdown)  # lets a running step finish (seconds at most)
 
     tasks = [asyncio.create_task(job()) for job in (fetch, write, background, watch_lag)]
     try:
@@ -239,7 +304,6 @@ async def run_pipeline(settings: Settings, pipeline: Pipeline[T], stop: asyncio.
         await consumer.stop()  # leaves the group; offsets were committed after each batch
         await dlq.stop()
         await asyncio.to_thread(writer.close)
-        await asyncio.to_thread(helper.close)
 
 
 async def _next_batch(consumer: AIOKafkaConsumer, pipeline: Pipeline[Any], stop: asyncio.Event) -> list[ConsumerRecord]:

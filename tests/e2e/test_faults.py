@@ -8,6 +8,7 @@ before they end; each waits for its condition with a deadline.
 """
 
 import asyncio
+import multiprocessing
 import os
 import signal
 import sys
@@ -18,6 +19,7 @@ import pytest
 from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
+from bench.procs import children_of
 from services.core import kafka
 from services.core.db import connect
 from services.core.uptime import Beat, beat_state, spans
@@ -119,8 +121,11 @@ async def test_ingest_killed_mid_stream_and_restarted_stores_everything_once(set
         with log.open("ab") as out:
             first = await asyncio.create_subprocess_exec(*command, env=env, stdout=out, stderr=out)
             await until(lambda: stack.stored() >= 1500, timeout=60, what="ingest to store a few batches")
+            await until(lambda: children_of(first.pid), what="the rollup's own process")
+            orphans = children_of(first.pid)
             first.send_signal(signal.SIGKILL)
             await asyncio.wait_for(first.wait(), 30)
+            await until(lambda: not any(os.path.exists(f"/proc/{pid}") for pid in orphans), what="no orphan left")
             killed_at = stack.stored()
             assert 0 < killed_at < len(sent), "the kill should land while the stream is being ingested"
             second = await asyncio.create_subprocess_exec(*command, env=env, stdout=out, stderr=out)
@@ -344,3 +349,28 @@ async def test_a_write_stuck_on_the_database_shows_as_consumer_lag(settings, con
     finally:
         blocker.close()
         await stack.close()
+
+
+async def test_the_rollup_process_killed_is_replaced_and_uptime_still_follows(
+    settings, conn, tmp_path, clock, caplog
+) -> None:
+    """The rollup runs in a process of its own beside ingest's event loop; killed, it is replaced, and the
+    queue it left in the database is worked off: the intervals still equal the pure rules."""
+    stack = await start_stack(settings, conn, tmp_path, clock)
+    try:
+        token = stack.gateway("gw", "15865")
+        clock.advance(3600)
+        assert (await stack.push(token, beats(10, 3))).json()["accepted"] == 30
+        await stack.settle(30)
+        children = multiprocessing.active_children()  # the background processes of this stack's two pipelines
+        assert children
+        for child in children:
+            os.kill(child.pid, signal.SIGKILL)
+        assert (await stack.push(token, beats(10, 3, start_s=180))).json()["accepted"] == 30
+        await stack.settle(60)
+        check_intervals_match_heartbeats(conn)
+        assert "the background process died; starting a new one" in caplog.text
+        assert all(not child.is_alive() for child in children)
+    finally:
+        await stack.close()
+    assert not multiprocessing.active_children(), "ingest stopped and left a background process running"
