@@ -18,20 +18,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import uvloop
 from aiokafka import AIOKafkaProducer
 from pydantic_core import to_json
 
 from bench.common import fresh_database, machine
-from bench.procs import start_ingest_group
+from bench.procs import children_of, cpu_seconds, postgres_pids, start_ingest_group
 from services.core import accounts, kafka
 from services.core.db import DbConn, connect
 from services.core.heartbeats import Delivery, HeartbeatItem, to_message
 from services.core.settings import load_settings
+from services.infra.local import Kafka
 from services.ingest.consumer import run_pipeline
 from services.ingest.heartbeat_writer import COLUMNS, copy_rows, write_batch
 from services.ingest.heartbeats import HeartbeatRow, process_message
@@ -138,11 +141,30 @@ async def produce(settings, rows: list[HeartbeatRow], gateway_id: int) -> float:
     return time.perf_counter() - started
 
 
-async def time_pipeline(settings, conn: DbConn, expected: int, processes: int) -> tuple[float, float, float]:
+def cpu_by_process() -> dict[str, float]:
+    """CPU seconds so far of what the pipeline runs on: this process (the pipeline, and the benchmark's polling),
+    its children (ingest's rollup process), PostgreSQL (all its processes) and the Kafka broker."""
+
+    def total(pids: list[int]) -> float:
+        return sum(cpu_seconds(p) for p in pids if Path(f"/proc/{p}").exists())
+
+    return {
+        "ingest process": cpu_seconds(os.getpid()),
+        "ingest child processes (rollup)": total(children_of(os.getpid())),
+        "postgresql": total(postgres_pids()),
+        "kafka": total([int(Kafka(load_settings()).pidfile.read_text())]),
+    }
+
+
+async def time_pipeline(
+    settings, conn: DbConn, expected: int, processes: int
+) -> tuple[float, float, float, dict[str, float]]:
     """Seconds from start to: the first row stored (consumer group joined), every row stored, every row
-    stored and rolled up into state intervals. `processes` > 1: that many `pulse ingest` processes in one
-    consumer group instead of the pipeline in this process."""
+    stored and rolled up into state intervals; and the CPU seconds each process used meanwhile (one ingest
+    process only). `processes` > 1: that many `pulse ingest` processes in one consumer group instead of the
+    pipeline in this process."""
     stop = asyncio.Event()
+    cpu_before = cpu_by_process()
     started = time.perf_counter()
     components = None
     if processes > 1:
@@ -164,11 +186,12 @@ async def time_pipeline(settings, conn: DbConn, expected: int, processes: int) -
             task.result()
         await asyncio.sleep(0.02)  # poll
     elapsed = time.perf_counter() - started
+    cpu = {name: round(seconds - cpu_before.get(name, 0.0), 2) for name, seconds in cpu_by_process().items()}
     stop.set()
     await task
     if components is not None:
         components.stop_all()
-    return first or 0.0, stored or elapsed, elapsed
+    return first or 0.0, stored or elapsed, elapsed, cpu
 
 
 async def main() -> None:
@@ -204,7 +227,7 @@ async def main() -> None:
         conn.execute("UPDATE gateways SET watermark = NULL")
         await kafka.ensure_topics(settings)
         produce_s = await produce(settings, rows, gateway_id)
-        first, stored, rolled = await time_pipeline(settings, conn, n, args.processes)
+        first, stored, rolled, cpu = await time_pipeline(settings, conn, n, args.processes)
         results["pipeline_s"] = rolled
         results["pipeline_first_row_s"] = first
         results["pipeline_all_stored_s"] = stored
@@ -234,6 +257,15 @@ async def main() -> None:
                 "pipeline_all_stored_rows_per_s": rate(results["pipeline_all_stored_s"]),
                 "producer_rows_per_s_not_part_of_ingest": rate(produce_s),
                 "state_intervals_after": intervals,
+                # CPU of the pipeline's processes while it ran (one ingest process only: with several, they are
+                # `pulse ingest` subprocesses with children of their own).
+                "pipeline_cpu": {
+                    "seconds": cpu,
+                    "us_per_row": {k: round(v / n * 1e6, 1) for k, v in cpu.items()},
+                    "cores_mean": round(sum(cpu.values()) / results["pipeline_s"], 2),
+                }
+                if args.processes == 1
+                else None,
                 "goal": {
                     "rows_per_s": 100_000,
                     "ratio": 0.6,

@@ -145,6 +145,11 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
+def postgres_pids() -> list[int]:
+    out = subprocess.run(["pgrep", "-x", "postgres"], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far: shows whether a server was CPU-bound during a run."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

@@ -63,6 +63,7 @@ from bench.procs import (
     ensure_topics,
     free_port,
     isolate,
+    postgres_pids,
 )
 from services.core import accounts
 from services.core.db import connect
@@ -109,14 +110,9 @@ class Processes:
         self.rss_mib: dict[str, list[float]] = {name: [] for name in pids}
         self.last = self._cpu_now()
 
-    @staticmethod
-    def postgres_pids() -> list[int]:
-        out = subprocess.run(["pgrep", "-x", "postgres"], capture_output=True, text=True).stdout
-        return [int(p) for p in out.split()]
-
     def _cpu_now(self) -> tuple[float, dict[str, float]]:
         if "postgresql" in self.pids:  # backends come and go
-            self.pids["postgresql"] = self.postgres_pids()
+            self.pids["postgresql"] = postgres_pids()
         for name, pids in self.pids.items():  # a component's own child processes (ingest's rollup) count as its
             if name not in ("postgresql", "kafka", GENERATOR):
                 self.pids[name] = [pids[0], *children_of(pids[0])]
@@ -298,7 +294,7 @@ async def measure(args, settings: Settings, tokens: list[str], app_key: str, api
         load.codes = [r["code"] for r in conn.execute("SELECT code FROM units WHERE unit_set = '2024' ORDER BY code")]
     pids = {name: [proc.pid] for name, proc in comps.procs.items() if name != "empty-fastapi"}
     pids["kafka"] = [int(Kafka(load_settings()).pidfile.read_text())]
-    pids["postgresql"] = Processes.postgres_pids()
+    pids["postgresql"] = postgres_pids()
     pids[GENERATOR] = [os.getpid()]
     ingest_metrics = f"http://127.0.0.1:{settings.ingest_metrics_port}/metrics"
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=100)

@@ -164,7 +164,7 @@ class _Writer(Generic[T]):
 
 # The background step runs in a process of its own. In the ingest process its Python work (the rollup turns
 # every stored heartbeat back into state intervals) would share one interpreter lock with decoding and
-# writing: measured 40,000 → 60,000 heartbeats/s (docs/benchmarks.md §1).
+# writing: 40,000 → 60,000 heartbeats/s stored and rolled up in one experiment (docs/benchmarks.md §1).
 _background: tuple[Settings, Callable[[DbConn], int]] | None = None
 _background_conn: DbConn | None = None
 
