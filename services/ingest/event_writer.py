@@ -1,7 +1,8 @@
 """Writes a batch of app events in one transaction (the only I/O of app-event ingest besides Kafka).
 
-COPY into a temporary staging table, then set-based statements: claim each event_id in `app_event_seen` (a
-retry — same event_id, different sent_at — is stored once), insert the new events into `app_events`, and fold
+Claim each event_id in `app_event_seen` (a retry — same event_id, different sent_at — is stored once): one COPY
+of the ids when none is taken yet, the usual case (from a savepoint: a taken id fails it), otherwise COPY into a
+temporary staging table and `ON CONFLICT DO NOTHING`. Then insert the new events into `app_events`, and fold
 them into the activity tables of every scope the event belongs to: its unit, the unit that unit maps to in a
 coarser set, and the district ('*', '*'). Everything or nothing: the consumer commits Kafka offsets only after
 this transaction has committed, so a replayed batch finds its event_ids taken and changes nothing.
@@ -10,6 +11,8 @@ this transaction has committed, so a replayed batch finds its event_ids taken an
 from __future__ import annotations
 
 from collections.abc import Sequence
+
+import psycopg
 
 from services.core.db import DbConn
 from services.ingest.app_events import EventRow
@@ -49,7 +52,10 @@ _CREATE_STAGE = (
     ) ON COMMIT DELETE ROWS""",
 )
 
-# The first delivery of each event_id wins; the rest of the batch and earlier batches are duplicates.
+_CLAIM_ALL = "COPY app_event_seen (event_id, received_at) FROM STDIN (FORMAT BINARY)"
+
+# The careful path: the first delivery of each event_id wins; the rest of the batch and earlier batches are
+# duplicates.
 _CLAIM = """
 WITH firsts AS (
     SELECT DISTINCT ON (event_id) * FROM ev_stage ORDER BY event_id, received_at
@@ -161,6 +167,13 @@ DELETE FROM app_event_seen WHERE event_id IN (
 """
 
 
+def _copy(conn: DbConn, table: str, rows: Sequence[EventRow]) -> None:
+    with conn.cursor().copy(f"COPY {table} ({', '.join(STAGE_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(STAGE_TYPES)
+        for row in rows:
+            copy.write_row(row)
+
+
 def write_events(conn: DbConn, rows: Sequence[EventRow]) -> int:
     """Stores the batch; returns how many events were new (the rest were already stored)."""
     if not rows:
@@ -168,11 +181,18 @@ def write_events(conn: DbConn, rows: Sequence[EventRow]) -> int:
     with conn.transaction():
         for statement in _CREATE_STAGE:
             conn.execute(statement)
-        with conn.cursor().copy(f"COPY ev_stage ({', '.join(STAGE_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(STAGE_TYPES)
-            for row in rows:
-                copy.write_row(row)
-        inserted = conn.execute(_CLAIM).rowcount
+        try:
+            # The fast path: claim every id with one COPY (replays and retries are the exception); the batch is
+            # then all new. An id already claimed, or twice in the batch, fails it back to the savepoint.
+            with conn.transaction(), conn.cursor().copy(_CLAIM_ALL) as copy:
+                copy.set_types(("uuid", "timestamptz"))
+                for row in rows:
+                    copy.write_row((row.event_id, row.received_at))
+            _copy(conn, "ev_new", rows)
+            inserted = len(rows)
+        except psycopg.errors.UniqueViolation:
+            _copy(conn, "ev_stage", rows)
+            inserted = conn.execute(_CLAIM).rowcount
         conn.execute(_STORE)
         conn.execute(_NEW_SUBJECTS)
         conn.execute(_NEW_SCOPES)
