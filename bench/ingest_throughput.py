@@ -22,14 +22,13 @@ import os
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import uvloop
 from aiokafka import AIOKafkaProducer
 from pydantic_core import to_json
 
 from bench.common import fresh_database, machine
-from bench.procs import children_of, cpu_seconds, postgres_pids, start_ingest_group
+from bench.procs import children_of, cpu_seconds, postgres_pids, start_ingest_group, total_cpu_seconds
 from services.core import accounts, kafka
 from services.core.db import DbConn, connect
 from services.core.heartbeats import Delivery, HeartbeatItem, to_message
@@ -144,15 +143,11 @@ async def produce(settings, rows: list[HeartbeatRow], gateway_id: int) -> float:
 def cpu_by_process() -> dict[str, float]:
     """CPU seconds so far of what the pipeline runs on: this process (the pipeline, and the benchmark's polling),
     its children (ingest's rollup process), PostgreSQL (all its processes) and the Kafka broker."""
-
-    def total(pids: list[int]) -> float:
-        return sum(cpu_seconds(p) for p in pids if Path(f"/proc/{p}").exists())
-
     return {
         "ingest process": cpu_seconds(os.getpid()),
-        "ingest child processes (rollup)": total(children_of(os.getpid())),
-        "postgresql": total(postgres_pids()),
-        "kafka": total([int(Kafka(load_settings()).pidfile.read_text())]),
+        "ingest child processes (rollup)": total_cpu_seconds(children_of(os.getpid())),
+        "postgresql": total_cpu_seconds(postgres_pids()),
+        "kafka": total_cpu_seconds([int(Kafka(load_settings()).pidfile.read_text())]),
     }
 
 

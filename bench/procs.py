@@ -16,6 +16,7 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 
 import httpx
@@ -154,6 +155,17 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far: shows whether a server was CPU-bound during a run."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def total_cpu_seconds(pids: Iterable[int]) -> float:
+    """`cpu_seconds` of several processes; one that ended meanwhile (a PostgreSQL backend) counts 0."""
+    total = 0.0
+    for pid in pids:
+        try:
+            total += cpu_seconds(pid)
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return total
 
 
 async def delete_topics(settings: Settings) -> None:

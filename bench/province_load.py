@@ -58,12 +58,12 @@ from bench.procs import (
     Components,
     children_of,
     component_env,
-    cpu_seconds,
     delete_topics,
     ensure_topics,
     free_port,
     isolate,
     postgres_pids,
+    total_cpu_seconds,
 )
 from services.core import accounts
 from services.core.db import connect
@@ -116,7 +116,7 @@ class Processes:
         for name, pids in self.pids.items():  # a component's own child processes (ingest's rollup) count as its
             if name not in ("postgresql", "kafka", GENERATOR):
                 self.pids[name] = [pids[0], *children_of(pids[0])]
-        return time.monotonic(), {name: sum(_cpu_s(p) for p in pids) for name, pids in self.pids.items()}
+        return time.monotonic(), {name: total_cpu_seconds(pids) for name, pids in self.pids.items()}
 
     def sample(self) -> None:
         at, cpu = self._cpu_now()
@@ -135,13 +135,6 @@ class Processes:
             }
             for name in self.pids
         }
-
-
-def _cpu_s(pid: int) -> float:
-    try:
-        return cpu_seconds(pid)
-    except FileNotFoundError:  # a PostgreSQL backend that ended between listing and reading
-        return 0.0
 
 
 def _rss_kib(pid: int) -> float:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import psycopg
 
-from services.core.db import DbConn
+from services.core.db import DbConn, copy_in
 from services.ingest.app_events import EventRow
 
 # Retried events can only match while they are inside the acceptance window (7 days late + 23 h of clock error
@@ -167,13 +167,6 @@ DELETE FROM app_event_seen WHERE event_id IN (
 """
 
 
-def _copy(conn: DbConn, table: str, rows: Sequence[EventRow]) -> None:
-    with conn.cursor().copy(f"COPY {table} ({', '.join(STAGE_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
-        copy.set_types(STAGE_TYPES)
-        for row in rows:
-            copy.write_row(row)
-
-
 def write_events(conn: DbConn, rows: Sequence[EventRow]) -> int:
     """Stores the batch; returns how many events were new (the rest were already stored)."""
     if not rows:
@@ -188,10 +181,10 @@ def write_events(conn: DbConn, rows: Sequence[EventRow]) -> int:
                 copy.set_types(("uuid", "timestamptz"))
                 for row in rows:
                     copy.write_row((row.event_id, row.received_at))
-            _copy(conn, "ev_new", rows)
+            copy_in(conn, "ev_new", STAGE_COLUMNS, STAGE_TYPES, rows)
             inserted = len(rows)
         except psycopg.errors.UniqueViolation:
-            _copy(conn, "ev_stage", rows)
+            copy_in(conn, "ev_stage", STAGE_COLUMNS, STAGE_TYPES, rows)
             inserted = conn.execute(_CLAIM).rowcount
         conn.execute(_STORE)
         conn.execute(_NEW_SUBJECTS)

@@ -15,13 +15,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import psycopg
-from psycopg.types.json import set_json_dumps
-from pydantic_core import to_json
 
-from services.core.db import DbConn
+from services.core.db import DbConn, copy_in
 from services.ingest.heartbeats import HeartbeatRow, KeepAlive
 
 # The columns of `heartbeats` a row fills, and their types for binary COPY.
@@ -150,20 +148,12 @@ class WriteResult:
         return self.received - self.inserted
 
 
-def _copy(conn: DbConn, sql: str, types: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    with conn.cursor() as cur:
-        set_json_dumps(to_json, cur)  # metrics and quality are dicts: pydantic-core writes them
-        with cur.copy(sql) as copy:
-            copy.set_types(types)
-            for row in rows:
-                copy.write_row(row)
-
-
 def copy_rows(conn: DbConn, table: str, rows: Sequence[HeartbeatRow]) -> None:
     """Binary COPY of heartbeats into `heartbeats` or a table like it (and nothing else)."""
-    _copy(
+    copy_in(
         conn,
-        f"COPY {table} ({_COLUMN_LIST}) FROM STDIN (FORMAT BINARY)",
+        table,
+        COLUMNS,
         TYPES,
         ((r.ts, r.camera_id, r.status, r.seq, r.metrics, r.quality, r.gateway_id, r.received_at) for r in rows),
     )
@@ -186,9 +176,10 @@ def write_batch(conn: DbConn, rows: Sequence[HeartbeatRow], keepalives: Sequence
         inserted = 0
         if rows:
             conn.execute(_CREATE_SUMMARY)
-            _copy(
+            copy_in(
                 conn,
-                f"COPY hb_cameras ({', '.join(_SUMMARY)}) FROM STDIN (FORMAT BINARY)",
+                "hb_cameras",
+                list(_SUMMARY),
                 list(_SUMMARY.values()),
                 (
                     (c.camera_id, c.first_ts, c.last_ts, c.latest.status, c.latest.state, c.latest.quality,
