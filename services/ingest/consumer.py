@@ -34,7 +34,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import psycopg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -184,22 +184,28 @@ def _exit_with_parent(parent: int) -> None:
     os._exit(1)
 
 
-def _background_step() -> tuple[int, str | None]:
-    """One step in the background process: (work done, what failed). The queue stays in the database, so a
-    failed step loses nothing; the parent logs the problem, then tries again."""
+class _StepOutcome(NamedTuple):
+    done: int  # queue entries handled (0: nothing to do, or the step did not complete)
+    problem: str | None = None
+    fault: bool = False  # a failure worth counting (not the database being away)
+
+
+def _background_step() -> _StepOutcome:
+    """One step in the background process. The queue stays in the database, so a step that does not complete
+    loses nothing; the parent logs the problem, then tries again."""
     global _background_conn
     assert _background is not None
     settings, step = _background
     try:
         if _background_conn is None or _background_conn.closed:
             _background_conn = _open(settings)
-        return step(_background_conn), None
+        return _StepOutcome(step(_background_conn))
     except psycopg.OperationalError as exc:
         _background_conn = None
-        return 0, f"interrupted ({type(exc).__name__}); the queue keeps the work"  # database away: not a fault
+        return _StepOutcome(0, f"interrupted ({type(exc).__name__}); the queue keeps the work")
     except psycopg.Error as exc:
         # A bug or bad data must not stop ingest: the queue keeps the work until someone fixes it.
-        return 0, f"failed: {exc}"  # counted
+        return _StepOutcome(0, f"failed: {exc}", fault=True)
 
 
 def _background_pool(settings: Settings, step: Callable[[DbConn], int]) -> ProcessPoolExecutor:
@@ -276,20 +282,20 @@ async def run_pipeline(settings: Settings, pipeline: Pipeline[T], stop: asyncio.
                     await asyncio.wait_for(stop.wait(), timeout=pipeline.background_every_s)
                 while not stop.is_set():
                     try:
-                        done, problem = await loop.run_in_executor(pool, _background_step)
+                        outcome = await loop.run_in_executor(pool, _background_step)
                     except BrokenProcessPool:
                         if stop.is_set():
                             break
                         log.error("the background process died; starting a new one")
                         pool.shutdown(wait=False)
                         pool = _background_pool(settings, pipeline.background)
-                        done, problem = 0, None
-                    if problem is not None and problem.startswith("failed"):
+                        outcome = _StepOutcome(0)
+                    if outcome.fault:
                         BACKGROUND_ERRORS.labels(pipeline.topic).inc()
-                        log.error("background step %s", problem)
-                    elif problem is not None:
-                        log.warning("background step %s", problem)
-                    if not done:
+                        log.error("background step %s", outcome.problem)
+                    elif outcome.problem is not None:
+                        log.warning("background step %s", outcome.problem)
+                    if not outcome.done:
                         break
         finally:
             await asyncio.to_thread(pool.shutdown)  # lets a running step finish (seconds at most)

@@ -52,8 +52,6 @@ _CREATE_STAGE = (
     ) ON COMMIT DELETE ROWS""",
 )
 
-_CLAIM_ALL = "COPY app_event_seen (event_id, received_at) FROM STDIN (FORMAT BINARY)"
-
 # The careful path: the first delivery of each event_id wins; the rest of the batch and earlier batches are
 # duplicates.
 _CLAIM = """
@@ -177,10 +175,9 @@ def write_events(conn: DbConn, rows: Sequence[EventRow]) -> int:
         try:
             # The fast path: claim every id with one COPY (replays and retries are the exception); the batch is
             # then all new. An id already claimed, or twice in the batch, fails it back to the savepoint.
-            with conn.transaction(), conn.cursor().copy(_CLAIM_ALL) as copy:
-                copy.set_types(("uuid", "timestamptz"))
-                for row in rows:
-                    copy.write_row((row.event_id, row.received_at))
+            with conn.transaction():
+                ids = ((row.event_id, row.received_at) for row in rows)
+                copy_in(conn, "app_event_seen", ("event_id", "received_at"), ("uuid", "timestamptz"), ids)
             copy_in(conn, "ev_new", STAGE_COLUMNS, STAGE_TYPES, rows)
             inserted = len(rows)
         except psycopg.errors.UniqueViolation:

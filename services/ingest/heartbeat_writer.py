@@ -49,12 +49,10 @@ _SUMMARY = {
     "unit_set": "text",
     "unit_code": "text",
 }
-_CREATE_SUMMARY = """
-CREATE TEMP TABLE IF NOT EXISTS hb_cameras (
-    camera_id text, first_ts timestamptz, last_ts timestamptz, status text, state text, quality jsonb,
-    metrics jsonb, gateway_id bigint, first_gateway_id bigint, unit_set text, unit_code text
-) ON COMMIT DELETE ROWS
-"""
+_CREATE_SUMMARY = (
+    f"CREATE TEMP TABLE IF NOT EXISTS hb_cameras ({', '.join(f'{c} {t}' for c, t in _SUMMARY.items())})"
+    " ON COMMIT DELETE ROWS"
+)
 
 _REGISTER_UNKNOWN = """
 INSERT INTO cameras (camera_id, unit_set, unit_code, registered, gateway_id)

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from psycopg.rows import tuple_row
 
-from services.core.db import DbConn
+from services.core.db import DbConn, copy_in
 from services.core.uptime import QUALITY_FLAGS, Beat, Interval, merge, spans, state_of
 
 # Claimed in two statements: lock (skipping rows a writer holds), then delete what is now ours. In the one-statement
@@ -50,6 +50,8 @@ SELECT i.camera_id, i.start_ts, i.end_ts, i.state
 FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[]) AS r(camera_id, lo, hi)
 JOIN camera_intervals i ON i.camera_id = r.camera_id AND i.start_ts <= r.hi AND i.end_ts >= r.lo
 """
+
+_INTERVAL_TYPES = ("text", "timestamptz", "timestamptz", "text")
 
 _DELETE = """
 DELETE FROM camera_intervals i USING unnest(%s::text[], %s::timestamptz[]) AS d(camera_id, start_ts)
@@ -100,9 +102,7 @@ def rollup_step(conn: DbConn, *, limit: int = 5000) -> int:
         if old:
             conn.execute(_DELETE, ([o[0] for o in old], [o[1] for o in old]))
         if new_rows:
-            with conn.cursor().copy("COPY camera_intervals (camera_id, start_ts, end_ts, state) FROM STDIN") as copy:
-                for row in new_rows:
-                    copy.write_row(row)
+            copy_in(conn, "camera_intervals", ("camera_id", "start_ts", "end_ts", "state"), _INTERVAL_TYPES, new_rows)
         return len(claimed)
 
 
