@@ -3,7 +3,8 @@
 A push is authenticated by its gateway token, validated item by item (one bad item never rejects the others),
 checked against the gateway's units, and handed to the `Publisher`, which answers only once every accepted
 heartbeat is in Kafka or fsynced in the spool. When `PULSE_PROBER_TOKEN` is set, the stream prober runs here
-too and publishes through the same `Publisher`.
+too and publishes through the same `Publisher`; when `PULSE_COLLECTOR_TOKEN` is set, so does the device collector
+(`devices.manager`), which also takes the alarms devices push to `POST /v1/devices/{token}/events`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import Counter
 from pydantic import BaseModel, Field
 
+from camera_gateway.devices.manager import DeviceCollector
 from camera_gateway.prober import Prober
 from camera_gateway.publisher import Publisher
 from camera_gateway.registry import KnownGateway, Registry
@@ -39,6 +41,7 @@ from services.core.http_body import read_limited
 from services.core.settings import Settings
 
 MAX_BODY = 1 << 20
+MAX_DEVICE_PUSH = 4 << 20  # an alarm with a few JPEG pictures
 MAX_ITEMS = 1000
 RETRY_AFTER_S = 30
 
@@ -107,15 +110,18 @@ def create_app(settings: Settings, *, clock: Clock = _utc_now, registry: Registr
     )
 
     prober = Prober(settings, registry, publisher, clock)
+    collector = DeviceCollector(settings, registry, publisher, clock)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await registry.start()
         await publisher.start()
         await prober.start()
+        await collector.start()
         try:
             yield
         finally:
+            await collector.stop()
             await prober.stop()
             await publisher.stop()
             await registry.stop()
@@ -128,6 +134,7 @@ def create_app(settings: Settings, *, clock: Clock = _utc_now, registry: Registr
     app.state.settings = settings
     app.state.publisher = publisher
     app.state.registry = registry
+    app.state.collector = collector
     app.state.token_failures = CredentialFailures(settings.token_failures_per_15min)
     app.include_router(health_router({"kafka": kafka_ready}))
 
@@ -203,6 +210,37 @@ def create_app(settings: Settings, *, clock: Clock = _utc_now, registry: Registr
         key = f"gateway:{gateway.gateway_id}".encode()
         await publish([Record(key, keepalive_message(gateway_id=gateway.gateway_id, ts=ts, received_at=now))])
         return {"watermark": ts.isoformat()}
+
+    @app.post(
+        "/v1/devices/{token}/events",
+        summary="Alarms a device pushes to the gateway (Hikvision 'HTTP listening'): XML or multipart with pictures",
+        responses={
+            200: {"description": "read (pictures are ignored)"},
+            400: {"description": "the body holds no event the gateway can read"},
+            404: {"description": "no device with this path token is collected here"},
+            413: {"description": "body over 4 MiB"},
+        },
+    )
+    async def device_push(token: str, request: Request) -> dict[str, int]:
+        # Cameras cannot send a bearer header: the device's own token is the last part of the URL it posts to.
+        from camera_gateway.devices.hikvision import parse_push
+
+        failures: CredentialFailures = request.app.state.token_failures
+        address = f"addr:{client_address(request)}"
+        failures.refuse_if_blocked(address)
+        link = collector.link_for_token(token) if collector.running else None
+        if link is None:
+            failures.failed(address)
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no device with this token is collected by this gateway")
+        body = await read_limited(request, MAX_DEVICE_PUSH)
+        try:
+            events = parse_push(body, request.headers.get("content-type", ""))
+        except ValueError as exc:
+            link.malformed(f"pushed alarm: {exc}")
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, f"body: {exc}") from None
+        link.connected()
+        await link.events(events)
+        return {"events": len(events)}
 
     return app
 

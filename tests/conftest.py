@@ -45,6 +45,8 @@ MUTABLE_TABLES = (
     "operator_units",
     "operators",
     "gateway_units",
+    "device_channels",
+    "devices",
     "cameras",
     "gateways",
     "apps",

@@ -87,13 +87,11 @@ class MultipartReader:
         return True
 
     def _headers_end(self) -> tuple[int, int] | None:
-        for sep in (b"\r\n\r\n", b"\n\n", b"\n\r\n"):
-            at = self._buf.find(sep)
-            if at >= 0:
-                return at, len(sep)
+        """Where the header block ends (position, separator length): the earliest blank line, CRLF or LF."""
         if self._buf.startswith(b"\r\n") or self._buf.startswith(b"\n"):
             return 0, 2 if self._buf.startswith(b"\r\n") else 1  # a part with no headers at all
-        return None
+        found = [(at, len(sep)) for sep in (b"\r\n\r\n", b"\n\n", b"\n\r\n") if (at := self._buf.find(sep)) >= 0]
+        return min(found) if found else None
 
     def _on_headers(self) -> bool | Skipped | None:
         found = self._headers_end()

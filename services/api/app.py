@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from services.api import cameras, engagement, incidents, me, reports, session, units, uptime, web
+from services.api import cameras, devices, engagement, incidents, me, reports, session, units, uptime, web
 from services.core.db import pool
 from services.core.http import CredentialFailures, health_router
 from services.core.settings import Settings
@@ -54,6 +54,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = _utc_now) 
     app.include_router(units.router)
     app.include_router(uptime.router)
     app.include_router(cameras.router)
+    app.include_router(devices.router)
     app.include_router(engagement.router)
     app.include_router(incidents.router)
     app.include_router(reports.router)

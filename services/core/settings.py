@@ -57,6 +57,13 @@ class Settings(BaseSettings):
     # as (`pulse gateways add --name prober --unit …`); it probes that gateway's cameras that have a stream_url.
     prober_token: SecretStr | None = None
     probe_interval_s: int = Field(default=60, ge=1, le=3600)
+    # Device collection (SPEC §4 "Devices"): runs inside the camera gateway when given the token of the gateway it
+    # reports as; it collects from every device of that gateway's units. Device passwords and cloud secrets are
+    # stored encrypted under `device_key` (needed by `pulse devices add|test` and by the collector).
+    collector_token: SecretStr | None = None
+    device_key: SecretStr | None = None
+    # An alarm a device does not repeat within this many seconds clears itself (many never send "inactive").
+    device_alarm_hold_s: float = Field(default=60.0, gt=0, le=86_400)
     prober_concurrency: int = Field(default=4, ge=1, le=256)
     probe_deadline_s: float = Field(default=15.0, gt=0, le=120)
     # App-events collector: requests per client (app and install) per minute before 429.
@@ -141,7 +148,7 @@ class Settings(BaseSettings):
         return urlsplit(self.database_url).path.strip("/")
 
 
-_SECRET_FIELDS = ("pseudonym_key", "database_url", "prober_token", "smtp_password")
+_SECRET_FIELDS = ("pseudonym_key", "database_url", "prober_token", "smtp_password", "collector_token", "device_key")
 
 
 def env_name(field: str) -> str:

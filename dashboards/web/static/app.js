@@ -36,6 +36,14 @@ function stateBadge(state) {
   return html`<span class="state state-${state}"><span aria-hidden="true">${STATE_ICONS[state] ?? "?"}</span> ${t(`state_${state}`)}</span>`;
 }
 
+// A device's connection state (SPEC §4), drawn with the camera states' colours and icons.
+const DEVICE_LOOK = { connected: "up", connecting: "unknown", auth_failed: "down", unreachable: "down", protocol_error: "degraded" };
+
+function deviceBadge(state) {
+  const look = DEVICE_LOOK[state] ?? "unknown";
+  return html`<span class="state state-${look}"><span aria-hidden="true">${STATE_ICONS[look]}</span> ${t(`device_${state}`)}</span>`;
+}
+
 function qualityText(camera) {
   const q = camera.quality;
   if (!q) return t("none");
@@ -244,6 +252,10 @@ function unitView(main, unitSet, code) {
               ${STATES.map((s) => html`<option value="${s}">${t(`state_${s}`)}</option>`)}</select></label>
         </div>
         <div id="cameras" class="table-wrap" tabindex="0"></div>
+      </section>
+      <section aria-labelledby="devs-h" id="devices-section" hidden>
+        <h2 id="devs-h">${t("devices_heading")}</h2>
+        <div id="devices" class="table-wrap" tabindex="0"></div>
       </section>`,
   );
   const loadSeries = async () => {
@@ -294,9 +306,10 @@ function unitView(main, unitSet, code) {
   );
   const view = {
     async refresh(n) {
-      const [units, cameras] = await Promise.all([
+      const [units, cameras, devices] = await Promise.all([
         api("/api/v1/units", { params: { unit_set: unitSet } }),
         api("/api/v1/cameras", { params: { unit_set: unitSet, unit: code, limit: 10000 } }),
+        api("/api/v1/devices", { params: { unit_set: unitSet, unit: code } }),
       ]);
       const u = units.items.find((i) => i.unit_code === code);
       if (!u) throw new ApiError(403, t("forbidden"));
@@ -327,6 +340,17 @@ function unitView(main, unitSet, code) {
               <td>${c.has_stream
                 ? html`<img class="thumb" data-thumb src="/api/v1/cameras/${encodeURIComponent(c.camera_id)}/snapshot" width="96" height="54" loading="lazy" alt="${t("picture_of", { id: c.camera_id })}">`
                 : t("none")}</td></tr>`,
+          )}</tbody></table>`,
+      );
+      $("#devices-section", main).hidden = devices.items.length === 0;
+      render(
+        $("#devices", main),
+        html`<table class="devices"><thead><tr><th scope="col">${t("device")}</th><th scope="col">${t("connection")}</th>
+          <th scope="col">${t("since")}</th><th scope="col">${t("last_error")}</th></tr></thead>
+          <tbody>${devices.items.map(
+            (d) => html`<tr data-device="${d.name}" data-device-state="${d.state}">
+              <td><span class="mono">${d.name}</span><br><small>${t(`device_kind_${d.kind}`)} · ${t("channels_n", { n: d.channels.length })}</small></td>
+              <td>${deviceBadge(d.state)}</td><td>${i18n.dateTime(d.state_since)}</td><td>${d.last_error ?? t("none")}</td></tr>`,
           )}</tbody></table>`,
       );
       $$("img[data-thumb]", main).forEach((img) =>
