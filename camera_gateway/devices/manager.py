@@ -28,7 +28,14 @@ import httpx
 from prometheus_client import Counter, Gauge
 
 from camera_gateway.devices import tracker
-from camera_gateway.devices.connection import Backoff, ConnState, DeviceConfig, DeviceError, run_forever
+from camera_gateway.devices.connection import (
+    Backoff,
+    ConnState,
+    DeviceConfig,
+    DeviceError,
+    Unreachable,
+    run_forever,
+)
 from camera_gateway.devices.events import DeviceEvent
 from camera_gateway.devices.protocols import protocol
 from camera_gateway.publisher import Publisher
@@ -42,6 +49,7 @@ from services.core.settings import Settings
 
 log = logging.getLogger("pulse.devices")
 REFRESH_S = 30.0
+PUSH_STALL_S = 120.0
 DEVICES = Gauge("pulse_gateway_devices", "Devices this gateway collects from, by connection state", ["state"])
 DEVICE_EVENTS = Counter("pulse_gateway_device_events_total", "Events read from devices", ["kind"])
 DEVICE_MALFORMED = Counter(
@@ -244,6 +252,8 @@ class DeviceCollector:
         )
         link.tracker.channels.update(config.channels)
         link.state_since = self.clock()
+        if link.push_token_hash is not None:
+            return link  # it pushes (often from behind NAT, unreachable from here): nothing to connect to
         session, _ = protocol(config.kind)
         link.task = asyncio.create_task(
             run_forever(session, config, self.client, link, backoff=Backoff()), name=f"device-{config.name}"
@@ -311,6 +321,7 @@ class DeviceCollector:
         await self._keepalive()
         while True:
             await asyncio.sleep(1.0)
+            self._judge_pushers()
             if any(link.dirty for link in self.links.values()):
                 try:
                     await asyncio.to_thread(self._write_states)
@@ -320,6 +331,18 @@ class DeviceCollector:
                 next_refresh = loop.time() + REFRESH_S
                 await self.refresh()
                 await self._keepalive()
+
+    def _judge_pushers(self) -> None:
+        """A device that pushes is `unreachable` once it has pushed nothing for its `stall_s` (default 120 s):
+        configured as the README says, it pushes its heartbeat every 10 s."""
+        now = self.clock()
+        for link in self.links.values():
+            if link.push_token_hash is None or link.state == "unreachable":
+                continue
+            stall = float(link.config.option("stall_s", PUSH_STALL_S))
+            since = link.last_seen or link.state_since
+            if since is not None and (now - since).total_seconds() > stall:
+                link.failed(Unreachable(f"nothing pushed for more than {stall:g} s"))
 
     async def _keepalive(self) -> None:
         assert self.gateway is not None

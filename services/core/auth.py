@@ -25,7 +25,7 @@ Role = Literal["admin", "viewer", "commune"]
 ROLES: tuple[Role, ...] = ("admin", "viewer", "commune")
 UnitKey = tuple[str, str]  # (unit_set, code)
 
-TOKEN_PREFIXES = {"gateway": "pgw_", "operator": "pat_", "app": "pak_", "session": "pss_"}
+TOKEN_PREFIXES = {"gateway": "pgw_", "operator": "pat_", "app": "pak_", "session": "pss_", "device": "pdv_"}
 _hasher = PasswordHasher()
 
 

@@ -31,6 +31,8 @@ OPTIONS: dict[str, tuple[type, float, float]] = {
     "stall_s": (float, 1, 3600),  # no byte from a device for this long = it stalled
     "poll_s": (float, 5, 3600),  # polls: NVR channel status, ONVIF liveness, clouds
     "nvr": (bool, 0, 1),  # Hikvision: also poll the NVR's channel status
+    "ip_channel_offset": (int, 0, 256),  # Hikvision NVRs: alerts number IP channels from 33; 32 rebases them
+    "adjust_time": (bool, 0, 1),  # ONVIF: correct for the device's clock offset in WS-Security
     "subscription_s": (float, 60, 86_400),  # ONVIF PullPoint subscription length
     "pull_timeout_s": (float, 1, 600),  # ONVIF PullMessages timeout
 }

@@ -216,3 +216,73 @@ async def test_video_loss_on_a_channel_opens_an_incident_and_its_end_resolves_it
 async def camera_state_is(stack: Stack, state: str) -> bool:
     body = await stack.api("/api/v1/cameras/HH-BS-NVR-02")
     return body["state"] == state
+
+
+def pushed_alarm(xml: bytes) -> tuple[bytes, str]:
+    """What a camera set to 'HTTP listening' posts: multipart/form-data with the alert and a picture."""
+    boundary = "----hikboundary7e1"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="MoveDetection.xml"; filename="MoveDetection.xml"\r\n'
+        f"Content-Type: application/xml\r\nContent-Length: {len(xml)}\r\n\r\n"
+    ).encode() + xml
+    jpeg = b"\xff\xd8\xff\xe0" + b"\x00" * 2000 + b"\xff\xd9"
+    body += (
+        f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="detectionPicture"; filename="picture.jpg"\r\n'
+        f"Content-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
+    ).encode() + jpeg
+    body += f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+async def test_a_camera_behind_nat_pushes_its_alarms_to_the_gateway_with_its_path_token(
+    settings, conn, tmp_path, clock
+) -> None:
+    token = accounts.create_gateway(conn, name="collector", unit_set="2024", unit_codes=[UNIT])
+    device_settings = settings.model_copy(update={"device_key": DEVICE_KEY})
+    push_token = add_device(
+        conn,
+        device_settings,
+        kind="hikvision",
+        name="cam-nat",
+        unit_set="2024",
+        unit_code=UNIT,
+        url="http://10.0.0.9",
+        username="admin",
+        secret="never-used",
+        channels={"1": "HH-BS-NAT-1"},
+        push=True,
+    )
+    assert push_token
+    stack = await start_stack(device_settings, conn, tmp_path, clock, collector_token=SecretStr(token))
+    try:
+        url = f"{stack.gateway_url}/v1/devices/{push_token}/events"
+        before = published()
+        for second, xml in [
+            (0, hik_alert("videoloss", "inactive", count=0)),
+            (30, hik_alert("videoloss", "active", channel=1)),
+            (60, hik_alert("videoloss", "inactive", channel=1, count=3)),
+        ]:
+            clock.now = at(second)
+            body, content_type = pushed_alarm(xml)
+            answer = await stack.http.post(url, content=body, headers={"Content-Type": content_type})
+            assert answer.status_code == 200 and answer.json() == {"events": 1}, answer.text
+        # a bare XML body is read too; a hostile one is refused with a reason, and the device goes on
+        clock.now = at(90)
+        answer = await stack.http.post(url, content=hik_alert("videoloss", "inactive", count=0))
+        assert answer.status_code == 200
+        bomb = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]><x>&b;</x>'
+        answer = await stack.http.post(url, content=bomb, headers={"Content-Type": "application/xml"})
+        assert answer.status_code == 400 and "body:" in answer.json()["detail"]
+        wrong = await stack.http.post(f"{stack.gateway_url}/v1/devices/pdv_wrong/events", content=b"<x/>")
+        assert wrong.status_code == 404
+        clock.now = at(120)
+        assert (await stack.keepalive(token, at(120))).status_code == 202
+        await stack.settle(int(published() - before), watermarks={"collector": at(120)}, timeout=60)
+        got = await camera_seconds(stack, 0, 120)
+        # beats at 0 (ok), 30 (down), 60 (ok), 90 is only 30 s after 60 (no beat); W = 120: up to 120
+        assert got["HH-BS-NAT-1"] == {"up_s": 30 + 60, "degraded_s": 0, "down_s": 30, "unknown_s": 0}
+        listed = await stack.api("/api/v1/devices")
+        assert [(d["name"], d["pushes"]) for d in listed["items"]] == [("cam-nat", True)]
+        assert "never-used" not in str(listed) and push_token not in str(listed)
+    finally:
+        await stack.close()

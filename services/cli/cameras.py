@@ -1,0 +1,39 @@
+"""`pulse cameras`: the camera registry, filled from a CSV."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from services.cli.common import Context, db, pass_ctx
+
+
+@click.group()
+def cameras() -> None:
+    """The camera registry."""
+
+
+@cameras.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--unit-set", help="set of the unit codes in the file; default: PULSE_UNIT_SET")
+@pass_ctx
+def cameras_import(ctx: Context, path: str, unit_set: str | None) -> None:
+    """Upsert cameras from a CSV (camera_id,unit_code,name,interval_s,stream_url,lat,lon); all or nothing."""
+    from pathlib import Path
+
+    from services.core.cameras import CameraFileError, import_cameras, parse_cameras_csv
+    from services.core.units import list_units
+
+    unit_set = unit_set or ctx.settings.unit_set
+    with db(ctx) as conn:
+        known = {r["code"] for r in list_units(conn, unit_set)}
+        try:
+            rows = parse_cameras_csv(Path(path).read_text(encoding="utf-8"), known_units=known)
+        except CameraFileError as exc:
+            for problem in exc.problems:
+                click.echo(f"{path}: {problem}", err=True)
+            click.echo(f"{path}: nothing imported", err=True)
+            sys.exit(1)
+        changed = import_cameras(conn, rows, unit_set=unit_set)
+    click.echo(f"{len(rows)} camera(s) read, {changed} added or changed")

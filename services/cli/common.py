@@ -1,0 +1,51 @@
+"""What the command modules share: the settings (loaded once, on first use), a database connection, and the
+one-line failure that every command uses for an operator's mistake (`error: …` on stderr, exit 1).
+
+Heavy imports stay inside the functions, as in the commands, so that `pulse --help` loads only click and the
+settings.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from services.core.settings import Settings, load_settings
+
+
+class Context:
+    def __init__(self) -> None:
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings()
+        return self._settings
+
+
+pass_ctx = click.make_pass_decorator(Context, ensure=True)
+
+
+def db(ctx: Context):
+    from services.core.db import connect
+
+    return connect(ctx.settings, autocommit=True)
+
+
+def fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def account_op(ctx: Context, operation, **kwargs):
+    """Run one registry operation in its own connection; its error (AccountError, or ValueError naming the
+    field) becomes one line and exit 1."""
+    from services.core.accounts import AccountError
+
+    try:
+        with db(ctx) as conn:
+            return operation(conn, **kwargs)
+    except (AccountError, ValueError) as exc:
+        fail(str(exc))

@@ -1,0 +1,39 @@
+"""`pulse migrate` and `pulse topics`: the database schema (with the shipped unit sets) and the Kafka topics."""
+
+from __future__ import annotations
+
+import click
+
+from services.cli.common import Context, pass_ctx
+
+
+@click.command()
+@pass_ctx
+def migrate(ctx: Context) -> None:
+    """Apply schema migrations and load the shipped unit sets (idempotent)."""
+    from services.core.db import connect
+    from services.core.migrate import migrate as run
+
+    with connect(ctx.settings) as conn:
+        report = run(conn)
+    for name in report.applied:
+        click.echo(f"applied {name}")
+    if report.units_changed:
+        click.echo(f"reference units: {report.units_changed} row(s) written")
+    for note in report.notes:
+        click.echo(note)
+    if not report.changed_anything:
+        click.echo("schema up to date; nothing to do")
+
+
+@click.command()
+@pass_ctx
+def topics(ctx: Context) -> None:
+    """Create the Kafka topics that are missing."""
+    import asyncio
+
+    from services.core.kafka import ALL_TOPICS, ensure_topics, topic
+
+    created = asyncio.run(ensure_topics(ctx.settings))
+    for name in (topic(ctx.settings, n) for n in ALL_TOPICS):
+        click.echo(f"{name}: {'created' if name in created else 'exists'}")
