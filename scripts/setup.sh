@@ -6,6 +6,7 @@
 #   3. Apache Kafka jars resolved from Maven Central, cached
 #   4. .venv/ with the project installed in editable mode
 #   5. the dashboard's front-end libraries (Chart.js; axe-core for its tests) from the npm registry
+#   6. ipycam, a real ONVIF device implementation the device tests talk to, in a venv of its own
 # Builds and downloads are cached under $PULSE_CACHE_DIR (default ~/.cache/commune-pulse), outside the
 # work tree, so a second run (or a fresh clone on the same machine) takes seconds.
 set -euo pipefail
@@ -100,5 +101,14 @@ if [ "$(cat dashboards/web/node_modules/.installed 2>/dev/null)" != "$LOCK_HASH"
   log "installing the dashboard's front-end libraries from the npm registry"
   npm ci --prefix dashboards/web --no-audit --no-fund --loglevel=error --cache "$CACHE/npm" >/dev/null
   echo "$LOCK_HASH" > dashboards/web/node_modules/.installed
+fi
+# --- 6. a real ONVIF device for the device tests ---------------------------------------------------------
+# ipycam (PyPI) implements an ONVIF device service with its own WS-Security checks; it needs opencv-python, which
+# must not meet the product's opencv-python-headless, so it lives in a venv of its own in the cache.
+IPYCAM="$CACHE/ipycam-1.3.0"
+if ! "$IPYCAM/bin/python" -c "import ipycam" >/dev/null 2>&1; then
+  log "installing ipycam 1.3.0 (a real ONVIF device, for the tests) into $IPYCAM"
+  rm -rf "$IPYCAM"; "$PY" -m venv "$IPYCAM"
+  "$IPYCAM/bin/pip" install -q ipycam==1.3.0
 fi
 log "ready (cache: $CACHE)"

@@ -6,9 +6,9 @@ service, so it exercises the liveness-only path (GetSystemDateAndTime every `pol
 Only its ONVIF HTTP handler is started (on loopback, port 0): the full `IPCamera.start()` also binds WS-Discovery
 on UDP 3702 and starts video streaming (go2rtc / opencv), which a test does not need.
 
-ipycam needs numpy and opencv-python, so it is not a project dependency: the test runs when an interpreter that
-has it is named by `IPYCAM_PYTHON` (e.g. `python3 -m venv /tmp/ipycam && /tmp/ipycam/bin/pip install
-ipycam==1.3.0`), or when ipycam is importable here, and is skipped otherwise.
+ipycam needs opencv-python, which must not meet the product's opencv-python-headless, so `make setup` installs it
+in a venv of its own under the cache (`<PULSE_CACHE_DIR>/ipycam-1.3.0`); `IPYCAM_PYTHON` may name another
+interpreter that has it. Without either the test fails (it is never skipped) and says to run `make setup`.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import pytest
 from camera_gateway.devices import onvif as onvif_device
 from camera_gateway.devices.connection import AuthFailed, DeviceConfig
 from camera_gateway.devices.events import DeviceEvent, Signal
+from services.core.settings import load_settings
 from tests.camera_gateway.devices.emulator import RecordingReporter
 
 PASSWORD = "S3cret!pass"
@@ -45,19 +46,19 @@ server.shutdown()
 
 
 def _python_with_ipycam() -> str | None:
-    named = os.environ.get("IPYCAM_PYTHON")
-    if named and subprocess.run([named, "-c", "import ipycam"], capture_output=True, check=False).returncode == 0:
-        return named
+    candidates = [os.environ.get("IPYCAM_PYTHON"), str(load_settings().cache_dir / "ipycam-1.3.0" / "bin" / "python")]
+    for named in filter(None, candidates):
+        if subprocess.run([named, "-c", "import ipycam"], capture_output=True, check=False).returncode == 0:
+            return named
     return sys.executable if importlib.util.find_spec("ipycam") else None
 
 
 PYTHON = _python_with_ipycam()
-pytestmark = pytest.mark.skipif(PYTHON is None, reason="ipycam is not installed (set IPYCAM_PYTHON)")
 
 
 @pytest.fixture
 async def ipycam_url() -> AsyncIterator[str]:
-    assert PYTHON is not None
+    assert PYTHON is not None, "ipycam (a real ONVIF device) is not installed: run `make setup`"
     proc = await asyncio.create_subprocess_exec(
         PYTHON,
         "-c",
