@@ -234,7 +234,8 @@ def create_app(settings: Settings, *, clock: Clock = _utc_now, registry: Registr
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no device with this token is collected by this gateway")
         body = await read_limited(request, MAX_DEVICE_PUSH)
         try:
-            events = parse_push(body, request.headers.get("content-type", ""))
+            offset = int(link.config.option("ip_channel_offset", 0))
+            events = parse_push(body, request.headers.get("content-type", ""), ip_channel_offset=offset)
         except ValueError as exc:
             link.malformed(f"pushed alarm: {exc}")
             raise HTTPException(status.HTTP_400_BAD_REQUEST, f"body: {exc}") from None

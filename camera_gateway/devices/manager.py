@@ -50,6 +50,7 @@ from services.core.settings import Settings
 log = logging.getLogger("pulse.devices")
 REFRESH_S = 30.0
 PUSH_STALL_S = 120.0
+_NUMBERED_FROM_ONE = ("hikvision", "dahua")
 DEVICES = Gauge("pulse_gateway_devices", "Devices this gateway collects from, by connection state", ["state"])
 DEVICE_EVENTS = Counter("pulse_gateway_device_events_total", "Events read from devices", ["kind"])
 DEVICE_MALFORMED = Counter(
@@ -99,6 +100,10 @@ class _Link:
         self.dirty = True
 
     def connected(self) -> None:
+        if not self.tracker.channels and self.config.kind in _NUMBERED_FROM_ONE:
+            # A camera's heartbeat names no channel (Dahua) or channel 1 only once it beats (Hikvision): with
+            # nothing mapped and nothing named, the device is a single camera, and that is its channel 1.
+            self.tracker.channels.add("1")
         self._set("connected")
 
     def failed(self, error: DeviceError) -> None:

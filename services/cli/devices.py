@@ -40,7 +40,11 @@ def _read_secret(password_file: str | None) -> str:
 @click.option("--password-file", type=click.Path(dir_okay=False), help="read the password from this file")
 @click.option("--channel", "channels", multiple=True, help="CHANNEL=CAMERA_ID, e.g. 2=HH-BS-014 (repeat)")
 @click.option("--option", "options", multiple=True, help="KEY=VALUE: stall_s, poll_s, heartbeat_s, nvr, … (repeat)")
-@click.option("--push", is_flag=True, help="the device pushes its alarms to the gateway (push-only: behind NAT, not connected to); prints the URL path")
+@click.option(
+    "--push",
+    is_flag=True,
+    help="the device pushes its alarms to the gateway (push-only: behind NAT, not connected to); prints the URL path",
+)
 @pass_ctx
 def devices_add(
     ctx: Context,
