@@ -30,8 +30,15 @@ What a camera's status means (decided here; `tracker` turns it into heartbeats):
 Every status also ends the alarm it does not raise (online ends `UPGRADING` as well as `OFFLINE`), and all of them
 `hold`: the cloud is polled and answers with the full state each time, like an NVR's channel status. Each answered
 poll adds one `ALIVE` for the account: the cloud answering is the proof of life that lets the tracker stamp
-heartbeats. A camera absent from the listing is not reported. A status the parser does not know is a "problem"
-(reported as malformed, the camera skipped that round), never a guess.
+heartbeats. A status the parser does not know is a "problem" (reported as malformed, the camera skipped that
+round), never a guess.
+
+A camera removed from the account (unbound, no longer shared) simply stops being listed, and nothing would ever
+say it is gone: its last reading would stand forever. So each session remembers the cameras it knows — the mapped
+ones (`device.channels`) and every serial an earlier poll of this session listed — and each poll reports those the
+listing leaves out as `OFFLINE` active, held, code "absent from the account" (`absent_cameras`, pure). Listed again,
+a camera comes back by its ordinary status events. A listed camera whose own status could not be read that round
+(Imou) is listed, so not absent.
 
 Tokens are fetched at the start of a session, refreshed before they expire (a tenth of their lifetime early, at
 most one hour early) and once more when the cloud calls one expired; a second refusal in a row ends the session.
@@ -45,7 +52,7 @@ import asyncio
 import hashlib
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,6 +99,18 @@ def camera_events(serial: str, state: str, code: str) -> list[DeviceEvent]:
     ]
 
 
+ABSENT = "absent from the account"
+
+
+def absent_cameras(known: Iterable[str], listed: Iterable[str]) -> list[DeviceEvent]:
+    """`OFFLINE` (active, held) for every camera the session knows (mapped, or listed by an earlier poll) that this
+    poll's listing leaves out, in serial order."""
+    missing = set(known) - set(listed)
+    return [
+        DeviceEvent(Signal.OFFLINE, channel=serial, active=True, holds=True, code=ABSENT) for serial in sorted(missing)
+    ]
+
+
 _EZVIZ_STATES = {"1": "online", "0": "offline"}
 _IMOU_STATES = {"1": "online", "0": "offline", "3": "upgrading", "4": "sleeping"}
 
@@ -102,6 +121,12 @@ def ezviz_devices(payload: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     if not isinstance(data, list):
         raise ValueError("device list reply without a `data` list")
     return [d for d in data if isinstance(d, Mapping)]
+
+
+def ezviz_serials(payload: Mapping[str, Any]) -> set[str]:
+    """Every serial an EZVIZ device-list reply lists, whatever its status (a camera with an unreadable status is
+    still on the account); ValueError if the reply is not one."""
+    return {s for d in ezviz_devices(payload) if isinstance(s := d.get("deviceSerial"), str) and s}
 
 
 def parse_ezviz_devices(payload: Mapping[str, Any], *, problems: list[str] | None = None) -> list[DeviceEvent]:
@@ -286,12 +311,16 @@ async def ezviz_session(
     await api.fetch_token()
     reporter.connected()
     poll_s = float(device.option("poll_s", 60))
+    known = set(device.channels)
     while True:
         payload = await api.devices()
         problems: list[str] = []
         events = parse_ezviz_devices(payload, problems=problems)
         for reason in problems:
             reporter.malformed(reason)
+        listed = ezviz_serials(payload)
+        events += absent_cameras(known, listed)
+        known |= listed
         await reporter.events([DeviceEvent(Signal.ALIVE, code="poll"), *events])
         await sleep(poll_s)
 
@@ -415,9 +444,11 @@ async def imou_session(
     await api.fetch_token()
     reporter.connected()
     poll_s = float(device.option("poll_s", 60))
+    known = set(device.channels)
     while True:
         events = [DeviceEvent(Signal.ALIVE, code="poll")]
-        for serial in await api.serials():
+        listed = await api.serials()
+        for serial in listed:
             problems: list[str] = []
             try:
                 reply = await api.online(serial)
@@ -430,6 +461,8 @@ async def imou_session(
                 problems.append(f"Imou camera {serial}: {exc}")
             for reason in problems:
                 reporter.malformed(reason)
+        events += absent_cameras(known, listed)
+        known.update(listed)
         await reporter.events(events)
         await sleep(poll_s)
 

@@ -3,7 +3,8 @@
 Three layers, as for every protocol (STYLE.md §12):
 - pure parsers from the device's bytes to `DeviceEvent`s: `parse_alert` (one `EventNotificationAlert`),
   `parse_push` (what a device POSTs to an "HTTP listening"/alarm host: bare XML or multipart/form-data with
-  pictures), `parse_channel_status` (an NVR's `InputProxy/channels/status`), `describe_device` (deviceInfo, for
+  pictures), `parse_channel_status` and `listed_channels` (an NVR's `InputProxy/channels/status`),
+  `absent_channels` (which known channels a reply leaves out), `describe_device` (deviceInfo, for
   `pulse devices test`);
 - the mapping from Hikvision's event types to `Signal`s (`_SIGNALS` and `_meaning`), in the product's words;
 - the thin connection code: `session` holds `GET /ISAPI/Event/notification/alertStream` open (a never-ending
@@ -17,6 +18,14 @@ of the old SDK) while `InputProxy` numbers them 1, 2, … — `ip_channel_offset
 configured so; alarms are repeated while they last and "inactive" often never comes, so nothing here holds except
 the NVR's channel status. XML is parsed with defusedxml with DTDs forbidden: a device (or whoever answers on its
 address) must not make the gateway expand entities or fetch anything.
+
+A channel deleted from the NVR is simply no longer listed by `InputProxy`, and nothing else would say it is gone: its
+last reading would stand forever. So the poll remembers the channels it knows in this session — every id an earlier
+reply listed, and the mapped keys (`device.channels`; an NVR's keys are InputProxy's numbers, since alerts are
+rebased onto them by `ip_channel_offset`, as the README has operators map them) — and reports those a reply leaves
+out as `OFFLINE` active, held, code "absent from the channel list"; listed again, a channel comes back by its own
+`online`. A reply that lists no channel at all says nothing about absence: an analog DVR (or a camera) may answer
+an empty list, and its mapped channels are not IP channels.
 """
 
 from __future__ import annotations
@@ -24,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError
 
@@ -138,15 +147,44 @@ def parse_channel_status(xml: bytes) -> list[DeviceEvent]:
     """
     root = _parse_xml(xml, "InputProxyChannelStatusList")
     events = [DeviceEvent(Signal.ALIVE, code="InputProxyChannelStatusList")]
-    for entry in root:
-        if _local(entry.tag) != "InputProxyChannelStatus":
-            continue
-        fields = {_local(child.tag): (child.text or "").strip() for child in entry}
-        channel, online = fields.get("id", ""), fields.get("online", "").lower()
+    for channel, online in _channel_entries(root):
         if not channel.isdigit() or online not in ("true", "false"):
             continue
         events.append(DeviceEvent(Signal.OFFLINE, channel, active=online == "false", holds=True, code="online"))
     return events
+
+
+def listed_channels(xml: bytes) -> set[str]:
+    """Every IP channel id an `InputProxyChannelStatusList` lists, whether or not its `online` is readable (a
+    channel with an unknown state is still there)."""
+    root = _parse_xml(xml, "InputProxyChannelStatusList")
+    return {channel for channel, _ in _channel_entries(root) if channel.isdigit()}
+
+
+ABSENT = "absent from the channel list"
+
+
+def absent_channels(known: Iterable[str], listed: Collection[str]) -> list[DeviceEvent]:
+    """`OFFLINE` (active, held) for every known channel (listed earlier in the session, or mapped) that this reply
+    leaves out, in channel order; none when the reply lists no channel at all (see the module docstring)."""
+    if not listed:
+        return []
+    missing = {channel for channel in known if channel.isdigit()} - set(listed)
+    return [
+        DeviceEvent(Signal.OFFLINE, channel, active=True, holds=True, code=ABSENT)
+        for channel in sorted(missing, key=int)
+    ]
+
+
+def _channel_entries(root: Element) -> list[tuple[str, str]]:
+    """(id, online) of each InputProxyChannelStatus, as the device wrote them (stripped; online lower-cased)."""
+    entries = []
+    for entry in root:
+        if _local(entry.tag) != "InputProxyChannelStatus":
+            continue
+        fields = {_local(child.tag): (child.text or "").strip() for child in entry}
+        entries.append((fields.get("id", ""), fields.get("online", "").lower()))
+    return entries
 
 
 def describe_device(device_info: bytes, channel_status: bytes | None = None) -> str:
@@ -302,10 +340,11 @@ async def _report(items: list[Part | Skipped], reporter: Reporter, offset: int) 
 
 
 async def _poll_channels(device: DeviceConfig, client: httpx.AsyncClient, reporter: Reporter, auth: httpx.Auth) -> None:
-    """Every `poll_s`, the NVR's own verdict on each IP channel. Never raises: the stream is the connection's
-    state, and a failed poll is retried at the next period."""
+    """Every `poll_s`, the NVR's own verdict on each IP channel, and which known channels it no longer lists.
+    Never raises: the stream is the connection's state, and a failed poll is retried at the next period."""
     poll_s = float(device.option("poll_s", 60))
     url = device.url.rstrip("/") + CHANNEL_STATUS
+    known = {channel for channel in device.channels if channel.isdigit()}
     while True:
         try:
             reply = await client.get(url, auth=auth, timeout=min(10.0, poll_s * 2))
@@ -313,7 +352,11 @@ async def _poll_channels(device: DeviceConfig, client: httpx.AsyncClient, report
                 log.info("device %s: no InputProxy (HTTP %s): not an NVR, not polling", device.name, reply.status_code)
                 return
             check_status(reply, "channel status")
-            await reporter.events(parse_channel_status(reply.content))
+            events = parse_channel_status(reply.content)
+            listed = listed_channels(reply.content)
+            events += absent_channels(known, listed)
+            known |= listed
+            await reporter.events(events)
         except MalformedAlert as exc:
             reporter.malformed(f"channel status: {exc}")
         except (httpx.HTTPError, OSError, DeviceError) as exc:

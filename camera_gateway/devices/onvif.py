@@ -8,12 +8,16 @@ this module is the thin loop between them, shaped like Home Assistant's ONVIF in
   WS-UsernameToken — `adjust_time`, device option, default on — then GetServices/GetCapabilities);
 - `CreatePullPointSubscription` for `subscription_s` (default 600 s, Home Assistant's 10 minutes); the device
   accepting it is the proof that the credentials work, so `reporter.connected()` follows it;
+- then the Media service's `GetVideoSources`, once: the first batch is one `ALIVE` per video source token, so
+  every camera of the device is known (and gets heartbeats) from the start — a quiet camera never names its token
+  in an event, and the token is the channel key (`onvif_events.channel_of`). A device without a media service,
+  or whose call faults or fails, is logged at info and the session carries on (events still name channels);
 - then one step at a time: `Renew` when 80 % of the lease the device granted has passed (its own
   TerminationTime − CurrentTime, so its clock does not matter); `GetSystemDateAndTime` every `poll_s` (default
   60 s) → `ALIVE`; otherwise `PullMessages` (limit 100) waiting at most `pull_timeout_s` (default 60 s) and never
   past the next renewal or poll. Every answered pull is a proof of life (`ALIVE`), with the parsed messages.
-- a device that lists no events service is polled only (GetDeviceInformation once to prove the password, then
-  GetSystemDateAndTime every `poll_s`): liveness is still worth having from it;
+- a device that lists no events service is polled only (GetDeviceInformation once to prove the password, its
+  video sources as above, then GetSystemDateAndTime every `poll_s`): liveness is still worth having from it;
 - any failure ends the session with a typed `DeviceError` (`run_forever` backs off); on the way out the
   subscription is dropped (Unsubscribe, best effort) and every aiohttp session closed.
 
@@ -54,6 +58,7 @@ _PULLPOINT_NS = "http://www.onvif.org/ver10/events/wsdl/PullPointSubscription"
 _MESSAGE_LIMIT = 100
 _RENEW_AT = 0.8  # of the granted lease, as onvif-zeep-async and Home Assistant do
 _ALIVE = DeviceEvent(Signal.ALIVE)
+_SOURCES_TIMEOUT_S = 10.0  # GetVideoSources is a nicety: a device slow to answer it must not hold the session
 
 
 async def session(device: DeviceConfig, client: httpx.AsyncClient, reporter: Reporter) -> None:
@@ -68,10 +73,11 @@ async def session(device: DeviceConfig, client: httpx.AsyncClient, reporter: Rep
         try:
             events = await camera.create_events_service()
         except onvif_lib.ONVIFError:  # the device lists no events service: liveness is all it can give
-            await _poll_only(device, reporter, devicemgmt)
+            await _poll_only(device, reporter, camera, devicemgmt)
             return
         subscription, pullpoint, lease_s = await _subscribe(camera, events, device)
         reporter.connected()
+        await _report_video_sources(device, reporter, camera)
         await _pull_loop(device, reporter, camera, devicemgmt, subscription, pullpoint, lease_s)
     finally:
         if subscription is not None:
@@ -108,16 +114,49 @@ def _camera(device: DeviceConfig) -> onvif_lib.ONVIFCamera:
     )
 
 
-async def _poll_only(device: DeviceConfig, reporter: Reporter, devicemgmt: Any) -> None:
+async def _poll_only(device: DeviceConfig, reporter: Reporter, camera: onvif_lib.ONVIFCamera, devicemgmt: Any) -> None:
     """A device without an events service (cheap cameras, encoders): GetDeviceInformation proves the password,
-    then GetSystemDateAndTime every `poll_s` proves it is alive."""
+    its video sources name its cameras, then GetSystemDateAndTime every `poll_s` proves it is alive."""
     await _call(devicemgmt.GetDeviceInformation(), "GetDeviceInformation")
     reporter.connected()
+    await _report_video_sources(device, reporter, camera)
     poll_s = float(device.option("poll_s", 60))
     while True:
         await _call(devicemgmt.GetSystemDateAndTime(), "GetSystemDateAndTime")
         await reporter.events([_ALIVE])
         await asyncio.sleep(poll_s)
+
+
+async def _report_video_sources(device: DeviceConfig, reporter: Reporter, camera: onvif_lib.ONVIFCamera) -> None:
+    """One `ALIVE` per video source token (the media service answering is itself a proof of life). Never raises:
+    without the tokens the session still works, its channels named only by events."""
+    try:
+        async with asyncio.timeout(_SOURCES_TIMEOUT_S):
+            media = await camera.create_media_service()
+            sources = await _call(media.GetVideoSources(), "GetVideoSources")
+    except onvif_lib.ONVIFError:  # raised by create_media_service: the device lists no media service
+        log.info("device %s: no media service; channels are named by events only", device.name)
+        return
+    except TimeoutError:
+        log.info("device %s: GetVideoSources: no answer in time; channels are named by events only", device.name)
+        return
+    except DeviceError as exc:  # a fault (not supported, not allowed) or a failed exchange
+        log.info("device %s: %s; channels are named by events only", device.name, exc)
+        return
+    tokens = video_source_tokens(sources)
+    if tokens:
+        await reporter.events([DeviceEvent(Signal.ALIVE, channel=token) for token in tokens])
+
+
+def video_source_tokens(sources: Any) -> list[str]:
+    """The tokens of a GetVideoSources answer (zeep's list of tt:VideoSource), in the device's order, verbatim —
+    the same text events carry as the channel key. Sources without a token are left out."""
+    tokens: list[str] = []
+    for source in sources or []:
+        token = getattr(source, "token", None)
+        if isinstance(token, str) and token and token not in tokens:
+            tokens.append(token)
+    return tokens
 
 
 async def _subscribe(camera: onvif_lib.ONVIFCamera, events: Any, device: DeviceConfig) -> tuple[Any, Any, float]:

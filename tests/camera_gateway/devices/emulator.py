@@ -76,7 +76,7 @@ class DigestDevice:
     stall: bool = False
     auth_failures: int = 0
     requests: int = 0
-    server: asyncio.AbstractServer | None = None
+    server: asyncio.Server | None = None
     connections: set[asyncio.StreamWriter] = field(default_factory=set)
 
     async def __aenter__(self) -> DigestDevice:

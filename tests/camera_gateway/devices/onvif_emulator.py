@@ -9,6 +9,10 @@ subscription, answered in the wire format real cameras use (`fixtures/onvif/READ
   would lapse; a PullMessages on a lapsed subscription is counted in `lapsed_pulls` and refused.
 - PullMessages returns what the test queued with `push(xml)` (wsnt:NotificationMessage fragments), or waits up
   to the request's Timeout for something to arrive, as a real pull point does.
+- The Media service (listed by GetServices unless `offers_media` is False) answers GetVideoSources with one
+  trt:VideoSources per token in `video_sources`, shaped as the embedded ONVIF servers in camera firmware build it
+  (the public code index holds several: the token as an attribute, then Framerate, Resolution and the source's
+  Imaging settings, in the schema's order).
 `calls` lists every operation in order, so tests assert on the sequence.
 """
 
@@ -37,6 +41,7 @@ _ENVELOPE = (
     '<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope" xmlns:ter="http://www.onvif.org/ver10/error"'
     ' xmlns:tds="http://www.onvif.org/ver10/device/wsdl" xmlns:tt="http://www.onvif.org/ver10/schema"'
     ' xmlns:tev="http://www.onvif.org/ver10/events/wsdl" xmlns:wsnt="http://docs.oasis-open.org/wsn/b-2"'
+    ' xmlns:trt="http://www.onvif.org/ver10/media/wsdl"'
     ' xmlns:wsa="http://www.w3.org/2005/08/addressing" xmlns:tns1="http://www.onvif.org/ver10/topics">'
     "<env:Body>{body}</env:Body></env:Envelope>"
 )
@@ -44,6 +49,11 @@ _NOT_AUTHORIZED = (
     "<env:Fault><env:Code><env:Value>env:Sender</env:Value><env:Subcode><env:Value>ter:NotAuthorized</env:Value>"
     '</env:Subcode></env:Code><env:Reason><env:Text xml:lang="en">Sender not Authorized</env:Text></env:Reason>'
     "</env:Fault>"
+)
+_ACTION_NOT_SUPPORTED = (
+    "<env:Fault><env:Code><env:Value>env:Receiver</env:Value><env:Subcode><env:Value>"
+    "ter:ActionNotSupported</env:Value></env:Subcode></env:Code><env:Reason>"
+    '<env:Text xml:lang="en">Optional Action Not Implemented</env:Text></env:Reason></env:Fault>'
 )
 _PRE_AUTH = frozenset({"GetSystemDateAndTime", "GetServices", "GetCapabilities"})
 _CONTENT_TYPE = "application/soap+xml; charset=utf-8"
@@ -59,6 +69,8 @@ class OnvifDevice:
     lease_s: float | None = None
     reject_with_http_401: bool = False
     offers_events: bool = True
+    offers_media: bool = True
+    video_sources: tuple[str, ...] = ("VideoSource_1",)  # GetVideoSources' tokens
     unsupported: frozenset[str] = frozenset()  # operations answered with ter:ActionNotSupported
     calls: list[str] = field(default_factory=list)
     auth_failures: int = 0
@@ -108,12 +120,7 @@ class OnvifDevice:
             return _reply(_NOT_AUTHORIZED, status=400)
         handler = None if operation in self.unsupported else getattr(self, f"_{operation}", None)
         if handler is None:
-            fault = (
-                "<env:Fault><env:Code><env:Value>env:Receiver</env:Value><env:Subcode><env:Value>"
-                "ter:ActionNotSupported</env:Value></env:Subcode></env:Code><env:Reason>"
-                '<env:Text xml:lang="en">Optional Action Not Implemented</env:Text></env:Reason></env:Fault>'
-            )
-            return _reply(fault, status=500)
+            return _reply(_ACTION_NOT_SUPPORTED, status=500)
         return await handler(request, body[0])
 
     def _authorized(self, doc: etree._Element) -> bool:
@@ -140,10 +147,11 @@ class OnvifDevice:
         )
 
     async def _GetServices(self, request: web.Request, op: etree._Element) -> web.Response:
-        services = [
-            ("http://www.onvif.org/ver10/device/wsdl", "/onvif/device_service", 17),
-            ("http://www.onvif.org/ver10/events/wsdl", "/onvif/Events", 2),
-        ][: 2 if self.offers_events else 1]
+        services = [("http://www.onvif.org/ver10/device/wsdl", "/onvif/device_service", 17)]
+        if self.offers_media:
+            services.append(("http://www.onvif.org/ver10/media/wsdl", "/onvif/Media", 17))
+        if self.offers_events:
+            services.append(("http://www.onvif.org/ver10/events/wsdl", "/onvif/Events", 2))
         items = "".join(
             f"<tds:Service><tds:Namespace>{ns}</tds:Namespace><tds:XAddr>{self.url}{path}</tds:XAddr>"
             f"<tds:Version><tt:Major>{major}</tt:Major><tt:Minor>12</tt:Minor></tds:Version></tds:Service>"
@@ -158,6 +166,19 @@ class OnvifDevice:
             "<tds:SerialNumber>DS-2CD2143G2-I20220101AAWRJ00000000</tds:SerialNumber>"
             "<tds:HardwareId>88</tds:HardwareId></tds:GetDeviceInformationResponse>"
         )
+
+    async def _GetVideoSources(self, request: web.Request, op: etree._Element) -> web.Response:
+        if not self.offers_media:
+            return _reply(_ACTION_NOT_SUPPORTED, status=500)
+        sources = "".join(
+            f'<trt:VideoSources token="{token}"><tt:Framerate>25.000000</tt:Framerate>'
+            "<tt:Resolution><tt:Width>2560</tt:Width><tt:Height>1440</tt:Height></tt:Resolution>"
+            "<tt:Imaging><tt:Brightness>50</tt:Brightness><tt:ColorSaturation>50</tt:ColorSaturation>"
+            "<tt:Contrast>50</tt:Contrast><tt:IrCutFilter>AUTO</tt:IrCutFilter><tt:Sharpness>50</tt:Sharpness>"
+            "</tt:Imaging></trt:VideoSources>"
+            for token in self.video_sources
+        )
+        return _reply(f"<trt:GetVideoSourcesResponse>{sources}</trt:GetVideoSourcesResponse>")
 
     async def _CreatePullPointSubscription(self, request: web.Request, op: etree._Element) -> web.Response:
         sub_id = str(next(self._ids))

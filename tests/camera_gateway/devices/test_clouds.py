@@ -1,11 +1,13 @@
 """Camera clouds: the pure parsers on real replies, then the sessions against the loopback clouds of
-`cloud_emulator` — statuses reported, tokens refreshed, refused credentials backed off, a dead cloud unreachable.
+`cloud_emulator` — statuses reported, cameras that leave the account reported absent, tokens refreshed, refused
+credentials backed off, a dead cloud unreachable.
 Time is the test's: sessions take a clock and a sleep, and the clouds expire tokens by the same clock."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +15,11 @@ import httpx
 import pytest
 
 from camera_gateway.devices.clouds import (
+    ABSENT,
     PROTOCOLS,
+    absent_cameras,
     ezviz_check,
+    ezviz_serials,
     ezviz_session,
     imou_check,
     imou_serials,
@@ -31,6 +36,7 @@ from camera_gateway.devices.connection import (
     run_forever,
 )
 from camera_gateway.devices.events import DeviceEvent, Signal
+from camera_gateway.devices.tracker import DeviceTracker
 from tests.camera_gateway.devices.cloud_emulator import EzvizCloud, ImouCloud
 from tests.camera_gateway.devices.emulator import RecordingReporter
 
@@ -138,6 +144,24 @@ def test_the_imou_listing_gives_serials_and_their_paging_cursor() -> None:
     assert imou_serials(fixture("imou_device_base_list.json")) == [("8L0DF93PAZ55FD2", 1)]
 
 
+def test_a_camera_the_session_knows_but_the_listing_leaves_out_is_offline_and_held() -> None:
+    events = absent_cameras({"C3", "A1", "B2"}, {"A1"})
+
+    assert events == [
+        DeviceEvent(Signal.OFFLINE, channel="B2", active=True, holds=True, code="absent from the account"),
+        DeviceEvent(Signal.OFFLINE, channel="C3", active=True, holds=True, code="absent from the account"),
+    ]
+    assert absent_cameras(set(), {"A1", "B2"}) == []  # a camera first listed now is news, not an absence
+    assert absent_cameras({"A1"}, {"A1", "B2"}) == []
+
+
+def test_an_ezviz_camera_with_an_unreadable_status_is_still_listed() -> None:
+    payload = {"code": "200", "data": [{"deviceSerial": "A1", "status": 7}, {"status": 1}, {"deviceSerial": "B2"}]}
+
+    assert ezviz_serials(payload) == {"A1", "B2"}
+    assert ezviz_serials(fixture("ezviz_device_list.json")) == {"427734000", "519266666"}
+
+
 def test_both_clouds_are_offered_to_the_manager_by_kind() -> None:
     assert PROTOCOLS == {"ezviz": (ezviz_session, ezviz_check), "imou": (imou_session, imou_check)}
 
@@ -176,9 +200,52 @@ async def test_an_ezviz_session_follows_a_status_change_and_pages_through_a_larg
         with pytest.raises(Stop):
             await ezviz_session(cloud_device("ezviz", cloud.url), client, reporter, clock=time.clock, sleep=time.sleep)
 
-    offline = [e for e in reporter.events_seen if e.signal is Signal.OFFLINE]
+    offline = [e for e in reporter.events_seen if e.signal is Signal.OFFLINE and e.code != ABSENT]
     assert len(offline) == 240  # 120 cameras over three pages, twice
     assert [e.active for e in offline if e.channel == "S00000119"] == [False, True]
+    # the mapped camera is not on this account: reported absent at each poll
+    assert [e.channel for e in reporter.events_seen if e.code == ABSENT] == ["427734000"] * 2
+
+
+async def test_an_ezviz_camera_removed_from_the_account_is_offline_until_it_is_listed_again() -> None:
+    statuses = {"427734000": 1, "F12345678": 1}  # the second one is not mapped: known because it was listed
+
+    def account_changes(polls: int) -> None:
+        if polls == 1:
+            del statuses["F12345678"]  # unbound from the account between two polls
+        if polls == 2:
+            statuses["F12345678"] = 1  # and bound again
+
+    async with EzvizCloud(KEY, SECRET, statuses) as cloud, httpx.AsyncClient(timeout=5) as client:
+        time = FakeTime(polls=3, on_sleep=account_changes)
+        reporter = RecordingReporter()
+        with pytest.raises(Stop):
+            await ezviz_session(cloud_device("ezviz", cloud.url), client, reporter, clock=time.clock, sleep=time.sleep)
+
+    offline = [e for e in reporter.events_seen if e.signal is Signal.OFFLINE]
+    assert [(e.active, e.holds, e.code) for e in offline if e.channel == "F12345678"] == [
+        (False, True, "status=1"),
+        (True, True, "absent from the account"),
+        (False, True, "status=1"),
+    ]
+    assert all(e.active is False for e in offline if e.channel == "427734000")
+    # what the tracker makes of the poll in the middle: that camera is down, the other one is not
+    tracker = DeviceTracker()
+    at = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
+    polls = _polls(reporter.events_seen)
+    tracker.observe(polls[0], at)
+    beats = tracker.observe(polls[1], at + timedelta(seconds=60))
+    assert {(b.channel, b.reading.status) for b in beats} == {("F12345678", "down"), ("427734000", "ok")}
+
+
+def _polls(events: list[DeviceEvent]) -> list[list[DeviceEvent]]:
+    """A session's events cut into polls (each poll's batch starts with the account's ALIVE)."""
+    polls: list[list[DeviceEvent]] = []
+    for event in events:
+        if event.signal is Signal.ALIVE:
+            polls.append([])
+        polls[-1].append(event)
+    return polls
 
 
 async def test_an_ezviz_token_is_refreshed_before_it_expires() -> None:
@@ -287,6 +354,28 @@ async def test_an_imou_session_reports_each_camera_state_the_cloud_knows() -> No
     assert cloud.refused == 0  # every request carried a signature the cloud recomputed
 
 
+async def test_an_imou_camera_mapped_but_not_on_the_account_or_removed_from_it_is_absent() -> None:
+    statuses = {"IMOU00001": "1", "IMOU00002": "0"}  # the mapped 427734000 is not on this account at all
+
+    def unbound(polls: int) -> None:
+        del statuses["IMOU00001"]
+
+    async with ImouCloud(KEY, SECRET, statuses) as cloud, httpx.AsyncClient(timeout=5) as client:
+        time = FakeTime(polls=2, on_sleep=unbound)
+        reporter = RecordingReporter()
+        with pytest.raises(Stop):
+            await imou_session(cloud_device("imou", cloud.url), client, reporter, clock=time.clock, sleep=time.sleep)
+
+    first, second = _polls(reporter.events_seen)
+    absent = DeviceEvent(Signal.OFFLINE, channel="427734000", active=True, holds=True, code="absent from the account")
+    assert [e for e in first if e.code == ABSENT] == [absent]
+    assert [e for e in second if e.code == ABSENT] == [
+        absent,
+        DeviceEvent(Signal.OFFLINE, channel="IMOU00001", active=True, holds=True, code="absent from the account"),
+    ]
+    assert state(second, "IMOU00002") == {Signal.OFFLINE: True, Signal.UPGRADING: False}  # listed: its own status
+
+
 async def test_an_imou_session_pages_through_the_account_by_bind_id() -> None:
     statuses = {f"IMOU{i:05d}": "1" for i in range(120)}
     async with ImouCloud(KEY, SECRET, statuses) as cloud, httpx.AsyncClient(timeout=5) as client:
@@ -295,7 +384,9 @@ async def test_an_imou_session_pages_through_the_account_by_bind_id() -> None:
         with pytest.raises(Stop):
             await imou_session(cloud_device("imou", cloud.url), client, reporter, clock=time.clock, sleep=time.sleep)
 
-    assert {e.channel for e in reporter.events_seen if e.signal is Signal.OFFLINE} == set(statuses)
+    listed = {e.channel for e in reporter.events_seen if e.signal is Signal.OFFLINE and e.code != ABSENT}
+    assert listed == set(statuses)
+    assert [e.channel for e in reporter.events_seen if e.code == ABSENT] == ["427734000"]  # mapped, not listed
 
 
 async def test_an_imou_token_is_refreshed_after_expiry_and_when_the_cloud_says_so() -> None:

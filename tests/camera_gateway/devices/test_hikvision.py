@@ -4,7 +4,8 @@ came from), and the connection code against `DigestDevice`, a loopback device th
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import re
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -17,7 +18,9 @@ from camera_gateway.devices.hikvision import (
     CHANNEL_STATUS,
     DEVICE_INFO,
     MalformedAlert,
+    absent_channels,
     check,
+    listed_channels,
     parse_alert,
     parse_alert_json,
     parse_channel_status,
@@ -187,6 +190,21 @@ def test_it_reads_an_nvrs_channel_status() -> None:
     ]
 
 
+def test_every_listed_channel_counts_as_present_even_with_an_unknown_state() -> None:
+    assert listed_channels(fixture("channel_status_nvr.xml")) == {"1", "2", "3"}
+
+
+def test_a_known_channel_the_reply_leaves_out_is_offline_and_held() -> None:
+    absent = absent_channels({"10", "2", "9", "1", "cam"}, {"1", "2"})
+
+    assert absent == [
+        DeviceEvent(Signal.OFFLINE, "9", active=True, holds=True, code="absent from the channel list"),
+        DeviceEvent(Signal.OFFLINE, "10", active=True, holds=True, code="absent from the channel list"),
+    ]
+    assert absent_channels({"1", "2"}, {"1", "2", "3"}) == []  # a new channel is news, not an absence
+    assert absent_channels({"1", "2"}, set()) == []  # an empty list (an analog DVR, a camera) says nothing
+
+
 # ------------------------------------------------------------------------------------------ the connection code
 
 BOUNDARY = "boundary"
@@ -290,7 +308,7 @@ async def test_a_stream_that_goes_silent_after_a_heartbeat_is_unreachable() -> N
     assert reporter.events_seen == [alive()]
 
 
-def nvr_handler(status_reply: tuple[int, bytes], counter: list[int]) -> Callable[[Request], object]:
+def nvr_handler(status_reply: tuple[int, bytes], counter: list[int]) -> Callable[[Request], Awaitable[None]]:
     async def handler(request: Request) -> None:
         if request.path == CHANNEL_STATUS:
             counter.append(1)
@@ -319,6 +337,64 @@ async def test_it_polls_an_nvrs_channel_status_beside_the_stream() -> None:
     assert DeviceEvent(Signal.OFFLINE, "2", active=True, holds=True, code="online") in reporter.events_seen
     assert DeviceEvent(Signal.OFFLINE, "1", active=False, holds=True, code="online") in reporter.events_seen
     assert alive() in reporter.events_seen and reporter.malformed_reasons == []
+
+
+def without_channel(xml: bytes, channel: str) -> bytes:
+    """The status list with one channel's entry removed, as the NVR answers once that channel is deleted."""
+    entry = rb"<InputProxyChannelStatus [^>]*>\s*<id>" + channel.encode() + rb"</id>.*?</InputProxyChannelStatus>\s*"
+    smaller = re.sub(entry, b"", xml, flags=re.S)
+    assert smaller != xml
+    return smaller
+
+
+async def test_a_channel_deleted_from_the_nvr_or_mapped_but_never_listed_is_offline() -> None:
+    full = fixture("channel_status_nvr.xml")  # channels 1, 2 and 3 (3 with no readable state)
+    replies = [full, without_channel(full, "2"), full]
+    polls: list[int] = []
+
+    async def handler(request: Request) -> None:
+        if request.path == CHANNEL_STATUS:
+            polls.append(1)
+            await request.reply(200, replies[min(len(polls), len(replies)) - 1])
+        elif request.path == ALERT_STREAM:
+            await request.start_stream(STREAM_TYPE)
+            await request.reader.read()
+        else:
+            await not_found(request)
+
+    reporter = RecordingReporter()
+    async with DigestDevice(handler) as device, httpx.AsyncClient() as client:
+        nvr = DeviceConfig(
+            1,
+            "xa-an-binh-nvr",
+            "hikvision",
+            device.url,
+            "admin",
+            PASSWORD,
+            channels={"1": "HH-BS-001", "4": "HH-BS-004"},  # InputProxy's numbers, as with the offset set
+            options={"nvr": True, "poll_s": 0.05, "ip_channel_offset": 32},
+        )
+        task = asyncio.create_task(session(nvr, client, reporter))
+        await until(lambda: len(polls) >= 4)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    batches: list[list[DeviceEvent]] = [[]]
+    for event in reporter.events_seen:
+        if event.signal is Signal.ALIVE:
+            batches.append([])
+        batches[-1].append(event)
+    first, second, third = batches[1:4]
+
+    def absent(channel: str) -> DeviceEvent:
+        return DeviceEvent(Signal.OFFLINE, channel, active=True, holds=True, code="absent from the channel list")
+
+    assert [e for e in first if e.code != "online"] == [alive("InputProxyChannelStatusList", None), absent("4")]
+    assert [e for e in second if e.channel == "2"] == [absent("2")]  # listed before, gone now
+    assert DeviceEvent(Signal.OFFLINE, "2", active=True, holds=True, code="online") in third  # back, by its state
+    assert absent("2") not in third and absent("4") in third
+    assert not any(e.channel == "3" for e in reporter.events_seen)  # listed every time, state unknown: left out
 
 
 async def test_it_stops_polling_quietly_when_the_device_has_no_input_proxy() -> None:

@@ -1,11 +1,15 @@
-"""ONVIF: the pure parser on PullMessagesResponse fixtures, and the session against the loopback emulator."""
+"""ONVIF: the pure parser on PullMessagesResponse fixtures, and the session against the loopback emulator (its
+subscription, its liveness polls, and the video sources that name a quiet device's cameras at connect)."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import onvif
@@ -27,6 +31,7 @@ from camera_gateway.devices.connection import (
 )
 from camera_gateway.devices.events import DeviceEvent, Signal
 from camera_gateway.devices.onvif_events import parse_notification, topic_path
+from camera_gateway.devices.tracker import DeviceTracker
 from tests.camera_gateway.devices.emulator import RecordingReporter
 from tests.camera_gateway.devices.onvif_emulator import OnvifDevice
 
@@ -149,6 +154,7 @@ async def test_a_session_subscribes_renews_before_the_lease_lapses_and_reports_e
             "GetSystemDateAndTime",  # adjust_time: the device's clock, before any signed request
             "GetServices",
             "CreatePullPointSubscription",
+            "GetVideoSources",  # once connected: every video source is a known channel from the start
         ]
         assert device.calls[-1] == "Unsubscribe" and not device.subscriptions
         assert device.lapsed_pulls == 0 and device.auth_failures == 0
@@ -163,10 +169,12 @@ async def test_a_silent_device_still_proves_it_is_alive_by_polls_and_empty_pulls
         task = asyncio.create_task(onvif_device.session(config(device.url), None, reporter))  # type: ignore[arg-type]
         await until(lambda: device.calls.count("GetSystemDateAndTime") >= 3 and device.calls.count("PullMessages") >= 2)
         await stop(task)
-    assert reporter.events_seen and all(e == DeviceEvent(Signal.ALIVE) for e in reporter.events_seen)
+    first, *rest = reporter.events_seen
+    assert first == DeviceEvent(Signal.ALIVE, channel="VideoSource_1")  # its video source, from GetVideoSources
+    assert rest and all(e == DeviceEvent(Signal.ALIVE) for e in rest)
     # one ALIVE per answered pull, one per answered poll (the first GetSystemDateAndTime is the clock check)
     polls = device.calls.count("GetSystemDateAndTime") - 1
-    assert len(reporter.events_seen) in range(device.calls.count("PullMessages") - 1 + polls, 100)
+    assert len(rest) in range(device.calls.count("PullMessages") - 1 + polls, 100)
 
 
 async def test_a_wrong_password_is_auth_failed_and_never_in_the_message() -> None:
@@ -198,7 +206,7 @@ async def test_run_forever_backs_off_a_refused_password_without_a_storm() -> Non
             await run_forever(
                 onvif_device.session,
                 config(device.url, "wrong"),
-                None,
+                None,  # type: ignore[arg-type]
                 reporter,
                 backoff=Backoff(),
                 sleep=sleep,  # type: ignore[arg-type]
@@ -226,10 +234,75 @@ async def test_a_device_without_an_events_service_is_polled_for_liveness_only() 
     reporter = RecordingReporter()
     async with OnvifDevice(password=PASSWORD, offers_events=False) as device:
         task = asyncio.create_task(onvif_device.session(config(device.url), None, reporter))  # type: ignore[arg-type]
-        await until(lambda: len(reporter.events_seen) >= 2)
+        await until(lambda: len(reporter.events_seen) >= 3)
+        await stop(task)
+    assert reporter.states == ["connected"]
+    assert reporter.events_seen[0] == DeviceEvent(Signal.ALIVE, channel="VideoSource_1")  # named even here
+    assert set(reporter.events_seen[1:]) == {DeviceEvent(Signal.ALIVE)}
+    assert "GetDeviceInformation" in device.calls and "CreatePullPointSubscription" not in device.calls
+    assert device.calls.index("GetDeviceInformation") < device.calls.index("GetVideoSources")
+
+
+class BatchReporter(RecordingReporter):
+    """Also keeps each batch as the loop reported it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[list[DeviceEvent]] = []
+
+    async def events(self, events: Sequence[DeviceEvent]) -> None:
+        self.batches.append(list(events))
+        await super().events(events)
+
+
+async def test_a_quiet_devices_video_sources_are_reported_at_connect_so_each_camera_gets_heartbeats() -> None:
+    reporter = BatchReporter()
+    tokens = ("VideoSource_1", "VideoSource_2", "VideoSource_3")  # an ONVIF NVR: one source per channel
+    async with OnvifDevice(password=PASSWORD, video_sources=tokens) as device:
+        task = asyncio.create_task(onvif_device.session(config(device.url), None, reporter))  # type: ignore[arg-type]
+        await until(lambda: len(reporter.batches) >= 2)
+        await stop(task)
+    assert reporter.states == ["connected"]
+    assert reporter.batches[0] == [DeviceEvent(Signal.ALIVE, channel=t) for t in tokens]
+    # the tracker now knows every channel although the device never sent an event naming one
+    tracker = DeviceTracker()
+    at = dt.datetime(2024, 5, 1, 8, 0, tzinfo=dt.UTC)
+    beats = tracker.observe(reporter.batches[0], at)
+    assert [(b.channel, b.reading.status) for b in beats] == [(t, "ok") for t in tokens]
+
+
+async def test_a_device_without_a_media_service_is_watched_all_the_same(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "pulse.devices.onvif")
+    reporter = RecordingReporter()
+    async with OnvifDevice(password=PASSWORD, offers_media=False) as device:
+        task = asyncio.create_task(onvif_device.session(config(device.url), None, reporter))  # type: ignore[arg-type]
+        await until(lambda: device.calls.count("PullMessages") >= 2)
         await stop(task)
     assert reporter.states == ["connected"] and set(reporter.events_seen) == {DeviceEvent(Signal.ALIVE)}
-    assert "GetDeviceInformation" in device.calls and "CreatePullPointSubscription" not in device.calls
+    assert "GetVideoSources" not in device.calls  # not listed: not asked
+    assert "no media service" in caplog.text
+
+
+async def test_a_get_video_sources_fault_is_logged_and_the_session_goes_on(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "pulse.devices.onvif")
+    reporter = RecordingReporter()
+    async with OnvifDevice(password=PASSWORD, unsupported=frozenset({"GetVideoSources"})) as device:
+        task = asyncio.create_task(onvif_device.session(config(device.url), None, reporter))  # type: ignore[arg-type]
+        await until(lambda: device.calls.count("PullMessages") >= 2)
+        device.push(*fragments("signal_loss.xml"))  # events still name the channel
+        await until(lambda: any(e.signal is Signal.VIDEO_LOSS for e in reporter.events_seen))
+        await stop(task)
+    assert reporter.states == ["connected"] and reporter.errors == []
+    assert {e.channel for e in reporter.events_seen} == {None, "VideoSource_1"}
+    [record] = [r for r in caplog.records if "GetVideoSources" in r.getMessage()]
+    assert record.levelno == logging.INFO and "Optional Action Not Implemented" in record.getMessage()
+
+
+def test_video_source_tokens_are_read_verbatim_once_each_in_the_devices_order() -> None:
+    sources = [SimpleNamespace(token="00000"), SimpleNamespace(token=None), SimpleNamespace(token="vs 2")]
+    sources.append(SimpleNamespace(token="00000"))
+    assert onvif_device.video_source_tokens(sources) == ["00000", "vs 2"]
+    assert onvif_device.video_source_tokens(None) == []
 
 
 async def test_a_fault_other_than_not_authorized_is_a_protocol_error() -> None:

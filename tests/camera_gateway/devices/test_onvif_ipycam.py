@@ -1,7 +1,9 @@
 """Against a real ONVIF implementation from PyPI: `ipycam` (1.3.0, "Pure Python Virtual IP Camera with ONVIF
 support"). Its device service answers GetSystemDateAndTime, GetServices and GetDeviceInformation and checks
 WS-UsernameToken digests with its own code, so it is an independent check of our client side. It has no events
-service, so it exercises the liveness-only path (GetSystemDateAndTime every `poll_s`).
+service, so it exercises the liveness-only path (GetSystemDateAndTime every `poll_s`). It lists a media service but
+answers GetVideoSources with a SOAP fault ("Action not supported"), so it also shows a session carrying on without
+video source tokens.
 
 Only its ONVIF HTTP handler is started (on loopback, port 0): the full `IPCamera.start()` also binds WS-Discovery
 on UDP 3702 and starts video streaming (go2rtc / opencv), which a test does not need.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import logging
 import os
 import subprocess
 import sys
@@ -84,7 +87,10 @@ def config(url: str, password: str = PASSWORD) -> DeviceConfig:
     return DeviceConfig(9, "ipycam", "onvif", url, "admin", password, options={"poll_s": 0.2})
 
 
-async def test_a_real_onvif_device_without_events_proves_it_is_alive(ipycam_url: str) -> None:
+async def test_a_real_onvif_device_without_events_proves_it_is_alive(
+    ipycam_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "pulse.devices.onvif")
     reporter = RecordingReporter()
     task = asyncio.create_task(onvif_device.session(config(ipycam_url), None, reporter))  # type: ignore[arg-type]
     async with asyncio.timeout(10):
@@ -94,6 +100,8 @@ async def test_a_real_onvif_device_without_events_proves_it_is_alive(ipycam_url:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert reporter.states == ["connected"] and set(reporter.events_seen) == {DeviceEvent(Signal.ALIVE)}
+    # no tokens: its media service refuses GetVideoSources, which is logged and does not end the session
+    assert "GetVideoSources: the device answered with a SOAP fault: Action not supported" in caplog.text
 
 
 async def test_a_real_onvif_device_names_itself_and_refuses_a_wrong_password(ipycam_url: str) -> None:
