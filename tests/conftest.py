@@ -17,6 +17,7 @@ import pytest
 from services.core.db import connect
 from services.core.migrate import migrate
 from services.core.settings import Settings, load_settings
+from tests.topics import SESSION_MARK
 
 # Tables a test may write, emptied before each test (reference units stay: migrations own them).
 MUTABLE_TABLES = (
@@ -92,8 +93,10 @@ def conn(settings: Settings) -> Iterator[psycopg.Connection]:
 
 @pytest.fixture(scope="session", autouse=True)
 def _delete_test_topics(base_settings: Settings) -> Iterator[None]:
-    """Every test stack makes topics of its own (a fresh prefix); delete them when the session ends, so a broker
-    that runs the suite day after day does not pile up thousands of partitions (topic creation slows down)."""
+    """Every test stack makes topics of its own (a fresh prefix); delete this session's when it ends, so a broker
+    that runs the suite day after day does not pile up thousands of partitions (topic creation slows down).
+    Only this session's: another session may be using its topics right now. (A session killed before its end
+    leaves its topics; `pulse infra stop` and a fresh `var/` clear them.)"""
     yield
     import asyncio
     import re
@@ -104,7 +107,8 @@ def _delete_test_topics(base_settings: Settings) -> Iterator[None]:
         admin = AIOKafkaAdminClient(bootstrap_servers=base_settings.kafka_bootstrap, request_timeout_ms=30_000)
         await admin.start()
         try:
-            ours = [t for t in await admin.list_topics() if re.match(r"^(test\.|t[0-9a-f]{10}\.)", t)]
+            mine = re.compile(rf"^(test\.{SESSION_MARK}|t{SESSION_MARK}[0-9a-f]{{4}}\.)")
+            ours = [t for t in await admin.list_topics() if mine.match(t)]
             for i in range(0, len(ours), 200):
                 await admin.delete_topics(ours[i : i + 200])
         finally:
@@ -122,4 +126,4 @@ def _delete_test_topics(base_settings: Settings) -> Iterator[None]:
 @pytest.fixture
 def topic_name() -> str:
     """A topic of the test's own, so tests never read each other's messages."""
-    return f"test.{uuid.uuid4().hex[:12]}"
+    return f"test.{SESSION_MARK}{uuid.uuid4().hex[:6]}"

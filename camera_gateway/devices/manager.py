@@ -50,6 +50,8 @@ from services.core.settings import Settings
 log = logging.getLogger("pulse.devices")
 REFRESH_S = 30.0
 PUSH_STALL_S = 120.0
+SEEN_WRITE_S = 30.0
+CLIENT_SHARDS = 32
 _NUMBERED_FROM_ONE = ("hikvision", "dahua")
 DEVICES = Gauge("pulse_gateway_devices", "Devices this gateway collects from, by connection state", ["state"])
 DEVICE_EVENTS = Counter("pulse_gateway_device_events_total", "Events read from devices", ["kind"])
@@ -87,6 +89,7 @@ class _Link:
     state_since: datetime | None = None
     last_error: str = ""
     last_seen: datetime | None = None
+    seen_written: datetime | None = None  # the last_seen the table holds
     task: asyncio.Task[None] | None = None
     dirty: bool = True
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -117,7 +120,9 @@ class _Link:
         DEVICE_EVENTS.labels(self.config.kind).inc(len(events))
         async with self._lock:  # one device's heartbeats leave in the order they were made
             at = self.collector.clock()
-            self.last_seen, self.dirty = at, True
+            self.last_seen = at
+            if self.seen_written is None or (at - self.seen_written).total_seconds() >= SEEN_WRITE_S:
+                self.dirty = True  # last_seen is for people: written every half minute, not at every event
             beats = self.tracker.observe(events, at, self.collector.intervals_for(self))
             await self.collector.publish(self, beats)
 
@@ -135,11 +140,18 @@ class DeviceCollector:
         self.intervals: dict[str, float] = {}  # camera id → its expected interval (default 60 s)
         self.tasks: list[asyncio.Task[None]] = []
         self.db = pool(settings, min_size=1, max_size=2, name="devices")
-        # One client for every device: thousands of streams share its connection pool and TLS context.
-        self.client = httpx.AsyncClient(
-            timeout=httpx.Timeout(10.0, read=60.0),
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=100),
-        )
+        # Devices share a few clients and one TLS context. Not one client for all: httpcore scans its whole pool
+        # each time a request starts or ends, so 5,000 streams in one pool made connecting quadratic (two minutes
+        # with the event loop blocked for seconds, measured by bench/device_connections.py).
+        tls = httpx.create_ssl_context()
+        self.clients = [
+            httpx.AsyncClient(
+                verify=tls,
+                timeout=httpx.Timeout(10.0, read=60.0),
+                limits=httpx.Limits(max_connections=None, max_keepalive_connections=16),
+            )
+            for _ in range(CLIENT_SHARDS)
+        ]
         self._warned_scope: set[str] = set()
 
     @property
@@ -171,7 +183,7 @@ class DeviceCollector:
                 await asyncio.to_thread(self._write_states)
             except Exception as exc:
                 log.warning("device states not written at stop (%s)", exc.__class__.__name__)
-        await self.client.aclose()
+        await asyncio.gather(*(client.aclose() for client in self.clients))
         if not self.db.closed:
             await asyncio.to_thread(self.db.close)
 
@@ -261,7 +273,8 @@ class DeviceCollector:
             return link  # it pushes (often from behind NAT, unreachable from here): nothing to connect to
         session, _ = protocol(config.kind)
         link.task = asyncio.create_task(
-            run_forever(session, config, self.client, link, backoff=Backoff()), name=f"device-{config.name}"
+            run_forever(session, config, self.clients[config.device_id % CLIENT_SHARDS], link, backoff=Backoff()),
+            name=f"device-{config.name}",
         )
         return link
 
@@ -361,7 +374,7 @@ class DeviceCollector:
     def _write_states(self) -> None:
         dirty = [link for link in self.links.values() if link.dirty]
         for link in dirty:
-            link.dirty = False
+            link.dirty, link.seen_written = False, link.last_seen
         self._update_gauges()
         if not dirty:
             return

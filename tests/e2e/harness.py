@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,6 +26,7 @@ from services.core.kafka import ensure_topics
 from services.core.settings import Settings
 from services.ingest.consumer import run_pipeline
 from services.ingest.service import app_event_pipeline, heartbeat_pipeline
+from tests.topics import fresh_prefix
 
 # App events counted in the district's activity rows (each stored event once).
 DISTRICT_EVENTS = (
@@ -174,7 +174,7 @@ class Stack:
 async def start_stack(
     base: Settings, conn: psycopg.Connection, tmp_path: Path, clock: Clock, *, ingest: bool = True, **overrides: Any
 ) -> Stack:
-    update = {"kafka_prefix": f"t{uuid.uuid4().hex[:10]}.", "data_dir": tmp_path, **overrides}
+    update = {"kafka_prefix": fresh_prefix(), "data_dir": tmp_path, **overrides}
     settings = base.model_copy(update=update)
     await ensure_topics(settings)
     gw_port, api_port = free_port(), free_port()

@@ -16,6 +16,7 @@ from app_events.app import create_app
 from app_events.validation import pseudonym
 from services.core import accounts, kafka, serve
 from tests.e2e.harness import free_port, until
+from tests.topics import fresh_prefix
 
 pytestmark = [pytest.mark.db, pytest.mark.kafka]
 KEY = "test-pseudonym-key-0123456789"
@@ -63,7 +64,7 @@ async def read_all(settings, name: str, expected: int) -> list[bytes]:
 async def test_the_collector_checks_limits_and_pseudonymizes(settings, conn) -> None:
     s = settings.model_copy(
         update={
-            "kafka_prefix": f"t{uuid.uuid4().hex[:10]}.",
+            "kafka_prefix": fresh_prefix(),
             "pseudonym_key": SecretStr(KEY),
             "app_events_rate_per_minute": 5,
         }

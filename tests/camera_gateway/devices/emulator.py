@@ -78,6 +78,7 @@ class DigestDevice:
     requests: int = 0
     server: asyncio.Server | None = None
     connections: set[asyncio.StreamWriter] = field(default_factory=set)
+    handlers: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def __aenter__(self) -> DigestDevice:
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
@@ -91,6 +92,9 @@ class DigestDevice:
         self.server.close()
         for w in list(self.connections):
             w.close()
+        for task in list(self.handlers):  # a handler may wait on the test (a queue): it ends with the device
+            task.cancel()
+        await asyncio.gather(*self.handlers, return_exceptions=True)
         await self.server.wait_closed()
 
     @property
@@ -104,6 +108,9 @@ class DigestDevice:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections.add(writer)
+        task = asyncio.current_task()
+        if task is not None:
+            self.handlers.add(task)
         try:
             if self.stall:
                 await asyncio.Event().wait()
@@ -124,6 +131,8 @@ class DigestDevice:
             pass  # the client went away, or the test is over: a device has nobody to tell
         finally:
             self.connections.discard(writer)
+            if task is not None:
+                self.handlers.discard(task)
             writer.close()
 
     def _authorized(self, request: Request) -> bool:
