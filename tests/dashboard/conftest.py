@@ -21,6 +21,7 @@ from pydantic import SecretStr
 
 from services.core import accounts
 from services.core.cameras import CameraRow, import_cameras
+from services.core.devices import add_device
 from tests.e2e.harness import Clock, Stack, start_stack, until
 
 CHROMIUM = "/usr/bin/chromium"
@@ -107,12 +108,41 @@ async def make_district(stack: Stack, per_unit: int) -> District:
         "INSERT INTO camera_snapshots (camera_id, kind, jpeg, taken_at) VALUES (%s, 'thumbnail', %s, %s)",
         (STREAM_CAMERA, picture, T),
     )
+    add_devices(stack)
     await stack.gateway_reload()
     district = District(stack, token, cameras, units)
     await district.beat(district.all_cameras)
     await until(district.caught_up, what="first heartbeats stored")
     await use_the_app(stack)
     return district
+
+
+DEVICE_STATES = {
+    "BS-NVR1": ("connected", ""),
+    "BS-DH1": ("auth_failed", "eventManager: the device refused the user name or password (HTTP 401)"),
+}
+
+
+def add_devices(stack: Stack) -> None:
+    """Two devices of Bút Sơn in the states a collector would have written (no collector runs here)."""
+    keyed = stack.settings.model_copy(update={"device_key": SecretStr("dashboard-test-device-key-0123456789")})
+    for name, kind in (("BS-NVR1", "hikvision"), ("BS-DH1", "dahua")):
+        add_device(
+            stack.conn,
+            keyed,
+            kind=kind,
+            name=name,
+            unit_set="2024",
+            unit_code="15865",
+            url="http://192.168.1.64",
+            username="admin",
+            secret="Mat-khau-thiet-bi",
+            channels={"1": f"{name}-CAM1", "2": f"{name}-CAM2"} if kind == "hikvision" else {},
+        )
+        state, error = DEVICE_STATES[name]
+        stack.conn.execute(
+            "UPDATE devices SET state = %s, last_error = %s, state_since = %s WHERE name = %s", (state, error, T, name)
+        )
 
 
 async def use_the_app(stack: Stack) -> None:

@@ -83,6 +83,32 @@ async def test_a_commune_page_updates_by_itself_when_a_camera_goes_down(district
     assert district.console_errors() == []
 
 
+async def test_a_commune_page_lists_its_devices_with_their_connection_state_in_words(
+    district: District, browser: Browser
+) -> None:
+    page = await district.page(browser, DESKTOP)
+    await log_in(page)
+    await page.goto(f"{district.stack.api_url}/#/unit/2024/15865")
+    await page.wait_for_selector('tr[data-device="BS-DH1"]')
+    api = await district.stack.api("/api/v1/devices", unit="15865")
+    assert [d["name"] for d in api["items"]] == ["BS-DH1", "BS-NVR1"]
+    for device in api["items"]:
+        row = page.locator(f'tr[data-device="{device["name"]}"]')
+        assert await row.get_attribute("data-device-state") == device["state"]
+    failing = await page.locator('tr[data-device="BS-DH1"]').inner_text()
+    assert "Sai tài khoản hoặc mật khẩu" in failing and "refused the user name or password" in failing
+    healthy = await page.locator('tr[data-device="BS-NVR1"]').inner_text()
+    assert "Đã kết nối" in healthy and "Hikvision (ISAPI)" in healthy and "2 kênh đã gán camera" in healthy
+    assert "Mat-khau-thiet-bi" not in await page.content()
+    await page.locator("#devices-section").scroll_into_view_if_needed()
+    await shot(page, "commune-devices-desktop")
+    # another commune has none: the section stays hidden
+    await page.goto(f"{district.stack.api_url}/#/unit/2024/15871")
+    await page.wait_for_selector("table.cameras tbody tr")
+    await expect(page.locator("#devices-section")).to_be_hidden()
+    assert district.console_errors() == []
+
+
 async def test_an_operator_acknowledges_an_incident(district: District, browser: Browser) -> None:
     victim = district.cameras["15877"][0]
     district.stack.start_alerts()
