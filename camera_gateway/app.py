@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 
 from camera_gateway.devices.manager import DeviceCollector
 from camera_gateway.prober import Prober
-from camera_gateway.publisher import Publisher
+from camera_gateway.publisher import Publisher, keepalive_record
 from camera_gateway.registry import KnownGateway, Registry
 from camera_gateway.spool import Record, Spool, SpoolFull
 from services.core import kafka
@@ -31,7 +31,6 @@ from services.core.heartbeats import (
     Delivery,
     HeartbeatItem,
     Rejection,
-    keepalive_message,
     parse_rfc3339,
     to_message,
     validate_item,
@@ -207,8 +206,7 @@ def create_app(settings: Settings, *, clock: Clock = _utc_now, registry: Registr
         except ValueError as exc:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"ts: {exc}") from None
         ts = min(ts, now)  # a keep-alive cannot vouch for the future
-        key = f"gateway:{gateway.gateway_id}".encode()
-        await publish([Record(key, keepalive_message(gateway_id=gateway.gateway_id, ts=ts, received_at=now))])
+        await publish([keepalive_record(gateway.gateway_id, ts, now)])
         return {"watermark": ts.isoformat()}
 
     @app.post(

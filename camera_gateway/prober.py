@@ -25,11 +25,11 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from camera_gateway.diagnostics import ProbeStreak, Thresholds, next_reference, thresholds_from
 from camera_gateway.probe import ProbeResult, ProbeWorker
-from camera_gateway.publisher import Publisher
+from camera_gateway.publisher import Publisher, keepalive_record
 from camera_gateway.registry import KnownGateway, Registry
 from camera_gateway.spool import Record
 from services.core.db import pool
-from services.core.heartbeats import Delivery, HeartbeatItem, keepalive_message, to_message
+from services.core.heartbeats import Delivery, HeartbeatItem, to_message
 from services.core.settings import Settings
 
 log = logging.getLogger("pulse.prober")
@@ -159,11 +159,7 @@ class Prober:
     async def _keepalive(self) -> None:
         assert self.gateway is not None
         now = self.clock()
-        record = Record(
-            f"gateway:{self.gateway.gateway_id}".encode(),
-            keepalive_message(gateway_id=self.gateway.gateway_id, ts=now, received_at=now),
-        )
-        await self.publisher.publish([record])
+        await self.publisher.publish([keepalive_record(self.gateway.gateway_id, now, now)])
 
     async def _work(self, worker: ProbeWorker) -> None:
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Literal
 
 from aiokafka import AIOKafkaProducer
@@ -20,6 +21,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from prometheus_client import Counter, Gauge
 
 from camera_gateway.spool import Record, Spool
+from services.core.heartbeats import keepalive_message
 
 log = logging.getLogger("pulse.gateway")
 
@@ -29,6 +31,13 @@ FORWARDED = Counter("pulse_gateway_spool_forwarded_total", "Spooled records forw
 SPOOL_RECORDS = Gauge("pulse_gateway_spool_pending_records", "Records waiting in the spool")
 SPOOL_BYTES = Gauge("pulse_gateway_spool_pending_bytes", "Bytes waiting in the spool")
 SPOOL_MODE = Gauge("pulse_gateway_spool_mode", "1 while new records go to the spool (Kafka unreachable or draining)")
+
+
+def keepalive_record(gateway_id: int, ts: datetime, received_at: datetime) -> Record:
+    """A gateway's own keep-alive (it moves the gateway's watermark, SPEC §5), keyed by the gateway."""
+    return Record(
+        f"gateway:{gateway_id}".encode(), keepalive_message(gateway_id=gateway_id, ts=ts, received_at=received_at)
+    )
 
 
 class Publisher:

@@ -54,7 +54,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -220,29 +220,62 @@ class _Expired(Exception):
     """The cloud called the token expired: refresh once and retry."""
 
 
-# ---- EZVIZ ----------------------------------------------------------------------------------------------------
+async def _reply_json(request: Awaitable[httpx.Response], what: str) -> Any:
+    """The JSON of a cloud's reply; a transport failure, an HTTP error or a reply that is not JSON as a DeviceError."""
+    try:
+        response = await request
+        check_status(response, what)
+        return response.json()
+    except ValueError as exc:
+        raise ProtocolError(f"{what}: the reply is not JSON") from exc
+    except (httpx.HTTPError, OSError) as exc:
+        raise http_error(exc, what) from exc
 
 
 @dataclass
-class _Ezviz:
+class _CloudApi:
+    """An account on a camera cloud: a token fetched with the app key and secret, refreshed before it is due and
+    once more when the cloud calls it expired. A cloud says how it posts and how it issues its token."""
+
     device: DeviceConfig
     client: httpx.AsyncClient
     clock: Clock
     token: _Token | None = None
+    TOKEN_PARAM: ClassVar[str] = ""  # the field a call carries the token in
+
+    async def _post(self, base: str, path: str, payload: dict[str, Any], what: str) -> Mapping[str, Any]:
+        raise NotImplementedError
+
+    async def fetch_token(self) -> _Token:
+        raise NotImplementedError
+
+    async def call(self, path: str, payload: dict[str, Any], what: str) -> Mapping[str, Any]:
+        for attempt in (1, 2):
+            if self.token is None or self.token.due(self.clock()):
+                await self.fetch_token()
+            assert self.token is not None
+            try:
+                return await self._post(self.token.base, path, {**payload, self.TOKEN_PARAM: self.token.value}, what)
+            except _Expired as exc:
+                self.token = None
+                if attempt == 2:
+                    raise ProtocolError(f"{exc} again with a fresh token") from exc
+        raise AssertionError("unreachable")
+
+
+# ---- EZVIZ ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Ezviz(_CloudApi):
+    TOKEN_PARAM: ClassVar[str] = "accessToken"
 
     @property
     def base(self) -> str:
         return (self.device.url or EZVIZ_URL).rstrip("/")
 
-    async def _post(self, base: str, path: str, form: dict[str, Any], what: str) -> Mapping[str, Any]:
-        try:
-            response = await self.client.post(base + path, data=form)
-            check_status(response, what)
-            body = response.json()
-        except ValueError as exc:
-            raise ProtocolError(f"{what}: the reply is not JSON") from exc
-        except (httpx.HTTPError, OSError) as exc:
-            raise http_error(exc, what) from exc
+    async def _post(self, base: str, path: str, payload: dict[str, Any], what: str) -> Mapping[str, Any]:
+        body = await _reply_json(self.client.post(base + path, data=payload), what)
         if not isinstance(body, Mapping):
             raise ProtocolError(f"{what}: the reply is not a JSON object")
         code = str(body.get("code"))
@@ -267,19 +300,6 @@ class _Ezviz:
         base = data.get("areaDomain") if isinstance(data.get("areaDomain"), str) else None
         self.token = _Token(value, expires / 1000, now, (base or self.base).rstrip("/"))
         return self.token
-
-    async def call(self, path: str, form: dict[str, Any], what: str) -> Mapping[str, Any]:
-        for attempt in (1, 2):
-            if self.token is None or self.token.due(self.clock()):
-                await self.fetch_token()
-            assert self.token is not None
-            try:
-                return await self._post(self.token.base, path, {**form, "accessToken": self.token.value}, what)
-            except _Expired as exc:
-                self.token = None
-                if attempt == 2:
-                    raise ProtocolError(f"{exc} again with a fresh token") from exc
-        raise AssertionError("unreachable")
 
     async def devices(self) -> dict[str, Any]:
         """Every page of the device list, merged into one reply-shaped dict."""
@@ -336,17 +356,14 @@ async def ezviz_check(device: DeviceConfig, client: httpx.AsyncClient, *, clock:
 
 
 @dataclass
-class _Imou:
-    device: DeviceConfig
-    client: httpx.AsyncClient
-    clock: Clock
-    token: _Token | None = None
+class _Imou(_CloudApi):
+    TOKEN_PARAM: ClassVar[str] = "token"
 
     @property
     def base(self) -> str:
         return (self.device.url or IMOU_URL).rstrip("/")
 
-    async def _post(self, base: str, method: str, params: dict[str, Any], what: str) -> Mapping[str, Any]:
+    async def _post(self, base: str, path: str, payload: dict[str, Any], what: str) -> Mapping[str, Any]:
         now, nonce = int(self.clock()), secrets.token_hex(16)
         body = {
             "system": {
@@ -356,17 +373,10 @@ class _Imou:
                 "nonce": nonce,
                 "sign": imou_sign(now, nonce, self.device.secret),
             },
-            "params": params,
+            "params": payload,
             "id": secrets.token_hex(8),
         }
-        try:
-            response = await self.client.post(f"{base}/{method}", json=body)
-            check_status(response, what)
-            reply = response.json()
-        except ValueError as exc:
-            raise ProtocolError(f"{what}: the reply is not JSON") from exc
-        except (httpx.HTTPError, OSError) as exc:
-            raise http_error(exc, what) from exc
+        reply = await _reply_json(self.client.post(f"{base}/{path}", json=body), what)
         result = reply.get("result") if isinstance(reply, Mapping) else None
         if not isinstance(result, Mapping):
             raise ProtocolError(f"{what}: the reply has no `result`")
@@ -394,19 +404,6 @@ class _Imou:
         base = f"{domain.rstrip('/')}/openapi" if isinstance(domain, str) and domain else self.base
         self.token = _Token(value, now + expire_s, now, base)
         return self.token
-
-    async def call(self, method: str, params: dict[str, Any], what: str) -> Mapping[str, Any]:
-        for attempt in (1, 2):
-            if self.token is None or self.token.due(self.clock()):
-                await self.fetch_token()
-            assert self.token is not None
-            try:
-                return await self._post(self.token.base, method, {**params, "token": self.token.value}, what)
-            except _Expired as exc:
-                self.token = None
-                if attempt == 2:
-                    raise ProtocolError(f"{exc} again with a fresh token") from exc
-        raise AssertionError("unreachable")
 
     async def serials(self) -> list[str]:
         seen: dict[str, None] = {}

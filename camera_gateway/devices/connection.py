@@ -45,6 +45,20 @@ class DeviceConfig:
     def option(self, name: str, default: Any) -> Any:
         return self.options.get(name, default)
 
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any], secret: str) -> DeviceConfig:
+        """From a `devices` row (with its `channels` aggregated) and its decrypted secret."""
+        return cls(
+            device_id=row["device_id"],
+            name=row["name"],
+            kind=row["kind"],
+            url=row["url"],
+            username=row["username"],
+            secret=secret,
+            channels=dict(row["channels"]),
+            options=dict(row["options"]),
+        )
+
 
 class DeviceError(Exception):
     """A connection attempt ended; the message is words for an operator (no secrets)."""

@@ -223,7 +223,7 @@ async def check(device: DeviceConfig, client: httpx.AsyncClient) -> str:
         number, _, build = version.partition(",build:")
         words += f", software {number.strip()}" + (f" (build {build.strip()})" if build.strip() else "")
     channels = next((v for k, v in inputs.items() if k.endswith("MaxRemoteInputChannels")), "")
-    if channels.isdigit() and int(channels) > 0:
+    if channels.isascii() and channels.isdigit() and int(channels) > 0:
         words += f", {int(channels)} IP channels"
     return words
 

@@ -148,7 +148,7 @@ def parse_channel_status(xml: bytes) -> list[DeviceEvent]:
     root = _parse_xml(xml, "InputProxyChannelStatusList")
     events = [DeviceEvent(Signal.ALIVE, code="InputProxyChannelStatusList")]
     for channel, online in _channel_entries(root):
-        if not channel.isdigit() or online not in ("true", "false"):
+        if not _is_number(channel) or online not in ("true", "false"):
             continue
         events.append(DeviceEvent(Signal.OFFLINE, channel, active=online == "false", holds=True, code="online"))
     return events
@@ -158,7 +158,7 @@ def listed_channels(xml: bytes) -> set[str]:
     """Every IP channel id an `InputProxyChannelStatusList` lists, whether or not its `online` is readable (a
     channel with an unknown state is still there)."""
     root = _parse_xml(xml, "InputProxyChannelStatusList")
-    return {channel for channel, _ in _channel_entries(root) if channel.isdigit()}
+    return {channel for channel, _ in _channel_entries(root) if _is_number(channel)}
 
 
 ABSENT = "absent from the channel list"
@@ -169,7 +169,7 @@ def absent_channels(known: Iterable[str], listed: Collection[str]) -> list[Devic
     leaves out, in channel order; none when the reply lists no channel at all (see the module docstring)."""
     if not listed:
         return []
-    missing = {channel for channel in known if channel.isdigit()} - set(listed)
+    missing = {channel for channel in known if _is_number(channel)} - set(listed)
     return [
         DeviceEvent(Signal.OFFLINE, channel, active=True, holds=True, code=ABSENT)
         for channel in sorted(missing, key=int)
@@ -216,6 +216,10 @@ def _parse_xml(xml: bytes, root_name: str) -> Element:
     return root
 
 
+def _is_number(text: str) -> bool:
+    return text.isascii() and text.isdigit()  # str.isdigit() alone takes "¹" and "٣", which int() refuses
+
+
 def _local(tag: Any) -> str:
     return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""  # comments and PIs have no str tag
 
@@ -231,7 +235,7 @@ def _meaning(fields: Mapping[str, str], ip_channel_offset: int) -> list[DeviceEv
     # No eventState: a device that only posts while the event lasts (pyhik reads it the same way).
     active = fields.get("eventState", "active").lower() != "inactive"
     count = fields.get("activePostCount", "")
-    count_n = int(count) if count.isdigit() else 0  # empty on some firmware: the same as 0
+    count_n = int(count) if _is_number(count) else 0  # empty on some firmware: the same as 0
     channel = _channel(fields, ip_channel_offset)
     signal = _SIGNALS.get(code.lower(), Signal.OTHER)
     if signal is Signal.VIDEO_LOSS and not active and (count_n == 0 or channel is None):
@@ -246,7 +250,7 @@ def _meaning(fields: Mapping[str, str], ip_channel_offset: int) -> list[DeviceEv
 def _channel(fields: Mapping[str, str], ip_channel_offset: int) -> str | None:
     for name in _CHANNEL_FIELDS:
         value = fields.get(name, "")
-        if value.isdigit():
+        if _is_number(value):
             number = int(value)
             if number == 0:
                 return None  # channel 0: the device itself (channels count from 1)
@@ -344,7 +348,7 @@ async def _poll_channels(device: DeviceConfig, client: httpx.AsyncClient, report
     Never raises: the stream is the connection's state, and a failed poll is retried at the next period."""
     poll_s = float(device.option("poll_s", 60))
     url = device.url.rstrip("/") + CHANNEL_STATUS
-    known = {channel for channel in device.channels if channel.isdigit()}
+    known = {channel for channel in device.channels if _is_number(channel)}
     while True:
         try:
             reply = await client.get(url, auth=auth, timeout=min(10.0, poll_s * 2))

@@ -38,13 +38,13 @@ from camera_gateway.devices.connection import (
 )
 from camera_gateway.devices.events import DeviceEvent
 from camera_gateway.devices.protocols import protocol
-from camera_gateway.publisher import Publisher
+from camera_gateway.publisher import Publisher, keepalive_record
 from camera_gateway.registry import KnownGateway, Registry
 from camera_gateway.spool import Record, SpoolFull
 from services.core import auth
 from services.core.db import pool
 from services.core.devices import unseal
-from services.core.heartbeats import CAMERA_ID_PATTERN, Delivery, HeartbeatItem, keepalive_message, to_message
+from services.core.heartbeats import CAMERA_ID_PATTERN, Delivery, HeartbeatItem, to_message
 from services.core.settings import Settings
 
 log = logging.getLogger("pulse.devices")
@@ -245,16 +245,7 @@ class DeviceCollector:
             except Exception as exc:
                 log.error("device %s: its secret cannot be read (%s); not collected", row["name"], exc)
                 continue
-            config = DeviceConfig(
-                device_id=device_id,
-                name=row["name"],
-                kind=row["kind"],
-                url=row["url"],
-                username=row["username"],
-                secret=secret,
-                channels=dict(row["channels"]),
-                options=dict(row["options"]),
-            )
+            config = DeviceConfig.from_row(row, secret)
             self.links[device_id] = self._start_link(config, (row["unit_set"], row["unit_code"]), row, fingerprint)
         self._update_gauges()
 
@@ -365,11 +356,7 @@ class DeviceCollector:
     async def _keepalive(self) -> None:
         assert self.gateway is not None
         now = self.clock()
-        record = Record(
-            f"gateway:{self.gateway.gateway_id}".encode(),
-            keepalive_message(gateway_id=self.gateway.gateway_id, ts=now, received_at=now),
-        )
-        await self.publisher.publish([record])
+        await self.publisher.publish([keepalive_record(self.gateway.gateway_id, now, now)])
 
     def _write_states(self) -> None:
         dirty = [link for link in self.links.values() if link.dirty]

@@ -55,6 +55,8 @@ class MultipartReader:
         self.ended = False  # the closing boundary (`--boundary--`) was seen
 
     def feed(self, data: bytes) -> list[Part | Skipped]:
+        if self.ended:
+            return []  # past the closing boundary: nothing more is a part, and nothing is kept
         self._buf += data
         out: list[Part | Skipped] = []
         while not self.ended:
@@ -74,14 +76,17 @@ class MultipartReader:
             del self._buf[: max(0, len(self._buf) - len(self.marker))]
             return None
         eol = self._buf.find(b"\n", at)
+        if (eol < 0 and len(self._buf) - at > self.max_header) or eol - at > self.max_header:
+            # not a boundary line (a boundary line is short): look for the next marker after this one
+            del self._buf[: at + len(self.marker)]
+            return True
         if eol < 0:
-            if len(self._buf) - at > self.max_header:
-                del self._buf[: at + len(self.marker)]
             return None
         line = bytes(self._buf[at + len(self.marker) : eol]).strip()
         del self._buf[: eol + 1]
         if line.startswith(b"--"):
             self.ended = True
+            self._buf.clear()
             return None
         self._state = "headers"
         return True
@@ -95,16 +100,14 @@ class MultipartReader:
 
     def _on_headers(self) -> bool | Skipped | None:
         found = self._headers_end()
-        if found is None:
-            if len(self._buf) > self.max_header:
-                self._state = "seek"
-                return Skipped(f"part headers over {self.max_header} bytes")
-            return None
-        at, sep = found
-        if at > self.max_header:
-            del self._buf[: at + sep]
+        # Too long whether or not its end has arrived (a blank line of up to 4 bytes may follow `max_header`):
+        # skipped from here to the next boundary either way, so how the bytes were cut does not matter.
+        if (found is None and len(self._buf) >= self.max_header + 4) or (found and found[0] > self.max_header):
             self._state = "seek"
             return Skipped(f"part headers over {self.max_header} bytes")
+        if found is None:
+            return None
+        at, sep = found
         headers: dict[str, str] = {}
         for raw in bytes(self._buf[:at]).split(b"\n"):
             name, colon, value = raw.decode("latin-1").partition(":")
@@ -125,21 +128,35 @@ class MultipartReader:
         length = self._length
         window = self._buf if length is None else self._buf[: length + len(self.marker) + 2]
         at = window.find(self.marker)
+        if at > self.max_part and length is None:
+            del self._buf[:at]  # a body without a length over the bound: skipped, the marker stays
+            self._state = "seek"
+            return Skipped(f"part without a boundary within {self.max_part} bytes")
         if at >= 0 and (length is None or at < length):
             body = bytes(self._buf[:at])
             del self._buf[:at]  # the marker stays for `_on_seek`
             self._state = "seek"
             return Part(self._headers, _strip_eol(body))
-        if length is not None and len(self._buf) >= length:
+        if length is not None and len(self._buf) >= length and not self._marker_may_start_before(length):
             body = bytes(self._buf[:length])
             del self._buf[:length]
             self._state = "seek"
             return Part(self._headers, body)
-        if len(self._buf) > self.max_part + len(self.marker):
+        if length is None and len(self._buf) >= self.max_part + len(self.marker) + 1:
+            # no marker begins within the bound (it would be whole by now): the body is over it
             self._state = "seek"
             del self._buf[: len(self._buf) - len(self.marker)]
             return Skipped(f"part without a boundary within {self.max_part} bytes")
         return None
+
+    def _marker_may_start_before(self, length: int) -> bool:
+        """Whether the bytes up to `length` end with the start of a marker whose rest has not arrived yet (then
+        whether the part ends early is not known; bodies seldom end in "-", so this rarely waits)."""
+        size = len(self.marker)
+        for start in range(max(0, length - size + 1), length):
+            if len(self._buf) < start + size and self.marker.startswith(bytes(self._buf[start:length])):
+                return True
+        return False
 
     def _on_discard(self) -> bool | None:
         at = self._buf.find(self.marker)

@@ -120,4 +120,4 @@ class DeviceTracker:
 
 
 def _channel_order(channel: str) -> tuple[int, int | str]:
-    return (0, int(channel)) if channel.isdigit() else (1, channel)
+    return (0, int(channel)) if channel.isascii() and channel.isdigit() else (1, channel)

@@ -127,16 +127,7 @@ def devices_test(ctx: Context, name: str, timeout: float) -> None:
             row, secret = device_secret(conn, ctx.settings, name)
     except DeviceSetupError as exc:
         fail(str(exc))
-    config = DeviceConfig(
-        device_id=row["device_id"],
-        name=row["name"],
-        kind=row["kind"],
-        url=row["url"],
-        username=row["username"],
-        secret=secret,
-        channels=dict(row["channels"]),
-        options=dict(row["options"]),
-    )
+    config = DeviceConfig.from_row(row, secret)
     _, check = protocol(config.kind)
 
     async def run() -> str:

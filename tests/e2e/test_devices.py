@@ -118,6 +118,7 @@ async def test_a_scripted_hour_of_an_nvr_gives_exactly_its_seconds_per_state(
     settings, conn, tmp_path, clock, nvr: HikvisionNvr
 ) -> None:
     assert nvr.device is not None
+    before = published()  # every heartbeat the collector makes from here on (it starts with the stack)
     stack, token = await collector_stack(
         settings,
         conn,
@@ -132,7 +133,6 @@ async def test_a_scripted_hour_of_an_nvr_gives_exactly_its_seconds_per_state(
     try:
         link = next(iter(collector_of(stack).links.values()))
         await until(lambda: link.state == "connected", what="the collector connected to the NVR")
-        before = published()
         for second in range(0, 3001, 30):
             clock.now = at(second)
             # One part a step, so no two reads of the collector share an instant (the tracker makes one heartbeat

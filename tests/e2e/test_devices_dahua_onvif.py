@@ -242,6 +242,7 @@ async def camera_state_is(stack: Stack, camera_id: str, state: str) -> bool:
 async def test_a_scripted_half_hour_of_a_dahua_nvr_gives_exactly_its_seconds_per_state(
     settings, conn, tmp_path, clock, nvr: DahuaNvr
 ) -> None:
+    before = published()
     stack, token = await dahua_stack(
         settings, conn, tmp_path, clock, nvr, channels={"1": "HH-BS-DH-01", "2": "HH-BS-DH-02"}
     )
@@ -254,7 +255,6 @@ async def test_a_scripted_half_hour_of_a_dahua_nvr_gives_exactly_its_seconds_per
     }
     try:
         await connected(stack)
-        before = published()
         for second in range(0, 1801, DAHUA_HEARTBEAT_S):
             clock.now = at(second)
             await nvr.say(alarms.get(second, "Heartbeat"))
@@ -305,6 +305,7 @@ async def test_video_loss_on_a_dahua_channel_opens_an_incident_and_its_end_resol
 async def test_a_scripted_half_hour_of_an_onvif_camera_gives_exactly_its_seconds_per_state(
     settings, conn, tmp_path, clock, camera: PacedOnvifDevice
 ) -> None:
+    before = published()  # before the stack: the camera's video sources are known (a heartbeat) as it connects
     stack, token = await onvif_stack(settings, conn, tmp_path, clock, camera, "HH-BS-ON-01")
     # The properties the camera announces on subscribing (both false), then its changes.
     messages = {
@@ -319,7 +320,6 @@ async def test_a_scripted_half_hour_of_an_onvif_camera_gives_exactly_its_seconds
     }
     try:
         await connected(stack)
-        before = published()
         for second in range(0, 1801, 30):
             clock.now = at(second)
             await camera.answer(*messages.get(second, []))
