@@ -11,8 +11,8 @@ _PROTOCOLS: dict[str, tuple[str, str, str]] = {
     "hikvision": ("camera_gateway.devices.hikvision", "session", "check"),
     "dahua": ("camera_gateway.devices.dahua", "session", "check"),
     "onvif": ("camera_gateway.devices.onvif", "session", "check"),
-    "ezviz": ("camera_gateway.devices.clouds", "ezviz_session", "ezviz_check"),
-    "imou": ("camera_gateway.devices.clouds", "imou_session", "imou_check"),
+    "ezviz": ("camera_gateway.devices.ezviz", "session", "check"),
+    "imou": ("camera_gateway.devices.imou", "session", "check"),
 }
 
 

@@ -1,6 +1,6 @@
 """Two camera clouds on loopback for the cloud tests: the EZVIZ Open Platform and the Imou Open API, each speaking
 its real wire format (form posts and `code` for EZVIZ, signed JSON envelopes and `result.code` for Imou; see
-fixtures/clouds/README.md) for the few calls `camera_gateway.devices.clouds` makes.
+fixtures/clouds/README.md) for the few calls `camera_gateway.devices.ezviz` and `.imou` make.
 
 They check what the real clouds check — the app key and secret (EZVIZ), the request signature recomputed from the
 secret (Imou), the token on every call — issue tokens that expire by the test's clock, and answer each camera with

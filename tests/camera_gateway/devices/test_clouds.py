@@ -14,19 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from camera_gateway.devices.clouds import (
-    ABSENT,
-    PROTOCOLS,
-    absent_cameras,
-    ezviz_check,
-    ezviz_serials,
-    ezviz_session,
-    imou_check,
-    imou_serials,
-    imou_session,
-    parse_ezviz_devices,
-    parse_imou_online,
-)
+from camera_gateway.devices import ezviz, imou, protocols
+from camera_gateway.devices.clouds import ABSENT, absent_cameras
 from camera_gateway.devices.connection import (
     AuthFailed,
     Backoff,
@@ -36,6 +25,8 @@ from camera_gateway.devices.connection import (
     run_forever,
 )
 from camera_gateway.devices.events import DeviceEvent, Signal
+from camera_gateway.devices.ezviz import ezviz_serials, parse_ezviz_devices
+from camera_gateway.devices.imou import imou_serials, parse_imou_online
 from camera_gateway.devices.tracker import DeviceTracker
 from tests.camera_gateway.devices.cloud_emulator import EzvizCloud, ImouCloud
 from tests.camera_gateway.devices.emulator import RecordingReporter
@@ -163,7 +154,8 @@ def test_an_ezviz_camera_with_an_unreadable_status_is_still_listed() -> None:
 
 
 def test_both_clouds_are_offered_to_the_manager_by_kind() -> None:
-    assert PROTOCOLS == {"ezviz": (ezviz_session, ezviz_check), "imou": (imou_session, imou_check)}
+    assert protocols.protocol("ezviz") == (ezviz.session, ezviz.check)
+    assert protocols.protocol("imou") == (imou.session, imou.check)
 
 
 # ---- EZVIZ sessions -------------------------------------------------------------------------------------------
@@ -175,7 +167,7 @@ async def test_an_ezviz_session_reports_every_camera_of_the_account_each_poll() 
         time = FakeTime(polls=2)
         reporter = RecordingReporter()
         with pytest.raises(Stop):
-            await ezviz_session(
+            await ezviz.session(
                 cloud_device("ezviz", cloud.url, poll_s=30), client, reporter, clock=time.clock, sleep=time.sleep
             )
 
@@ -198,7 +190,7 @@ async def test_an_ezviz_session_follows_a_status_change_and_pages_through_a_larg
         time = FakeTime(polls=2, on_sleep=camera_goes_down)
         reporter = RecordingReporter()
         with pytest.raises(Stop):
-            await ezviz_session(cloud_device("ezviz", cloud.url), client, reporter, clock=time.clock, sleep=time.sleep)
+            await ezviz.session(cloud_device("ezviz", cloud.url), client, reporter, clock=time.clock, sleep=time.sleep)
 
     offline = [e for e in reporter.events_seen if e.signal is Signal.OFFLINE and e.code != ABSENT]
     assert len(offline) == 240  # 120 cameras over three pages, twice
@@ -220,7 +212,7 @@ async def test_an_ezviz_camera_removed_from_the_account_is_offline_until_it_is_l
         time = FakeTime(polls=3, on_sleep=account_changes)
         reporter = RecordingReporter()
         with pytest.raises(Stop):
-            await ezviz_session(cloud_device("ezviz", cloud.url), client, reporter, clock=time.clock, sleep=time.sleep)
+            await ezviz.session(cloud_device("ezviz", cloud.url), client, reporter, clock=time.clock, sleep=time.sleep)
 
     offline = [e for e in reporter.events_seen if e.signal is Signal.OFFLINE]
     assert [(e.active, e.holds, e.code) for e in offline if e.channel == "F12345678"] == [
@@ -254,7 +246,7 @@ async def test_an_ezviz_token_is_refreshed_before_it_expires() -> None:
         cloud.clock = time.clock
         async with httpx.AsyncClient(timeout=5) as client:
             with pytest.raises(Stop):
-                await ezviz_session(
+                await ezviz.session(
                     cloud_device("ezviz", cloud.url, poll_s=250),
                     client,
                     RecordingReporter(),
@@ -272,7 +264,7 @@ async def test_an_ezviz_token_the_cloud_calls_expired_is_replaced_and_the_poll_g
         time = FakeTime(polls=3, on_sleep=lambda polls: cloud.revoke_tokens() if polls == 1 else None)
         reporter = RecordingReporter()
         with pytest.raises(Stop):
-            await ezviz_session(cloud_device("ezviz", cloud.url), client, reporter, clock=time.clock, sleep=time.sleep)
+            await ezviz.session(cloud_device("ezviz", cloud.url), client, reporter, clock=time.clock, sleep=time.sleep)
 
     assert cloud.expired_refusals == 1
     assert cloud.token_requests == 2
@@ -284,7 +276,7 @@ async def test_a_wrong_ezviz_secret_is_auth_failed_and_retried_slowly() -> None:
     async with EzvizCloud(KEY, SECRET, {"427734000": 1}) as cloud, httpx.AsyncClient(timeout=5) as client:
         device = cloud_device("ezviz", cloud.url, secret="not-the-secret")
         with pytest.raises(AuthFailed) as refused:
-            await ezviz_session(device, client, RecordingReporter())
+            await ezviz.session(device, client, RecordingReporter())
 
         delays: list[float] = []
 
@@ -295,7 +287,7 @@ async def test_a_wrong_ezviz_secret_is_auth_failed_and_retried_slowly() -> None:
 
         reporter = RecordingReporter()
         with pytest.raises(Stop):
-            await run_forever(ezviz_session, device, client, reporter, backoff=Backoff(), sleep=sleep)
+            await run_forever(ezviz.session, device, client, reporter, backoff=Backoff(), sleep=sleep)
 
     assert "10030" in str(refused.value) and "not-the-secret" not in str(refused.value)
     assert reporter.states == ["auth_failed"] * 4
@@ -308,7 +300,7 @@ async def test_an_ezviz_cloud_that_is_gone_is_unreachable() -> None:
         url = cloud.url
     async with httpx.AsyncClient(timeout=5) as client:
         with pytest.raises(Unreachable, match="EZVIZ token"):
-            await ezviz_session(cloud_device("ezviz", url), client, RecordingReporter())
+            await ezviz.session(cloud_device("ezviz", url), client, RecordingReporter())
 
 
 async def test_an_ezviz_reply_that_is_not_json_is_a_protocol_error() -> None:
@@ -317,12 +309,12 @@ async def test_an_ezviz_reply_that_is_not_json_is_a_protocol_error() -> None:
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
         with pytest.raises(ProtocolError, match="not JSON"):
-            await ezviz_session(cloud_device("ezviz", "https://open.ezvizlife.com"), client, RecordingReporter())
+            await ezviz.session(cloud_device("ezviz", "https://open.ezvizlife.com"), client, RecordingReporter())
 
 
 async def test_the_ezviz_check_counts_cameras_and_those_online() -> None:
     async with EzvizCloud(KEY, SECRET, {"A": 1, "B": 0, "C": 1}) as cloud, httpx.AsyncClient(timeout=5) as client:
-        assert await ezviz_check(cloud_device("ezviz", cloud.url), client) == "EZVIZ cloud: 3 cameras (2 online)"
+        assert await ezviz.check(cloud_device("ezviz", cloud.url), client) == "EZVIZ cloud: 3 cameras (2 online)"
 
 
 # ---- Imou sessions --------------------------------------------------------------------------------------------
@@ -335,7 +327,7 @@ async def test_an_imou_session_reports_each_camera_state_the_cloud_knows() -> No
             time = FakeTime(polls=1)
             reporter = RecordingReporter()
             with pytest.raises(Stop):
-                await imou_session(
+                await imou.session(
                     cloud_device("imou", cloud.url), client, reporter, clock=time.clock, sleep=time.sleep
                 )
 
@@ -364,7 +356,7 @@ async def test_an_imou_camera_mapped_but_not_on_the_account_or_removed_from_it_i
         time = FakeTime(polls=2, on_sleep=unbound)
         reporter = RecordingReporter()
         with pytest.raises(Stop):
-            await imou_session(cloud_device("imou", cloud.url), client, reporter, clock=time.clock, sleep=time.sleep)
+            await imou.session(cloud_device("imou", cloud.url), client, reporter, clock=time.clock, sleep=time.sleep)
 
     first, second = _polls(reporter.events_seen)
     absent = DeviceEvent(Signal.OFFLINE, channel="427734000", active=True, holds=True, code="absent from the account")
@@ -382,7 +374,7 @@ async def test_an_imou_session_pages_through_the_account_by_bind_id() -> None:
         time = FakeTime(polls=1)
         reporter = RecordingReporter()
         with pytest.raises(Stop):
-            await imou_session(cloud_device("imou", cloud.url), client, reporter, clock=time.clock, sleep=time.sleep)
+            await imou.session(cloud_device("imou", cloud.url), client, reporter, clock=time.clock, sleep=time.sleep)
 
     listed = {e.channel for e in reporter.events_seen if e.signal is Signal.OFFLINE and e.code != ABSENT}
     assert listed == set(statuses)
@@ -396,7 +388,7 @@ async def test_an_imou_token_is_refreshed_after_expiry_and_when_the_cloud_says_s
         async with httpx.AsyncClient(timeout=5) as client:
             reporter = RecordingReporter()
             with pytest.raises(Stop):
-                await imou_session(
+                await imou.session(
                     cloud_device("imou", cloud.url, poll_s=250), client, reporter, clock=time.clock, sleep=time.sleep
                 )
 
@@ -418,7 +410,7 @@ async def test_a_wrong_imou_secret_fails_the_signature_and_is_retried_slowly() -
 
         reporter = RecordingReporter()
         with pytest.raises(Stop):
-            await run_forever(imou_session, device, client, reporter, sleep=sleep)
+            await run_forever(imou.session, device, client, reporter, sleep=sleep)
 
     assert reporter.states == ["auth_failed"] * 3
     assert all(isinstance(e, AuthFailed) and "SN1001" in str(e) for e in reporter.errors)
@@ -430,7 +422,7 @@ async def test_a_wrong_imou_secret_fails_the_signature_and_is_retried_slowly() -
 async def test_an_unknown_imou_app_id_is_auth_failed() -> None:
     async with ImouCloud("another-app", SECRET) as cloud, httpx.AsyncClient(timeout=5) as client:
         with pytest.raises(AuthFailed, match="OP1008"):
-            await imou_session(cloud_device("imou", cloud.url), client, RecordingReporter())
+            await imou.session(cloud_device("imou", cloud.url), client, RecordingReporter())
 
 
 async def test_an_imou_cloud_that_is_gone_is_unreachable() -> None:
@@ -438,9 +430,9 @@ async def test_an_imou_cloud_that_is_gone_is_unreachable() -> None:
         url = cloud.url
     async with httpx.AsyncClient(timeout=5) as client:
         with pytest.raises(Unreachable, match="Imou token"):
-            await imou_session(cloud_device("imou", url), client, RecordingReporter())
+            await imou.session(cloud_device("imou", url), client, RecordingReporter())
 
 
 async def test_the_imou_check_counts_cameras_and_those_online() -> None:
     async with ImouCloud(KEY, SECRET, {"A": "1", "B": "4", "C": "0"}) as cloud, httpx.AsyncClient(timeout=5) as client:
-        assert await imou_check(cloud_device("imou", cloud.url), client) == "Imou cloud: 3 cameras (1 online)"
+        assert await imou.check(cloud_device("imou", cloud.url), client) == "Imou cloud: 3 cameras (1 online)"
