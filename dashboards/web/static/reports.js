@@ -1,0 +1,67 @@
+// Reports (`#/reports`, district accounts only): download links for a month's report in each format and
+// language, and the table of reports already issued.
+
+import { api } from "./api.js";
+import { $, html, raw, render } from "./dom.js";
+import * as i18n from "./i18n.js";
+import { lastMonths, unitSetLabel } from "./format.js";
+import { SLOW_EVERY, localMonth, session } from "./session.js";
+
+const { t } = i18n;
+
+const REPORT_FORMATS = ["xlsx", "pdf", "docx", "csv"];
+
+export function reportsView(main) {
+  const thisMonth = localMonth();
+  const months = lastMonths(thisMonth, 25).slice(1); // finished months first; this month is at the end
+  render(
+    main,
+    html`<h1 id="page-title">${t("reports_title")}</h1>
+      <section aria-labelledby="new-h">
+        <h2 id="new-h">${t("reports_intro")}</h2>
+        <div class="section-head">
+          <label>${t("report_month")} <select id="report-month">
+            ${[...months, thisMonth].map((m) => html`<option value="${m}" ${m === months[0] ? raw("selected") : ""}>${i18n.monthLabel(m)}</option>`)}
+          </select></label>
+          <label>${t("report_lang")} <select id="report-lang">
+            <option value="vi">${t("lang_vi")}</option><option value="en">${t("lang_en")}</option></select></label>
+        </div>
+        <ul class="downloads" id="downloads"></ul>
+      </section>
+      <section aria-labelledby="kept-h"><h2 id="kept-h">${t("kept_heading")}</h2>
+        <p class="note">${t("kept_note")}</p><div id="kept" class="table-wrap" tabindex="0"></div></section>`,
+  );
+  const links = () => {
+    const params = new URLSearchParams({
+      month: $("#report-month", main).value, unit_set: session.unitSet, lang: $("#report-lang", main).value,
+    });
+    render(
+      $("#downloads", main),
+      REPORT_FORMATS.map((f) => {
+        params.set("format", f);
+        return html`<li><a class="button" data-format="${f}" download href="/api/v1/reports/monthly?${params.toString()}">${t("download")}: ${t(`format_${f}`)}</a></li>`;
+      }),
+    );
+  };
+  $("#report-month", main).addEventListener("change", links);
+  $("#report-lang", main).addEventListener("change", links);
+  links();
+  return {
+    async refresh(n) {
+      if (n % SLOW_EVERY !== 0) return;
+      const kept = await api("/api/v1/reports");
+      render(
+        $("#kept", main),
+        kept.items.length === 0
+          ? html`<p>${t("kept_none")}</p>`
+          : html`<table><thead><tr><th scope="col">${t("report_month")}</th><th scope="col">${t("unit_set")}</th>
+              <th scope="col">${t("issued_at")}</th><th scope="col">${t("kind")}</th><th scope="col">${t("download")}</th></tr></thead>
+            <tbody>${kept.items.map(
+              (r) => html`<tr data-report="${r.id}"><td>${i18n.monthLabel(r.month)}</td><td>${unitSetLabel(r.unit_set)}</td>
+                <td>${i18n.dateTime(r.issued_at)}</td><td>${t(r.scheduled ? "scheduled" : "on_request")}</td>
+                <td>${REPORT_FORMATS.map((f) => html`<a download href="/api/v1/reports/${r.id}?format=${f}">${f.toUpperCase()}</a> `)}</td></tr>`,
+            )}</tbody></table>`,
+      );
+    },
+  };
+}
