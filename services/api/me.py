@@ -28,7 +28,21 @@ def me_item(principal: Principal, settings: Settings) -> dict:
 def me(principal: Reader, request: Request, conn: Conn, settings: AppSettings, now: Now) -> dict:
     item = me_item(principal, settings)
     item["now"] = now.isoformat()  # the dashboard reckons months and durations on the server's clock
-    item["unit_sets"] = [r["unit_set"] for r in conn.execute("SELECT unit_set FROM unit_sets ORDER BY unit_set")]
+    sets = conn.execute(
+        "SELECT s.unit_set, s.valid_from, s.valid_to, count(u.code) AS units FROM unit_sets s"
+        " LEFT JOIN units u USING (unit_set) GROUP BY s.unit_set ORDER BY s.valid_from NULLS FIRST, s.unit_set"
+    ).fetchall()
+    item["unit_sets"] = [r["unit_set"] for r in sets]
+    # what the unit-set switch shows: when each set was in force, and how many units it has
+    item["unit_set_info"] = [
+        {
+            "unit_set": r["unit_set"],
+            "valid_from": r["valid_from"] and r["valid_from"].isoformat(),
+            "valid_to": r["valid_to"] and r["valid_to"].isoformat(),
+            "units": r["units"],
+        }
+        for r in sets
+    ]
     session_id = request.cookies.get(SESSION_COOKIE)
     if session_id is not None and request.headers.get("authorization") is None:
         item["csrf_token"] = auth.csrf_token(session_id)

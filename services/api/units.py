@@ -12,7 +12,9 @@ from services.api.deps import FREE_TEXT, AdminOnly, AppSettings, Conn, Now, Read
 from services.core import camera_state, engagement, units, uptime
 
 router = APIRouter(prefix="/api/v1/units", tags=["units"])
-UnitSetParam = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,32}$", description="2024 or 2025")]
+UnitSetParam = Annotated[
+    str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,32}$", description="a unit set, e.g. 2024, 2025-01 or 2025")
+]
 CodePath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
 
 
@@ -21,6 +23,10 @@ def _item(row: dict) -> dict:
         "unit_code": row["code"],
         "unit_name": row["name"],
         "kind": row["kind"],
+        "group_code": row["group_code"],
+        "group_name": row["group_name"],
+        "former_district_code": row["former_district_code"],
+        "former_district_name": row["former_district_name"],
         "population": row["population"],
         "households": row["households"],
         "population_note": row["population_note"],

@@ -15,7 +15,7 @@ from services.core.uptime import State
 
 router = APIRouter(prefix="/api/v1", tags=["uptime"])
 MAX_WINDOW = timedelta(days=400)
-NOT_ATTRIBUTABLE = "Không xác định được (số liệu ghi theo đơn vị cấp trên)"
+NOT_ATTRIBUTABLE = "Chưa xác định đơn vị (ghi theo đơn vị khác bộ, hoặc đơn vị cũ bị chia tách)"
 
 UnitSetParam = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,32}$", description="2024 or 2025")]
 

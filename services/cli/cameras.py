@@ -19,17 +19,19 @@ def cameras() -> None:
 @click.option("--unit-set", help="set of the unit codes in the file; default: PULSE_UNIT_SET")
 @pass_ctx
 def cameras_import(ctx: Context, path: str, unit_set: str | None) -> None:
-    """Upsert cameras from a CSV (camera_id,unit_code,name,interval_s,stream_url,lat,lon); all or nothing."""
+    """Upsert cameras from a CSV (camera_id,unit_code,name,interval_s,stream_url,lat,lon,successor_unit_code);
+    all or nothing. successor_unit_code: where the camera's unit was split, its unit in the next set."""
     from pathlib import Path
 
     from services.core.cameras import CameraFileError, import_cameras, parse_cameras_csv
-    from services.core.units import list_units
+    from services.core.units import list_units, successors_of
 
     unit_set = unit_set or ctx.settings.unit_set
     with db(ctx) as conn:
         known = {r["code"] for r in list_units(conn, unit_set)}
         try:
-            rows = parse_cameras_csv(Path(path).read_text(encoding="utf-8"), known_units=known)
+            text = Path(path).read_text(encoding="utf-8")
+            rows = parse_cameras_csv(text, known_units=known, successors=successors_of(conn, unit_set))
         except CameraFileError as exc:
             for problem in exc.problems:
                 click.echo(f"{path}: {problem}", err=True)

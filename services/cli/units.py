@@ -24,7 +24,8 @@ def units_list(ctx: Context, unit_set: str | None) -> None:
         rows = list_units(conn, unit_set or ctx.settings.unit_set)
     for r in rows:
         pop = "" if r["population"] is None else str(r["population"])
-        click.echo(f"{r['unit_set']}\t{r['code']}\t{r['name']}\t{r['kind']}\t{pop}")
+        former = r["former_district_name"] or ""
+        click.echo(f"{r['unit_set']}\t{r['code']}\t{r['name']}\t{r['kind']}\t{pop}\t{r['group_name'] or ''}\t{former}")
 
 
 @units.command("import")

@@ -3,8 +3,9 @@
 The rules live in `services.core.uptime`; this module only gathers their inputs: the stored intervals of the
 closed part [h₁, hₙ) summed per camera and state (clipped to the window in SQL), and per camera the latest
 heartbeat and its gateway's watermark, from which `uptime.tail` adds the open part [hₙ, W). Everything not
-covered is unknown. Cameras are projected into the view's unit set through the mapping; a camera kept in a
-coarser set than the view has no unit there (`view_code` None: "not attributable", SPEC §3).
+covered is unknown. A camera's unit in the view's set comes from `camera_view_units` (its own unit, where the
+mapping took it, or the operator's word for a split unit); a camera without one there has `view_code` None: "chưa
+xác định đơn vị" (not attributable, SPEC §3), never guessed.
 """
 
 from __future__ import annotations
@@ -25,13 +26,13 @@ from services.core.uptime import Beat, State
 _SNAPSHOT = """
 SELECT c.camera_id, c.name, c.unit_set, c.unit_code, c.registered, c.interval_s, c.grace_s,
        c.stream_url IS NOT NULL AS has_stream, c.installed_at, c.retired_at,
-       CASE WHEN c.unit_set = %(view)s THEN c.unit_code ELSE m.to_code END AS view_code,
+       cv.view_code,
        cs.last_ts, cs.last_state, cs.last_status, g.watermark,
        CASE WHEN %(detail)s THEN jsonb_build_object(
            'address', c.address, 'lat', c.lat, 'lon', c.lon, 'tags', c.tags, 'last_quality', cs.last_quality,
            'last_metrics', cs.last_metrics, 'gateway_name', g.name) END AS detail
 FROM cameras c
-LEFT JOIN unit_mapping m ON m.from_set = c.unit_set AND m.from_code = c.unit_code AND m.to_set = %(view)s
+JOIN camera_view_units cv ON cv.camera_id = c.camera_id AND cv.view_set = %(view)s
 LEFT JOIN camera_status cs ON cs.camera_id = c.camera_id
 LEFT JOIN gateways g ON g.gateway_id = c.gateway_id
 WHERE (%(ids)s::text[] IS NULL OR c.camera_id = ANY(%(ids)s))
@@ -209,13 +210,13 @@ def _window_seconds(
 # Stored seconds per unit of the view and state, each camera's intervals clipped to the window and to its
 # service period (installed_at, retired_at); `ids` NULL means every camera.
 _UNIT_SECONDS = """
-SELECT CASE WHEN c.unit_set = %(view)s THEN c.unit_code ELSE m.to_code END AS view_code, i.state,
+SELECT cv.view_code, i.state,
        sum(extract(epoch FROM
            least(i.end_ts, %(b)s, coalesce(c.retired_at, %(b)s))
            - greatest(i.start_ts, %(a)s, coalesce(c.installed_at, %(a)s))))::float8 AS seconds
 FROM camera_intervals i
 JOIN cameras c ON c.camera_id = i.camera_id
-LEFT JOIN unit_mapping m ON m.from_set = c.unit_set AND m.from_code = c.unit_code AND m.to_set = %(view)s
+JOIN camera_view_units cv ON cv.camera_id = c.camera_id AND cv.view_set = %(view)s
 WHERE (%(ids)s::text[] IS NULL OR i.camera_id = ANY(%(ids)s)) AND i.end_ts > %(a)s AND i.start_ts < %(b)s
   AND least(i.end_ts, %(b)s, coalesce(c.retired_at, %(b)s))
       > greatest(i.start_ts, %(a)s, coalesce(c.installed_at, %(a)s))
@@ -224,10 +225,10 @@ GROUP BY 1, 2
 
 
 _TAIL_INPUTS = """
-SELECT CASE WHEN c.unit_set = %(view)s THEN c.unit_code ELSE m.to_code END AS view_code,
+SELECT cv.view_code,
        c.installed_at, c.retired_at, cs.last_ts, cs.last_state, c.interval_s, c.grace_s, g.watermark
 FROM cameras c
-LEFT JOIN unit_mapping m ON m.from_set = c.unit_set AND m.from_code = c.unit_code AND m.to_set = %(view)s
+JOIN camera_view_units cv ON cv.camera_id = c.camera_id AND cv.view_set = %(view)s
 LEFT JOIN camera_status cs ON cs.camera_id = c.camera_id
 LEFT JOIN gateways g ON g.gateway_id = c.gateway_id
 WHERE (%(ids)s::text[] IS NULL OR c.camera_id = ANY(%(ids)s))

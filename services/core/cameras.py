@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from services.core.csv_import import ImportProblems, read_rows
 from services.core.db import DbConn
 
-COLUMNS = ("camera_id", "unit_code", "name", "interval_s", "stream_url", "lat", "lon")
+COLUMNS = ("camera_id", "unit_code", "name", "interval_s", "stream_url", "lat", "lon", "successor_unit_code")
 _CAMERA_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 MAX_INTERVAL_S = 86_400
 
@@ -28,6 +28,8 @@ class CameraRow:
     stream_url: str | None
     lat: float | None
     lon: float | None
+    # the camera's unit in the next set, where its unit was split and the mapping cannot say (the operator's word)
+    successor_unit_code: str | None = None
 
 
 def _number(value: str, low: float, high: float) -> float | None:
@@ -39,8 +41,14 @@ def _number(value: str, low: float, high: float) -> float | None:
     return number
 
 
-def parse_cameras_csv(text: str, *, known_units: set[str]) -> list[CameraRow]:
-    """Validate a whole file; raise CameraFileError listing every bad line (secrets never echoed)."""
+def parse_cameras_csv(
+    text: str, *, known_units: set[str], successors: dict[str, set[str]] | None = None
+) -> list[CameraRow]:
+    """Validate a whole file; raise CameraFileError listing every bad line (secrets never echoed).
+
+    `successors`: each unit's official successors in the next set; a `successor_unit_code` must be one of its unit's.
+    """
+    successors = successors or {}
     try:
         columns, reader = read_rows(text, required=("camera_id", "unit_code"))
     except ImportProblems as exc:
@@ -77,7 +85,16 @@ def parse_cameras_csv(text: str, *, known_units: set[str]) -> list[CameraRow]:
         stream_url = raw.get("stream_url") or None
         if stream_url and not re.match(r"^(rtsp|rtsps|http|https|file)://", stream_url):
             problems.append(f"line {line}: stream_url must start with rtsp://, http(s):// or file:// (value not shown)")
-        rows.append(CameraRow(camera_id, raw.get("unit_code", ""), raw.get("name", ""), interval, stream_url, *coords))
+        successor = raw.get("successor_unit_code") or None
+        unit = raw.get("unit_code", "")
+        if successor is not None and successor not in successors.get(unit, set()):
+            allowed = ", ".join(sorted(successors.get(unit, set()))) or "none"
+            problems.append(
+                f"line {line}: successor_unit_code {successor!r} is not a successor of unit {unit} (its successors: "
+                f"{allowed})"
+            )
+        lat, lon = coords
+        rows.append(CameraRow(camera_id, unit, raw.get("name", ""), interval, stream_url, lat, lon, successor))
     if not rows and not problems:
         problems.append("the file holds no cameras")
     if problems:
@@ -98,14 +115,29 @@ def import_cameras(conn: DbConn, rows: list[CameraRow], *, unit_set: str) -> int
         with conn.cursor() as cur:
             cur.executemany(
                 "INSERT INTO cameras AS c (camera_id, unit_set, unit_code, name, interval_s, stream_url, lat, lon,"
-                " registered) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, true)"
+                " successor_unit_code, registered) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, true)"
                 " ON CONFLICT (camera_id) DO UPDATE SET unit_set = EXCLUDED.unit_set, unit_code = EXCLUDED.unit_code,"
                 " name = EXCLUDED.name, interval_s = EXCLUDED.interval_s, stream_url = EXCLUDED.stream_url,"
-                " lat = EXCLUDED.lat, lon = EXCLUDED.lon, registered = true, updated_at = now()"
-                " WHERE (c.unit_set, c.unit_code, c.name, c.interval_s, c.stream_url, c.lat, c.lon, c.registered)"
+                " lat = EXCLUDED.lat, lon = EXCLUDED.lon, successor_unit_code = EXCLUDED.successor_unit_code,"
+                " registered = true, updated_at = now()"
+                " WHERE (c.unit_set, c.unit_code, c.name, c.interval_s, c.stream_url, c.lat, c.lon,"
+                " c.successor_unit_code, c.registered)"
                 " IS DISTINCT FROM (EXCLUDED.unit_set, EXCLUDED.unit_code, EXCLUDED.name, EXCLUDED.interval_s,"
-                " EXCLUDED.stream_url, EXCLUDED.lat, EXCLUDED.lon, true)",
-                [(r.camera_id, unit_set, r.unit_code, r.name, r.interval_s, r.stream_url, r.lat, r.lon) for r in rows],
+                " EXCLUDED.stream_url, EXCLUDED.lat, EXCLUDED.lon, EXCLUDED.successor_unit_code, true)",
+                [
+                    (
+                        r.camera_id,
+                        unit_set,
+                        r.unit_code,
+                        r.name,
+                        r.interval_s,
+                        r.stream_url,
+                        r.lat,
+                        r.lon,
+                        r.successor_unit_code,
+                    )
+                    for r in rows
+                ],
             )
         changed = conn.execute(
             "SELECT count(*) AS n FROM cameras WHERE camera_id = ANY(%s) AND updated_at = now()", (ids,)

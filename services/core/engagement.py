@@ -90,16 +90,24 @@ def populations(conn: DbConn, view_set: str) -> tuple[dict[str, int | None], int
     """Each unit's population in the view set and the district's (see the module notes)."""
     rows = conn.execute(
         """
+        WITH parts AS (  -- per finer set: the sum of its units' populations, if every one was entered
+            SELECT m.to_code AS code, m.from_set,
+                   CASE WHEN count(f.population) = count(*) THEN sum(f.population) END AS population
+            FROM unit_mapping m JOIN units f ON f.unit_set = m.from_set AND f.code = m.from_code
+            WHERE m.to_set = %(set)s
+              -- a set that split a unit into this one holds only part of its people: it cannot say
+              AND NOT EXISTS (SELECT 1 FROM unit_successors s WHERE s.from_set = m.from_set
+                              AND s.to_set = m.to_set AND s.to_code = m.to_code AND s.partly)
+            GROUP BY m.to_code, m.from_set
+        )
         SELECT u.code, u.population,
-               CASE WHEN count(f.code) > 0 AND count(f.population) = count(f.code) THEN sum(f.population) END
-                   AS from_finer
+               (SELECT p.population FROM parts p JOIN unit_sets s ON s.unit_set = p.from_set
+                WHERE p.code = u.code AND p.population IS NOT NULL
+                ORDER BY s.valid_from DESC NULLS LAST LIMIT 1) AS from_finer
         FROM units u
-        LEFT JOIN unit_mapping m ON m.to_set = u.unit_set AND m.to_code = u.code
-        LEFT JOIN units f ON f.unit_set = m.from_set AND f.code = m.from_code
-        WHERE u.unit_set = %s
-        GROUP BY u.code, u.population
+        WHERE u.unit_set = %(set)s
         """,
-        (view_set,),
+        {"set": view_set},
         prepare=False,
     ).fetchall()
     per_unit = {r["code"]: r["population"] if r["population"] is not None else r["from_finer"] for r in rows}

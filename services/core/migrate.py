@@ -89,7 +89,10 @@ def migrate(conn: DbConn) -> MigrationReport:
                 )
             report.applied.append(f"{m.version:04d}_{m.name}")
         with conn.transaction():
-            report.units_changed = units.load_units(conn, units.shipped_units())
+            shipped = units.shipped_units()
+            report.units_changed = units.load_units(conn, shipped)
+        if report.units_changed:
+            report.notes.extend(shipped.notes)  # e.g. units the official table leaves without a successor
         report.license = _license(conn)
         report.notes.extend(_licensed_features(conn, report.license))
     finally:

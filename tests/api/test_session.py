@@ -44,7 +44,8 @@ def test_log_in_sets_an_httponly_strict_cookie_and_me_gives_the_csrf_token(clien
     assert body["username"] == "truc.ban" and body["role"] == "admin"
     me = client.get("/api/v1/me").json()  # the cookie alone
     assert me["username"] == "truc.ban" and me["csrf_token"] == body["csrf_token"]
-    assert me["unit_sets"] == ["2024", "2025"] and me["timezone"] == "Asia/Ho_Chi_Minh"
+    assert me["unit_sets"] == ["2024", "2025-01", "2025"] and me["timezone"] == "Asia/Ho_Chi_Minh"
+    assert me["unit_set_info"][2] == {"unit_set": "2025", "valid_from": "2025-07-01", "valid_to": None, "units": 166}
 
 
 def test_a_change_with_the_cookie_needs_the_csrf_token(client: TestClient, conn: psycopg.Connection) -> None:

@@ -3,10 +3,11 @@ import pytest
 from services.core.units import UnitFileError, parse_units_csv, shipped_units
 
 
-def test_the_shipped_sets_have_37_and_8_units() -> None:
+def test_the_shipped_sets_have_37_549_and_166_units() -> None:
     units = shipped_units().units
-    assert len([u for u in units if u.unit_set == "2024"]) == 37
-    assert len([u for u in units if u.unit_set == "2025"]) == 8
+    assert len([u for u in units if u.unit_set == "2024"]) == 37  # Hoằng Hóa's communes in 2024
+    assert len([u for u in units if u.unit_set == "2025-01"]) == 549  # the province, first half of 2025
+    assert len([u for u in units if u.unit_set == "2025"]) == 166  # the province from 1 July 2025
 
 
 def test_every_2024_unit_maps_to_exactly_one_2025_unit() -> None:
@@ -14,8 +15,10 @@ def test_every_2024_unit_maps_to_exactly_one_2025_unit() -> None:
     codes_2024 = {u.code for u in parsed.units if u.unit_set == "2024"}
     codes_2025 = {u.code for u in parsed.units if u.unit_set == "2025"}
     assert {k for k in parsed.mapping if k[0] == "2024"} == {("2024", c) for c in codes_2024}
-    assert all(to_set == "2025" and to_code in codes_2025 for to_set, to_code in parsed.mapping.values())
-    assert {to for _, to in parsed.mapping.values()} == codes_2025  # no 2025 unit is empty
+    from_2024 = [to for (from_set, _), to in parsed.mapping.items() if from_set == "2024"]
+    assert all(to_set == "2025" and to_code in codes_2025 for to_set, to_code in from_2024)
+    # the 8 xã Hoằng Hóa's 37 communes became, as in the reference
+    assert {to for _, to in from_2024} == {"15865", "15880", "15889", "15910", "15961", "15976", "15991", "16000"}
 
 
 def test_codes_repeat_across_sets_with_other_names() -> None:

@@ -147,7 +147,7 @@ async def test_language_and_unit_set_switch(district: District, browser: Browser
     await shot(page, "overview-desktop-en")
 
     await page.select_option("#unit-set", "2025")
-    await expect(page.locator(".tile")).to_have_count(8)
+    await expect(page.locator(".tile")).to_have_count(166)  # the province's units from 1 July 2025
     api = await district.stack.api("/api/v1/units", unit_set="2025")
     assert await page.locator(".tile-name").all_inner_texts() == [u["unit_name"] for u in api["items"]]
     total = sum(u["cameras_total"] for u in api["items"])
@@ -155,7 +155,9 @@ async def test_language_and_unit_set_switch(district: District, browser: Browser
     assert await kpi(page, "Cameras") == "74"
     await page.click("#lang")  # back to Vietnamese, and the choice of unit set stays
     await page.wait_for_selector("nav.main-nav >> text=Tổng quan")
-    await expect(page.locator(".tile")).to_have_count(8)
+    await expect(page.locator(".tile")).to_have_count(166)
+    option = page.locator('#unit-set option[value="2025"]')
+    assert await option.inner_text() == "01/07/2025 – nay · 166 đơn vị"
     await shot(page, "overview-desktop-2025")
     assert district.console_errors() == []
 

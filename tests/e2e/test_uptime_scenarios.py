@@ -148,7 +148,7 @@ async def test_the_2025_view_adds_up_its_2024_communes(stack: Stack) -> None:
         "/api/v1/uptime", **{"from": at(0).isoformat(), "to": at(600).isoformat(), "unit_set": "2025"}
     )
     units = {i["unit_code"]: i for i in body["items"]}
-    assert len(units) == 8
+    assert len(units) == 166  # the province's units from 1 July 2025
     giang = units["15880"]
     # g1: up [0,360) then down [360,600): 300 → 600 is 300 > 120 → up [300,360)… g1's last beat is 300
     assert (giang["up_s"], giang["down_s"], giang["cameras"]) == (360 + 120, 240 + 480, 2)
@@ -204,7 +204,7 @@ async def test_a_commune_operator_sees_only_its_commune_and_coarser_records_are_
 
     # A camera kept in the 2025 set has no 2024 commune: "not attributable" in the 2024 view, never guessed.
     units_2024 = {i["unit_code"]: i for i in (await stack.api("/api/v1/uptime", **window))["items"]}
-    assert units_2024[None]["cameras"] == 1 and units_2024[None]["unit_name"].startswith("Không xác định")
+    assert units_2024[None]["cameras"] == 1 and units_2024[None]["unit_name"].startswith("Chưa xác định đơn vị")
     assert units_2024["15871"]["up_s"] == 120 and units_2024["15877"]["up_s"] == 120
     units_2025 = {i["unit_code"]: i for i in (await stack.api("/api/v1/uptime", **window, unit_set="2025"))["items"]}
     assert None not in units_2025 and units_2025["15880"]["cameras"] == 3

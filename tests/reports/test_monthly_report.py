@@ -78,7 +78,7 @@ def test_the_figures_are_the_hand_computed_ones(conn: psycopg.Connection, settin
 def test_the_2025_view_aggregates_the_2024_communes(conn: psycopg.Connection, settings, month) -> None:
     report = gather(conn, settings, month=OCT, unit_set="2025", now=NOW)
     by = {u.code: u for u in report.units}
-    assert len(report.units) == 8
+    assert len(report.units) == 166  # the province's units from 1 July 2025
     giang = by["15880"]  # Hoằng Giang 2025 = Giang + Xuân + Phượng (2024)
     assert giang.availability == pytest.approx((OCT_S - B1_DOWN_OCT + C1_OCT) / (OCT_S + C1_OCT), abs=1e-12)
     assert (giang.cameras, giang.incidents, giang.mau, giang.new) == (2, 1, 1, 1)

@@ -3,7 +3,8 @@
 // report picker. Pure: figures in, escaped HTML (dom.js) or plain values out; nothing here calls the API.
 
 import { html } from "./dom.js";
-import { has, num, t } from "./i18n.js";
+import { num, t } from "./i18n.js";
+import { session } from "./session.js";
 
 // Camera states in the order a unit's table lists them (worst first).
 export const STATES = ["down", "unknown", "degraded", "up"];
@@ -48,8 +49,18 @@ export function kpi(label, value, extra = "") {
   return html`<div class="kpi"><div class="kpi-value">${value}</div><div class="kpi-label">${label}</div>${extra}</div>`;
 }
 
+// A unit set in words: when it was in force and how many units it has ("01/07/2025 – nay · 166 đơn vị").
 export function unitSetLabel(set) {
-  return has(`unit_set_${set}`) ? t(`unit_set_${set}`) : set;
+  const info = session.me?.unit_set_info?.find((i) => i.unit_set === set);
+  if (!info) return set;
+  const day = (iso) => iso.split("-").reverse().join("/"); // 2025-07-01 → 01/07/2025
+  const lastDay = (iso) => day(new Date(Date.parse(`${iso}T00:00:00Z`) - 86_400_000).toISOString().slice(0, 10));
+  const period = info.valid_from
+    ? `${day(info.valid_from)} – ${info.valid_to ? lastDay(info.valid_to) : t("unit_set_now")}`
+    : info.valid_to
+      ? t("unit_set_until", { day: lastDay(info.valid_to) })
+      : set;
+  return t("unit_set_label", { period, n: num(info.units) });
 }
 
 export function isoDay(date) {
