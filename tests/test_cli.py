@@ -129,3 +129,20 @@ def test_channels_from_the_cli_never_show_their_secret(settings: Settings, conn:
     code, _, err = _run(settings, "channels", "add", "--kind", "zalo", "--target", "u1")
     assert code == 1 and "secret: a zalo channel needs its token" in err
     assert _run(settings, "channels", "remove", "--id", str(channel_id))[0] == 0
+
+
+def test_users_add_a_district_operator(settings: Settings, conn: psycopg.Connection) -> None:
+    code, out, _ = _run(settings, "users", "add", "--username", "thieuhoa", "--role", "district", "--district", "398",
+                        "--unit-set", "2025-01")  # fmt: skip
+    assert code == 0 and "operator thieuhoa (district 398) added" in out
+    assert (
+        conn.execute("SELECT district_code FROM operators WHERE username = 'thieuhoa'").fetchone()["district_code"]
+        == "398"
+    )
+    code, out, _ = _run(settings, "tokens", "create", "--username", "thieuhoa")
+    principal = accounts.principal_for_token(conn, out.strip().splitlines()[-1])
+    assert principal is not None and principal.role == "district"
+    assert principal.can_read_unit("2025-01", "15799") and principal.can_read_unit("2025", "15796")
+    assert not principal.can_read_unit("2024", "15865")
+    code, _, err = _run(settings, "users", "add", "--username", "x", "--role", "district", "--district", "398")
+    assert code == 1 and "unknown district 398 in set 2024" in err

@@ -111,5 +111,5 @@ def require_unit(principal: Principal, unit_set: str, code: str) -> None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"unit {code} of set {unit_set} is outside your units")
 
 
-Reader = Annotated[Principal, Depends(require_role("admin", "viewer", "commune"))]
+Reader = Annotated[Principal, Depends(require_role(*auth.ROLES))]  # every role reads, each within its units
 AdminOnly = Annotated[Principal, Depends(require_role("admin"))]

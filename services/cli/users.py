@@ -1,4 +1,4 @@
-"""`pulse users` and `pulse tokens`: operators (admin, viewer, commune) and their API tokens."""
+"""`pulse users` and `pulse tokens`: operators (admin, viewer, district, commune) and their API tokens."""
 
 from __future__ import annotations
 
@@ -9,14 +9,15 @@ from services.cli.common import Context, account_op, pass_ctx
 
 @click.group()
 def users() -> None:
-    """Operators: admin, viewer, commune (scoped to units)."""
+    """Operators: admin and viewer (the province), district (a former district's units), commune (its units)."""
 
 
 @users.command("add")
 @click.option("--username", required=True)
-@click.option("--role", type=click.Choice(["admin", "viewer", "commune"]), required=True)
+@click.option("--role", type=click.Choice(["admin", "viewer", "district", "commune"]), required=True)
 @click.option("--unit", "unit_codes", multiple=True, help="commune role: repeat for several units")
-@click.option("--unit-set", help="set of the --unit codes; default: PULSE_UNIT_SET")
+@click.option("--district", "district_code", help="district role: the former district's code (e.g. 398)")
+@click.option("--unit-set", help="set of the --unit codes or the --district; default: PULSE_UNIT_SET")
 @click.option("--password", help="for the dashboard login; omit for a token-only account")
 @pass_ctx
 def users_add(
@@ -24,6 +25,7 @@ def users_add(
     username: str,
     role: str,
     unit_codes: tuple[str, ...],
+    district_code: str | None,
     unit_set: str | None,
     password: str | None,
 ) -> None:
@@ -37,8 +39,10 @@ def users_add(
         unit_set=unit_set or ctx.settings.unit_set,
         unit_codes=list(unit_codes),
         password=password,
+        district_code=district_code,
     )
-    click.echo(f"operator {username} ({role}) added")
+    scope = f" {district_code}" if district_code else ""
+    click.echo(f"operator {username} ({role}{scope}) added")
 
 
 @click.group()

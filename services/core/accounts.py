@@ -11,7 +11,7 @@ from functools import cache
 
 from services.core import auth
 from services.core.db import DbConn
-from services.core.units import load_mapping
+from services.core.units import list_units, load_mapping
 
 
 class AccountError(ValueError):
@@ -96,20 +96,30 @@ def create_operator(
     unit_set: str,
     unit_codes: list[str],
     password: str | None,
+    district_code: str | None = None,
 ) -> int:
+    """An operator. A commune operator holds `unit_codes` of `unit_set`; a district operator names a district of
+    `unit_set` (`district_code`), whose units it holds in every set (resolved when it authenticates)."""
     if role not in auth.ROLES:
         raise AccountError(f"role must be one of {', '.join(auth.ROLES)}")
     if role == "commune" and not unit_codes:
         raise AccountError("a commune operator needs at least one --unit")
     if role != "commune" and unit_codes:
-        raise AccountError(f"--unit applies to the commune role only ({role} sees every unit)")
+        scope = "its district's units" if role == "district" else "every unit"
+        raise AccountError(f"--unit applies to the commune role only ({role} sees {scope})")
+    if role == "district":
+        if not district_code:
+            raise AccountError("a district operator needs --district")
+        _check_district(conn, unit_set, district_code)
+    elif district_code:
+        raise AccountError(f"--district applies to the district role only, not {role}")
     _check_units(conn, unit_set, unit_codes)
     password_hash = auth.hash_password(password) if password else None
     with conn.transaction():
         row = conn.execute(
-            "INSERT INTO operators (username, role, password_hash) VALUES (%s, %s, %s)"
+            "INSERT INTO operators (username, role, password_hash, district_code) VALUES (%s, %s, %s, %s)"
             " ON CONFLICT (username) DO NOTHING RETURNING operator_id",
-            (username, role, password_hash),
+            (username, role, password_hash, district_code or None),
         ).fetchone()
         if row is None:
             raise AccountError(f"an operator named {username!r} exists already")
@@ -120,6 +130,35 @@ def create_operator(
                 (operator_id, unit_set, code),
             )
     return operator_id
+
+
+def _check_district(conn: DbConn, unit_set: str, code: str) -> None:
+    sets = [
+        r["unit_set"]
+        for r in conn.execute(
+            "SELECT unit_set FROM unit_groups WHERE code = %s AND level = 'district' ORDER BY unit_set", (code,)
+        )
+    ]
+    if unit_set not in sets:
+        where = f"sets with district {code}: {', '.join(sets)}" if sets else "no set has it"
+        raise AccountError(f"unknown district {code} in set {unit_set} ({where}; choose one with --unit-set)")
+
+
+def district_units(conn: DbConn, district_code: str) -> list[auth.UnitKey]:
+    """A former district's units in every set: where the set has the district, the units grouped under it; in
+    any other set, the units whose former district it is (`units.list_units`: where most of their parts came
+    from). District codes are the official national ones, so one code names the same district in every set."""
+    district_sets = {
+        r["unit_set"]
+        for r in conn.execute(
+            "SELECT unit_set FROM unit_groups WHERE code = %s AND level = 'district'", (district_code,)
+        )
+    }
+    held: list[auth.UnitKey] = []
+    for s in conn.execute("SELECT unit_set FROM unit_sets ORDER BY unit_set").fetchall():
+        key = "group_code" if s["unit_set"] in district_sets else "former_district_code"
+        held += [(s["unit_set"], u["code"]) for u in list_units(conn, s["unit_set"]) if u[key] == district_code]
+    return held
 
 
 def create_api_token(conn: DbConn, *, username: str, label: str = "") -> str:
@@ -136,20 +175,26 @@ def create_api_token(conn: DbConn, *, username: str, label: str = "") -> str:
 
 
 def _principal(conn: DbConn, row: dict) -> auth.Principal:
-    if row["role"] != "commune":
-        return auth.Principal(row["operator_id"], row["username"], row["role"], None)
-    held = [
-        (r["unit_set"], r["unit_code"])
-        for r in conn.execute(
-            "SELECT unit_set, unit_code FROM operator_units WHERE operator_id = %s", (row["operator_id"],)
-        )
-    ]
-    return auth.Principal(row["operator_id"], row["username"], "commune", auth.visible_units(held, load_mapping(conn)))
+    operator_id, username, role = row["operator_id"], row["username"], row["role"]
+    if role not in auth.SCOPED_ROLES:
+        return auth.Principal(operator_id, username, role, None)
+    if role == "district":
+        # Resolved on every authentication, like the mapping below: units imported later are covered at once.
+        held = district_units(conn, row["district_code"])
+    else:
+        held = [
+            (r["unit_set"], r["unit_code"])
+            for r in conn.execute(
+                "SELECT unit_set, unit_code FROM operator_units WHERE operator_id = %s", (operator_id,)
+            )
+        ]
+    return auth.Principal(operator_id, username, role, auth.visible_units(held, load_mapping(conn)))
 
 
 def principal_for_token(conn: DbConn, token: str) -> auth.Principal | None:
     row = conn.execute(
-        "SELECT t.token_id, o.operator_id, o.username, o.role FROM api_tokens t JOIN operators o USING (operator_id)"
+        "SELECT t.token_id, o.operator_id, o.username, o.role, o.district_code"
+        " FROM api_tokens t JOIN operators o USING (operator_id)"
         " WHERE t.token_hash = %s AND t.revoked_at IS NULL AND o.disabled_at IS NULL",
         (auth.hash_token(token),),
     ).fetchone()
@@ -197,7 +242,7 @@ def open_session(conn: DbConn, *, username: str, password: str, idle_hours: floa
 
 def principal_for_session(conn: DbConn, session_id: str, *, idle_hours: float) -> auth.Principal | None:
     row = conn.execute(
-        "SELECT s.session_hash, s.last_seen_at, o.operator_id, o.username, o.role"
+        "SELECT s.session_hash, s.last_seen_at, o.operator_id, o.username, o.role, o.district_code"
         " FROM sessions s JOIN operators o USING (operator_id)"
         " WHERE s.session_hash = %s AND s.expires_at > now() AND o.disabled_at IS NULL",
         (auth.hash_token(session_id),),

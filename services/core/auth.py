@@ -4,10 +4,12 @@ Tokens (gateway tokens, operators' API tokens, app keys) are 256-bit random stri
 SHA-256: with that much entropy a fast hash is enough and lets us find the row by its hash. Passwords are
 chosen by people, so they get argon2id (argon2-cffi) instead.
 
-Roles: `admin` everything; `viewer` reads everything; `commune` reads and acknowledges only its own units.
-A commune operator's units are given in one set; `visible_units` extends them to every set through the
-mapping: the finer units inside a held unit, and a coarser unit only when every unit inside it is held (so a
-commune operator never sees a 2025 figure that mixes in other communes).
+Roles, from the province down (issue 18): `admin` does everything and `viewer` reads everything — the province's
+administrator and viewer; `district` reads and acknowledges in one former district's units; `commune` reads and
+acknowledges only its own units — a xã's operator holds its 2025 unit. Scoped operators (commune, district) hold
+units; `visible_units` extends them to every set through the mapping: the finer units inside a held unit, and a
+coarser unit only when every unit inside it is held (so a commune operator never sees a 2025 figure that mixes in
+other communes). A district operator holds, in each set, the units of its district (services/core/accounts.py).
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from typing import Literal
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-Role = Literal["admin", "viewer", "commune"]
-ROLES: tuple[Role, ...] = ("admin", "viewer", "commune")
+Role = Literal["admin", "viewer", "commune", "district"]
+ROLES: tuple[Role, ...] = ("admin", "viewer", "commune", "district")
+SCOPED_ROLES: tuple[Role, ...] = ("commune", "district")  # see and act on their own units only
 UnitKey = tuple[str, str]  # (unit_set, code)
 
 TOKEN_PREFIXES = {"gateway": "pgw_", "operator": "pat_", "app": "pak_", "session": "pss_", "device": "pdv_"}
@@ -79,17 +82,17 @@ class Principal:
     operator_id: int
     username: str
     role: Role
-    # None: every unit (admin, viewer); otherwise the units this operator may see, in every set.
+    # None: every unit (admin, viewer); otherwise (commune, district) the units this operator may see, in every set.
     units: frozenset[UnitKey] | None
 
     def can_read_unit(self, unit_set: str, code: str) -> bool:
         return self.units is None or (unit_set, code) in self.units
 
     def can_act_on_unit(self, unit_set: str, code: str) -> bool:
-        """Acknowledge an incident and the like: admin anywhere, commune in its own units."""
+        """Acknowledge an incident and the like: admin anywhere, commune and district operators in their units."""
         if self.role == "admin":
             return True
-        return self.role == "commune" and self.can_read_unit(unit_set, code)
+        return self.role in SCOPED_ROLES and self.can_read_unit(unit_set, code)
 
     def unit_codes(self, unit_set: str) -> list[str] | None:
         """Codes visible in one set, for SQL filters; None means no filter."""

@@ -11,7 +11,8 @@ const { t, num } = i18n;
 function canAcknowledge(incident) {
   const me = session.me;
   if (me.role === "admin") return true;
-  if (me.role !== "commune" || !incident.unit_code) return false;
+  // scoped operators (a xã's, a former district's) act in their own units; the API checks again
+  if (!["commune", "district"].includes(me.role) || !incident.unit_code) return false;
   return me.units.some((u) => u.unit_set === incident.unit_set && u.unit_code === incident.unit_code);
 }
 
