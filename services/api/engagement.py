@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import re
 from datetime import date, timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
 
 from services.api.deps import AppSettings, Conn, Now, Reader, require_unit
-from services.api.uptime import UnitSetParam, unit_names
+from services.api.uptime import UnitSetParam, readable_groups, unit_names
 from services.core import engagement
 from services.core.auth import Principal
 
@@ -61,20 +61,41 @@ def month_engagement(
     now: Now,
     month: MonthParam = None,
     unit_set: UnitSetParam = None,
+    group_by: Literal["unit", "district", "province"] = "unit",
 ) -> dict:
+    """`group_by=district|province`: items are former districts (the 2025 set: each unit's former district) or the
+    province, each with the distinct subjects of its units (`engagement.group_figures`); listed only to a principal
+    who may read every unit of the group."""
     today = now.astimezone(settings.tz).date()
     first = parse_month(month, today)
     view = unit_set or settings.unit_set
     names = unit_names(conn, view)
     per_unit, district = engagement.month_figures(conn, view, first, today)
-    items = [
-        {"unit_code": code, "unit_name": names[code], **per_unit[code].as_item()}
-        for code in names
-        if principal.can_read_unit(view, code)
-    ]
+    if group_by == "unit":
+        items = [
+            {"unit_code": code, "unit_name": names[code], **per_unit[code].as_item()}
+            for code in names
+            if principal.can_read_unit(view, code)
+        ]
+    else:
+        _, groups, members = readable_groups(conn, principal, view, group_by)
+        per_group = engagement.group_figures(conn, view, first, today, members)
+        items = [
+            {
+                "group_code": code,
+                "group_name": groups[code].name,
+                "group_level": group_by,
+                "unit_code": None,
+                "unit_name": None,
+                "units": len(members[code]),
+                **per_group[code].as_item(),
+            }
+            for code in sorted(groups)
+        ]
     return {
         "month": first.strftime("%Y-%m"),
         "unit_set": view,
+        "group_by": group_by,
         "as_of": now.isoformat(),
         "days": district.days,
         # District figures are the district's own distinct subjects; they cover every unit, so an operator

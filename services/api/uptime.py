@@ -1,4 +1,5 @@
-"""`/api/v1/uptime`: seconds per state, availability, healthy and coverage per unit or camera (SPEC §5, §10)."""
+"""`/api/v1/uptime`: seconds per state, availability, healthy and coverage per unit, camera, former district or
+province (SPEC §5, §10; issue 18)."""
 
 from __future__ import annotations
 
@@ -65,6 +66,58 @@ def visible_camera_ids(conn: Conn, principal: Principal) -> list[str] | None:
     return [r["camera_id"] for r in rows if principal.can_read_unit(r["unit_set"], r["unit_code"])]
 
 
+def readable_groups(
+    conn: Conn, principal: Principal, view: str, level: str
+) -> tuple[dict[str, str | None], dict[str, units.GroupOf], dict[str, list[str]]]:
+    """Each unit's group code at `level`, the groups the principal may read whole (every unit of it), and the
+    units of each of those groups."""
+    of = units.groups_of(conn, view, level)
+    members: dict[str, list[str]] = {}
+    found: dict[str, units.GroupOf] = {}
+    for code, group in of.items():
+        if group is not None:
+            members.setdefault(group.code, []).append(code)
+            found[group.code] = group
+    readable = {g: found[g] for g, codes in members.items() if all(principal.can_read_unit(view, c) for c in codes)}
+    return (
+        {code: group.code if group else None for code, group in of.items()},
+        readable,
+        {g: members[g] for g in readable},
+    )
+
+
+def group_items(conn: Conn, principal: Principal, view: str, level: str, result: camera_state.UnitUptime) -> list[dict]:
+    group_of, groups, members = readable_groups(conn, principal, view, level)
+    grouped = camera_state.regroup(result, group_of)
+    items = [
+        {
+            "group_code": code,
+            "group_name": groups[code].name,
+            "group_level": level,
+            "unit_code": None,
+            "unit_name": None,
+            "units": len(members[code]),
+            "cameras": grouped.cameras.get(code, 0),
+            **seconds_item(grouped.seconds.get(code) or dict.fromkeys(uptime.STATES, 0.0)),
+        }
+        for code in sorted(groups)
+    ]
+    if None in grouped.seconds:
+        items.append(
+            {
+                "group_code": None,
+                "group_name": NOT_ATTRIBUTABLE,
+                "group_level": level,
+                "unit_code": None,
+                "unit_name": None,
+                "units": 0,
+                "cameras": grouped.cameras.get(None, 0),
+                **seconds_item(grouped.seconds[None]),
+            }
+        )
+    return items
+
+
 @router.get("/uptime", summary="Uptime per unit or camera over a window")
 def get_uptime(
     principal: Reader,
@@ -72,9 +125,14 @@ def get_uptime(
     settings: AppSettings,
     from_: Annotated[str, Query(alias="from", description="RFC 3339 with offset")],
     to: Annotated[str, Query(description="RFC 3339 with offset")],
-    group_by: Literal["unit", "camera"] = "unit",
+    group_by: Literal["unit", "camera", "district", "province"] = "unit",
     unit_set: UnitSetParam = None,
 ) -> dict:
+    """`group_by=district|province`: the same sums over the cameras of each former district (a set with districts:
+    the unit's district; the 2025 set: the unit's former district, see `units.groups_of`) or of the province. A
+    group is listed only to a principal who may read every one of its units (a commune operator gets no group
+    that also holds units of others); cameras with no unit in the view, or whose unit has no group at that level,
+    are one item with `group_code` null."""
     start, end = parse_window(from_, to)
     view = unit_set or settings.unit_set
     names = unit_names(conn, view)
@@ -93,6 +151,9 @@ def get_uptime(
             for c in cams
             if c.camera_id in per_camera
         ]
+    elif group_by in ("district", "province"):
+        result = camera_state.unit_uptime(conn, start, end, view_set=view, camera_ids=ids, tz=settings.tz)
+        items = group_items(conn, principal, view, group_by, result)
     else:
         result = camera_state.unit_uptime(conn, start, end, view_set=view, camera_ids=ids, tz=settings.tz)
         totals, counts = result.seconds, result.cameras

@@ -11,7 +11,7 @@ from functools import cache
 
 from services.core import auth
 from services.core.db import DbConn
-from services.core.units import list_units, load_mapping
+from services.core.units import groups_of, load_mapping
 
 
 class AccountError(ValueError):
@@ -145,20 +145,16 @@ def _check_district(conn: DbConn, unit_set: str, code: str) -> None:
 
 
 def district_units(conn: DbConn, district_code: str) -> list[auth.UnitKey]:
-    """A former district's units in every set: where the set has the district, the units grouped under it; in
-    any other set, the units whose former district it is (`units.list_units`: where most of their parts came
-    from). District codes are the official national ones, so one code names the same district in every set."""
-    district_sets = {
-        r["unit_set"]
-        for r in conn.execute(
-            "SELECT unit_set FROM unit_groups WHERE code = %s AND level = 'district'", (district_code,)
-        )
-    }
-    held: list[auth.UnitKey] = []
-    for s in conn.execute("SELECT unit_set FROM unit_sets ORDER BY unit_set").fetchall():
-        key = "group_code" if s["unit_set"] in district_sets else "former_district_code"
-        held += [(s["unit_set"], u["code"]) for u in list_units(conn, s["unit_set"]) if u[key] == district_code]
-    return held
+    """A former district's units in every set: the units whose district group it is (`units.groups_of`: their own
+    district where the set has districts, else their former district). District codes are the official national
+    ones, so one code names the same district in every set."""
+    sets = [r["unit_set"] for r in conn.execute("SELECT unit_set FROM unit_sets ORDER BY unit_set")]
+    return [
+        (unit_set, code)
+        for unit_set in sets
+        for code, group in groups_of(conn, unit_set, "district").items()
+        if group is not None and group.code == district_code
+    ]
 
 
 def create_api_token(conn: DbConn, *, username: str, label: str = "") -> str:

@@ -11,7 +11,7 @@ xác định đơn vị" (not attributable, SPEC §3), never guessed.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, tzinfo
 from typing import Any
@@ -288,6 +288,21 @@ def unit_uptime(
                 for state in uptime.STATES:
                     bucket[state] += overlaid[c.camera_id][state] - plain[c.camera_id][state]
     return UnitUptime(dict(totals), dict(counts))
+
+
+def regroup(result: UnitUptime, group_of: Mapping[str, str | None]) -> UnitUptime:
+    """Per-unit figures summed into groups (a former district, the province): seconds and cameras add up, because
+    each camera has one unit in a view and each unit one group — camera-time sums, never means of fractions. A
+    unit missing from `group_of` and the not-attributable key None go to the group None."""
+    seconds: dict[str | None, dict[State, float]] = defaultdict(lambda: dict.fromkeys(uptime.STATES, 0.0))
+    cameras: dict[str | None, int] = defaultdict(int)
+    for code, per_state in result.seconds.items():
+        bucket = seconds[group_of.get(code) if code is not None else None]
+        for state, value in per_state.items():
+            bucket[state] += value
+    for code, count in result.cameras.items():
+        cameras[group_of.get(code) if code is not None else None] += count
+    return UnitUptime(dict(seconds), dict(cameras))
 
 
 def service_window(

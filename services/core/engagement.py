@@ -162,6 +162,72 @@ def month_figures(conn: DbConn, view_set: str, month: date, today: date) -> tupl
     return per_unit, figures((DISTRICT, DISTRICT), district_pop)
 
 
+# Distinct subjects of a group of units: each unit of the view set is a scope of its own, so a group's figures are
+# counted over the union of its units' rows — a subject active in two of them is one subject, a subject-day one
+# active day, and a subject is new when its earliest first day in any of them falls in the month. Every query
+# starts from the group's scopes (g: unit code → group).
+_GROUP_MONTHLY = """
+WITH g AS (SELECT * FROM unnest(%(codes)s::text[], %(groups)s::text[]) AS g(code, grp)),
+sc AS (SELECT s.scope_id, g.grp FROM engagement_scopes s JOIN g ON s.scope_code = g.code WHERE s.scope_set = %(set)s)
+SELECT sc.grp, count(DISTINCT m.subject_id) FILTER (WHERE m.active_days > 0) AS mau,
+       coalesce(sum(m.feedback), 0) AS feedback
+FROM engagement_monthly m JOIN sc USING (scope_id) WHERE m.month = %(first)s GROUP BY sc.grp
+"""
+_GROUP_ACTIVE_DAYS = """
+WITH g AS (SELECT * FROM unnest(%(codes)s::text[], %(groups)s::text[]) AS g(code, grp)),
+sc AS (SELECT s.scope_id, g.grp FROM engagement_scopes s JOIN g ON s.scope_code = g.code WHERE s.scope_set = %(set)s)
+SELECT grp, count(*) AS active_days FROM (
+    SELECT DISTINCT sc.grp, d.subject_id, d.day FROM engagement_daily d JOIN sc USING (scope_id)
+    WHERE d.foreground > 0 AND d.day >= %(first)s AND d.day < %(end)s
+) x GROUP BY grp
+"""
+_GROUP_NEW = """
+WITH g AS (SELECT * FROM unnest(%(codes)s::text[], %(groups)s::text[]) AS g(code, grp)),
+sc AS (SELECT s.scope_id, g.grp FROM engagement_scopes s JOIN g ON s.scope_code = g.code WHERE s.scope_set = %(set)s)
+SELECT grp, count(*) AS n FROM (
+    SELECT sc.grp, f.subject_id, min(f.first_day) AS first_day FROM engagement_first f JOIN sc USING (scope_id)
+    WHERE f.first_day < %(end)s GROUP BY sc.grp, f.subject_id
+) x WHERE first_day >= %(first)s GROUP BY grp
+"""
+
+
+def group_figures(
+    conn: DbConn, view_set: str, month: date, today: date, groups: dict[str, list[str]]
+) -> dict[str, Figures]:
+    """Figures for groups of units of the view set (a former district, the province: `groups` maps a group's code
+    to its units' codes), each counting the distinct subjects across its units, never a sum of their counts.
+    Feedback is a count of events, each in one unit of the set, so it adds up. Population: the sum of the units'
+    (as `populations` gives them) when every one is known, else blank. Events of units with no unit in the view
+    (a split unit's, a finer set's) belong to no group, as they belong to no unit of the view."""
+    first, end = month_bounds(month)
+    pairs = [(code, grp) for grp, codes in groups.items() for code in codes]
+    params = {
+        "set": view_set,
+        "codes": [c for c, _ in pairs],
+        "groups": [g for _, g in pairs],
+        "first": first,
+        "end": end,
+    }
+    monthly = {r["grp"]: r for r in conn.execute(_GROUP_MONTHLY, params, prepare=False).fetchall()}
+    active = {r["grp"]: int(r["active_days"]) for r in conn.execute(_GROUP_ACTIVE_DAYS, params, prepare=False)}
+    new = {r["grp"]: int(r["n"]) for r in conn.execute(_GROUP_NEW, params, prepare=False)}
+    unit_pop, _ = populations(conn, view_set)
+    days = days_begun(first, today)
+    out = {}
+    for grp, codes in groups.items():
+        pops = [unit_pop.get(c) for c in codes]
+        row = monthly.get(grp)
+        out[grp] = Figures(
+            mau=int(row["mau"]) if row else 0,
+            active_days=active.get(grp, 0),
+            days=days,
+            new=new.get(grp, 0),
+            feedback_submitted=int(row["feedback"]) if row else 0,
+            population=sum(p for p in pops if p is not None) if pops and None not in pops else None,
+        )
+    return out
+
+
 def mau(conn: DbConn, view_set: str, month: date) -> dict[str, int]:
     """Monthly active subjects per unit of the view set (for /units)."""
     rows = conn.execute(

@@ -356,3 +356,42 @@ def set_adoption_target(conn: DbConn, *, unit_set: str, code: str, target: float
         " note = EXCLUDED.note, updated_at = now()",
         (unit_set, code, target, note),
     )
+
+
+@dataclass(frozen=True)
+class GroupOf:
+    """The group a unit is counted under at one level of a view (`groups_of`)."""
+
+    code: str
+    name: str
+    level: str  # district | province
+
+
+def groups_of(conn: DbConn, unit_set: str, level: str) -> dict[str, GroupOf | None]:
+    """Every unit of a set with its group at `level` ('district' or 'province'), None where it has none.
+
+    District: the unit's own district in a set that has districts (its `group_code`); in a set without them (the
+    2025 xã under the province), its former district from `list_units` — the one most of its parts came from, so
+    each unit is in exactly one district group and no camera or subject is counted in two. Province: the unit's
+    group when that is a province, else its district's parent."""
+    if level not in ("district", "province"):
+        raise ValueError(f"level: expected district or province, not {level!r}")
+    groups = {
+        r["code"]: r
+        for r in conn.execute(
+            "SELECT code, name, level, parent_code FROM unit_groups WHERE unit_set = %s", (unit_set,)
+        ).fetchall()
+    }
+    out: dict[str, GroupOf | None] = {}
+    for u in list_units(conn, unit_set):
+        own = groups.get(u["group_code"] or "")
+        found: GroupOf | None = None
+        if own is not None and own["level"] == level:
+            found = GroupOf(own["code"], own["name"], level)
+        elif own is not None and level == "province" and own["parent_code"] in groups:
+            parent = groups[own["parent_code"]]
+            found = GroupOf(parent["code"], parent["name"], level)
+        elif level == "district" and (own is None or own["level"] == "province") and u["former_district_code"]:
+            found = GroupOf(u["former_district_code"], u["former_district_name"], level)
+        out[u["code"]] = found
+    return out
