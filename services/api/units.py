@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import BaseModel, Field
 
 from services.api.deps import FREE_TEXT, AdminOnly, AppSettings, Conn, Now, Reader, require_unit
-from services.core import camera_state, engagement, units, uptime
+from services.core import camera_state, engagement, unit_places, units, uptime
 
 router = APIRouter(prefix="/api/v1/units", tags=["units"])
 UnitSetParam = Annotated[
@@ -45,6 +45,7 @@ def list_units(principal: Reader, conn: Conn, settings: AppSettings, now: Now, u
         conn, camera_state.local_month_start(now, settings.tz), now, view_set=view, camera_ids=None, tz=settings.tz
     ).seconds
     mau = engagement.mau(conn, view, now.astimezone(settings.tz).date())
+    places = unit_places.places_of(conn, view)
     live: dict[str, Counter[str]] = defaultdict(Counter)
     for c in cams:
         if c.view_code is not None and not (c.retired_at and c.retired_at <= now):
@@ -60,6 +61,9 @@ def list_units(principal: Reader, conn: Conn, settings: AppSettings, now: Now, u
             "availability_today": uptime.figures(day.get(r["code"], {})).availability,
             "availability_month": uptime.figures(month.get(r["code"], {})).availability,
             "mau_month": mau.get(r["code"], 0),
+            # its centroid (the map, issue 18); null when no place is known
+            "lat": places[r["code"]][0] if r["code"] in places else None,
+            "lon": places[r["code"]][1] if r["code"] in places else None,
         }
         for r in rows
     ]

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from importlib import resources
 
-from services.core import units
+from services.core import unit_places, units
 from services.core.db import DbConn
 
 _LOCK_KEY = 7_370_617_372  # arbitrary, fixed: "pulse migrate"
@@ -91,8 +91,11 @@ def migrate(conn: DbConn) -> MigrationReport:
         with conn.transaction():
             shipped = units.shipped_units()
             report.units_changed = units.load_units(conn, shipped)
+            places_changed, unplaced = unit_places.load_places(conn, unit_places.shipped_places())
+            report.units_changed += places_changed
         if report.units_changed:
             report.notes.extend(shipped.notes)  # e.g. units the official table leaves without a successor
+            report.notes.extend(f"shipped place of unknown unit {key} not loaded" for key in unplaced)
         report.license = _license(conn)
         report.notes.extend(_licensed_features(conn, report.license))
     finally:

@@ -1,5 +1,5 @@
 // The operators' dashboard (SPEC §10): a hash-routed page over the JSON API. Each view (one module each:
-// overview.js, unit.js, incidents.js, engagement.js, reports.js) loads its figures, then refreshes them every
+// overview.js, unit.js, incidents.js, engagement.js, reports.js, map.js) loads its figures, then refreshes them every
 // few seconds without reloading; the figures are the API's, only formatted here. This module is the shell:
 // log-in, the header (navigation, unit-set and language switch, log-out), the router and the polling loop.
 
@@ -10,6 +10,7 @@ import { engagementView } from "./engagement.js";
 import { unitSetLabel } from "./format.js";
 import * as i18n from "./i18n.js";
 import { incidentsView } from "./incidents.js";
+import { mapView } from "./map.js";
 import { overviewView } from "./overview.js";
 import { reportsView } from "./reports.js";
 import { session, setStatus } from "./session.js";
@@ -67,7 +68,7 @@ function shell() {
     $("#header"),
     html`<div class="brand"><a href="#/">${t("app_name")}</a></div>
       <nav aria-label="${t("app_name")}" class="main-nav">
-        ${navItem("#/", "nav_overview")}${navItem("#/incidents", "nav_incidents")}${navItem("#/engagement", "nav_engagement")}
+        ${navItem("#/", "nav_overview")}${navItem("#/incidents", "nav_incidents")}${navItem("#/engagement", "nav_engagement")}${navItem("#/map", "nav_map")}
         ${me.units === null ? navItem("#/reports", "nav_reports") : ""}
       </nav>
       <div class="controls">
@@ -118,6 +119,7 @@ function route_() {
   else if ((m = hash.match(/^#\/unit\/([\w-]+)\/([\w-]+)$/))) current = unitView(fresh, m[1], m[2]);
   else if ((m = hash.match(/^#\/incidents(?:\/(open|resolved))?$/))) current = incidentsView(fresh, m[1] ?? "open");
   else if (hash === "#/engagement") current = engagementView(fresh);
+  else if ((m = hash.match(/^#\/map(?:\/([\w-]+))?$/))) current = mapView(fresh, m[1] ?? null);
   else if (hash === "#/reports" && session.me.units === null) current = reportsView(fresh);
   else render(fresh, html`<h1 id="page-title">${t("not_found")}</h1><p><a href="#/">${t("back")}</a></p>`);
   const title = $("#page-title", fresh);
