@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query, status
 
 from services.api.deps import AppSettings, Conn, Now, Reader, require_unit
-from services.api.uptime import UnitSetParam, readable_groups, unit_names
+from services.api.uptime import UnitSetParam, group_header, readable_groups, unit_names
 from services.core import engagement
 from services.core.auth import Principal
 
@@ -81,15 +81,7 @@ def month_engagement(
         _, groups, members = readable_groups(conn, principal, view, group_by)
         per_group = engagement.group_figures(conn, view, first, today, members)
         items = [
-            {
-                "group_code": code,
-                "group_name": groups[code].name,
-                "group_level": group_by,
-                "unit_code": None,
-                "unit_name": None,
-                "units": len(members[code]),
-                **per_group[code].as_item(),
-            }
+            {**group_header(code, groups[code].name, group_by, len(members[code])), **per_group[code].as_item()}
             for code in sorted(groups)
         ]
     return {

@@ -86,17 +86,24 @@ def readable_groups(
     )
 
 
+def group_header(code: str | None, name: str | None, level: str, units: int) -> dict:
+    """The fields that name a group in an answer grouped by district or province (no unit)."""
+    return {
+        "group_code": code,
+        "group_name": name,
+        "group_level": level,
+        "unit_code": None,
+        "unit_name": None,
+        "units": units,
+    }
+
+
 def group_items(conn: Conn, principal: Principal, view: str, level: str, result: camera_state.UnitUptime) -> list[dict]:
     group_of, groups, members = readable_groups(conn, principal, view, level)
     grouped = camera_state.regroup(result, group_of)
     items = [
         {
-            "group_code": code,
-            "group_name": groups[code].name,
-            "group_level": level,
-            "unit_code": None,
-            "unit_name": None,
-            "units": len(members[code]),
+            **group_header(code, groups[code].name, level, len(members[code])),
             "cameras": grouped.cameras.get(code, 0),
             **seconds_item(grouped.seconds.get(code) or dict.fromkeys(uptime.STATES, 0.0)),
         }
@@ -105,12 +112,7 @@ def group_items(conn: Conn, principal: Principal, view: str, level: str, result:
     if None in grouped.seconds:
         items.append(
             {
-                "group_code": None,
-                "group_name": NOT_ATTRIBUTABLE,
-                "group_level": level,
-                "unit_code": None,
-                "unit_name": None,
-                "units": 0,
+                **group_header(None, NOT_ATTRIBUTABLE, level, 0),
                 "cameras": grouped.cameras.get(None, 0),
                 **seconds_item(grouped.seconds[None]),
             }
