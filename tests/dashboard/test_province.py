@@ -8,7 +8,8 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.dashboard.conftest import DESKTOP, PHONE, District, log_in, shot
+from services.core import accounts
+from tests.dashboard.conftest import DESKTOP, PASSWORD, PHONE, District, log_in, shot
 from tests.dashboard.test_pages import axe_violations, wider_than_screen
 
 pytestmark = [pytest.mark.db, pytest.mark.kafka]
@@ -129,3 +130,31 @@ async def test_the_province_overview_fits_a_phone_and_passes_the_accessibility_r
         await audit.click("#lang")
         await expect(audit.locator("#unit-filter option").first).to_have_text("All units")
         assert await axe_violations(audit) == []
+
+
+async def test_a_xa_operator_sees_only_its_xa_in_the_province(district: District, browser: Browser) -> None:
+    """The operator of 2025 Hoằng Giang (15880): in the 2025 view one tile, its own; the cameras of the 2024
+    communes that went into it; another xã's page refused; no province-wide report."""
+    accounts.create_operator(
+        district.stack.conn, username="xa.hoang.giang.2025", role="commune", unit_set="2025",
+        unit_codes=["15880"], password=PASSWORD,
+    )  # fmt: skip
+    page = await district.page(browser, DESKTOP)
+    await log_in(page, "xa.hoang.giang.2025")
+    await page.select_option("#unit-set", "2025")
+    await expect(page.locator(".tile")).to_have_count(1)
+    assert await page.locator(".tile-name").inner_text() == "Hoằng Giang"
+    api = await district.stack.api("/api/v1/units", unit_set="2025")
+    giang = next(u for u in api["items"] if u["unit_code"] == "15880")
+    assert await page.locator(".kpi", has_text="Tổng số camera").locator(".kpi-value").inner_text() == str(
+        giang["cameras_total"]
+    )
+    await page.goto(f"{district.stack.api_url}/#/unit/2025/15865")
+    await page.wait_for_selector("text=Bạn không có quyền xem nội dung này.")
+    await page.goto(f"{district.stack.api_url}/#/unit/2025/15880")
+    await page.wait_for_selector("table.cameras tbody tr")
+    assert await page.locator("table.cameras tbody tr").count() == giang["cameras_total"]
+    assert await page.locator("nav.main-nav >> text=Báo cáo").count() == 0
+    await shot(page, "xa-operator-2025-desktop")
+    # the refused page's 403 is the only error the browser may report
+    assert [m for m in district.console_errors() if "403 (Forbidden)" not in m] == []
