@@ -29,6 +29,15 @@ def _file(report: MonthlyReport, fmt: str, lang: str) -> Response:
     )
 
 
+def _own_unit_or_all(principal: Reader, view: str, unit: str | None) -> None:
+    """A unit's own briefing to whom may read that unit (its commune operator, its district's); a whole set's to
+    admin and viewer only."""
+    if unit is None:
+        _district_only(principal)
+    elif not principal.can_read_unit(view, unit):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"unit: {unit} of set {view} is not one of your units")
+
+
 def _district_only(principal: Reader) -> None:
     if principal.units is not None:
         # The briefing covers the whole district (district figures, rankings across every unit).
@@ -37,7 +46,7 @@ def _district_only(principal: Reader) -> None:
 
 @router.get(
     "/monthly",
-    summary="The monthly briefing, read now, as XLSX, PDF, DOCX or CSV",
+    summary="The monthly briefing (of a unit set, or with `unit` of one unit), read now, as XLSX, PDF, DOCX or CSV",
     response_class=Response,
     responses={200: {"content": {FORMATS[f][1]: {} for f in FORMATS}}},
 )
@@ -49,15 +58,19 @@ def monthly(
     month: Annotated[str | None, Query(description="YYYY-MM; last month when omitted")] = None,
     format_: Annotated[Format, Query(alias="format")] = "xlsx",
     unit_set: UnitSetParam = None,
+    unit: Annotated[
+        str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,32}$", description="one unit's own briefing (its cameras)")
+    ] = None,
     lang: Lang = "vi",
 ) -> Response:
-    _district_only(principal)
+    view = unit_set or settings.unit_set
+    _own_unit_or_all(principal, view, unit)
     today = now.astimezone(settings.tz).date()
     first = parse_month(month, today) if month else previous_month(today.replace(day=1))
     if first > today:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "month: must not be in the future")
     try:
-        report = gather(conn, settings, month=first, unit_set=unit_set or settings.unit_set, now=now)
+        report = gather(conn, settings, month=first, unit_set=view, now=now, unit=unit)
     except LookupError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     return _file(report, format_, lang)

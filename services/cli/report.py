@@ -16,12 +16,16 @@ def report() -> None:
 @click.option("--month", required=True, help="YYYY-MM")
 @click.option("--format", "fmt", type=click.Choice(["xlsx", "pdf", "docx", "csv"]), required=True)
 @click.option("--unit-set", help="2024 or 2025 (default: PULSE_UNIT_SET)")
+@click.option("--unit", "unit", metavar="CODE", help="the briefing of this one unit (its cameras, its app figures)")
 @click.option("--lang", type=click.Choice(["vi", "en"]), default="vi", show_default=True)
 @click.option("--out", required=True, type=click.Path(dir_okay=False, writable=True), help="the file to write")
 @click.option("--keep", is_flag=True, help="also keep the figures in the database, to re-issue the same report")
 @pass_ctx
-def report_monthly(ctx: Context, month: str, fmt: str, unit_set: str | None, lang: str, out: str, keep: bool) -> None:
-    """Write the monthly report of MONTH as XLSX, PDF, DOCX or CSV."""
+def report_monthly(
+    ctx: Context, month: str, fmt: str, unit_set: str | None, unit: str | None, lang: str, out: str, keep: bool
+) -> None:
+    """Write the monthly report of MONTH as XLSX, PDF, DOCX or CSV: of the whole unit set (with subtotals per
+    district when it spans several), or with --unit of one unit, for its committee."""
     from pathlib import Path
 
     from services.reports import issue
@@ -30,7 +34,7 @@ def report_monthly(ctx: Context, month: str, fmt: str, unit_set: str | None, lan
         first = issue.parse_month(month)
         with db(ctx) as conn:
             report_, data = issue.make(
-                conn, ctx.settings, month=first, unit_set=unit_set, fmt=fmt, lang=lang, keep_it=keep
+                conn, ctx.settings, month=first, unit_set=unit_set, fmt=fmt, lang=lang, keep_it=keep, unit=unit
             )
     except (LookupError, ValueError) as exc:
         fail(str(exc))

@@ -329,16 +329,18 @@ def cohorts(rows: Sequence[tuple[date, date, int]], last_month: date) -> list[di
     return out
 
 
-def district_mau_by_month(conn: DbConn, first: date, last: date) -> list[tuple[date, int]]:
-    """The district's MAU for each month from `first` to `last` (first days of months), months without activity
-    as 0: the briefing's 12-month chart."""
+def district_mau_by_month(
+    conn: DbConn, first: date, last: date, *, scope: tuple[str, str] = (DISTRICT, DISTRICT)
+) -> list[tuple[date, int]]:
+    """The district's MAU (or one unit's: `scope` = (unit set, code)) for each month from `first` to `last` (first
+    days of months), months without activity as 0: the briefing's 12-month chart."""
     rows = conn.execute(
         """
         SELECT m.month, count(*) FILTER (WHERE m.active_days > 0) AS mau
         FROM engagement_monthly m JOIN engagement_scopes s USING (scope_id)
-        WHERE s.scope_set = %s AND m.month BETWEEN %s AND %s GROUP BY m.month
+        WHERE s.scope_set = %s AND s.scope_code = %s AND m.month BETWEEN %s AND %s GROUP BY m.month
         """,
-        (DISTRICT, first, last),
+        (scope[0], scope[1], first, last),
         prepare=False,
     ).fetchall()
     found = {r["month"]: int(r["mau"]) for r in rows}

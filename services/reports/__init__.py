@@ -24,4 +24,5 @@ def render(report: MonthlyReport, fmt: str, lang: str = "vi") -> bytes:
 
 def filename(report: MonthlyReport, fmt: str, lang: str = "vi") -> str:
     stem = "bao-cao-thang" if lang == "vi" else "monthly-report"
-    return f"{stem}-{report.month:%Y-%m}-{report.unit_set}.{fmt}"
+    unit = f"-{report.unit_code}" if report.unit_code else ""
+    return f"{stem}-{report.month:%Y-%m}-{report.unit_set}{unit}.{fmt}"

@@ -5,6 +5,7 @@ the two charts as pictures, and the shortfalls as a list. Times New Roman, as ad
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 
 from docx import Document
 from docx.document import Document as DocxDocument
@@ -38,7 +39,12 @@ def _paragraph(
 
 
 def _table(
-    doc: DocxDocument, header: list[str], rows: list[list[str]], widths_cm: list[float], size: int = 10
+    doc: DocxDocument,
+    header: list[str],
+    rows: list[list[str]],
+    widths_cm: list[float],
+    size: int = 10,
+    bold_rows: Sequence[int] = (),
 ) -> Table:
     table = doc.add_table(rows=1, cols=len(header))
     table.style = "Table Grid"
@@ -48,11 +54,12 @@ def _table(
         cell.text = ""
         run = cell.paragraphs[0].add_run(text)
         run.bold, run.font.size = True, Pt(size)
-    for row in rows:
+    for i, row in enumerate(rows, start=1):
         cells = table.add_row().cells
         for cell, text in zip(cells, row, strict=True):
             cell.text = ""
-            cell.paragraphs[0].add_run(text).font.size = Pt(size)
+            run = cell.paragraphs[0].add_run(text)
+            run.font.size, run.bold = Pt(size), i in bold_rows or None
     for column, width in zip(table.columns, widths_cm, strict=True):
         column.width = Cm(width)  # the grid (LibreOffice reads it) and each cell (Word reads those)
         for cell in column.cells:
@@ -86,7 +93,11 @@ def render(report: MonthlyReport, t: Texts) -> bytes:
     motto.add_run(t("motto")).bold = True
     motto.alignment = WD_ALIGN_PARAGRAPH.CENTER
     local = report.as_of.astimezone(t.tz)
-    place = t.district.split(" ", 1)[-1] if t.district.lower().startswith("huyện ") else t.district
+    place = t.district
+    for kind in ("huyện ", "tỉnh ", "thành phố ", "thị xã ", "thị trấn ", "xã ", "phường "):
+        if place.lower().startswith(kind):  # "Hoằng Hóa, ngày …": the place, without its kind
+            place = place[len(kind) :]
+            break
     _paragraph(
         doc,
         t("place_date", place=place, d=local.day, m=local.month, y=local.year),
@@ -98,19 +109,38 @@ def render(report: MonthlyReport, t: Texts) -> bytes:
     _paragraph(doc, t.unit_set_line(), italic=True, size=11, align=WD_ALIGN_PARAGRAPH.CENTER)
     _paragraph(doc, t("as_of", time=t.moment(report.as_of)), italic=True, size=11, align=WD_ALIGN_PARAGRAPH.CENTER)
 
+    def summary(part: str) -> None:
+        rows = [list(r) for r in t.summary_rows(part)]
+        _table(doc, [t("figure"), t("value"), t("change")], rows, [9, 4, 4], size=11)
+
+    own = report.unit_code is not None
     _paragraph(doc, t("s_summary", district_upper=t.district.upper()), bold=True)
-    _table(doc, [t("figure"), t("value"), t("change")], [list(r) for r in t.summary_rows()], [9, 4, 4], size=11)
+    summary("camera" if own else "all")
 
-    _paragraph(doc, t("s_units"), bold=True)
-    header, *rows = t.unit_table()
-    # 17 cm of text width: the unit's name gets the room, figures are short.
-    _table(doc, header, rows, [1.0, 3.2, 1.6, 1.6, 1.5, 1.3, 1.3, 1.6, 1.9, 1.5], size=9)
+    if own:
+        _paragraph(doc, t("s_cameras"), bold=True)
+        header, *rows = t.camera_table()
+        if rows:
+            _table(doc, header, rows, [1.3, 4.7, 3.2, 2.2, 3.6, 2.0], size=10)
+        else:
+            _paragraph(doc, t("no_cameras"))
+        _paragraph(doc, t("s_app"), bold=True)
+        summary("app")
+    else:
+        _paragraph(doc, t("s_units"), bold=True)
+        header, *rows = t.unit_table()
+        # 17 cm of text width: the unit's name gets the room, figures are short.
+        bold = t.subtotal_rows() if report.districts else []
+        widths = [1.0, 3.2, 1.6, 1.6, 1.5, 1.3, 1.3, 1.6, 1.9, 1.5]
+        if report.districts:  # room for "Cộng: Huyện Mường Lát" on one line
+            widths = [1.0, 4.2, 1.4, 1.6, 1.4, 1.2, 1.2, 1.5, 1.6, 1.4]
+        _table(doc, header, rows, widths, size=9, bold_rows=bold)
 
-    _paragraph(doc, t("s_ranking"), bold=True)
-    for title, units in ((t("top"), report.top), (t("bottom"), report.bottom)):
-        ranking_header, *ranking_rows = t.ranking_table(units, title)
-        _table(doc, ranking_header, ranking_rows, [6, 3, 3], size=10)
-        doc.add_paragraph()
+        _paragraph(doc, t("s_ranking"), bold=True)
+        for key, units in (("top", report.top), ("bottom", report.bottom)):
+            ranking_header, *ranking_rows = t.ranking_table(units, t.ranking_title(key))
+            _table(doc, ranking_header, ranking_rows, [6, 3, 3], size=10)
+            doc.add_paragraph()
 
     _paragraph(doc, t("s_charts"), bold=True)
     doc.add_picture(io.BytesIO(charts.availability_by_unit(report, t)), width=Cm(16))

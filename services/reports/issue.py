@@ -51,12 +51,18 @@ def make(
     lang: str,
     keep_it: bool = False,
     now: datetime | None = None,
+    unit: str | None = None,
 ) -> tuple[MonthlyReport, bytes]:
-    """Read the figures now and render them (and keep them, when asked)."""
+    """Read the figures now and render them (and keep them, when asked); `unit`: that unit's own briefing."""
     if lang not in ("vi", "en"):
         raise ValueError("lang: vi or en")
     report = gather(
-        conn, settings, month=month, unit_set=unit_set or settings.unit_set, now=now or datetime.now(settings.tz)
+        conn,
+        settings,
+        month=month,
+        unit_set=unit_set or settings.unit_set,
+        now=now or datetime.now(settings.tz),
+        unit=unit,
     )
     data = render(report, fmt, lang)
     if keep_it:
@@ -71,7 +77,7 @@ def kept(conn: DbConn, report_id: int) -> tuple[MonthlyReport, str] | None:
 
 def list_kept(conn: DbConn, limit: int = 100) -> list[dict]:
     rows = conn.execute(
-        "SELECT report_id, month, unit_set, lang, issued_at, scheduled FROM reports"
+        "SELECT report_id, month, unit_set, figures->>'unit_code' AS unit_code, lang, issued_at, scheduled FROM reports"
         " ORDER BY month DESC, issued_at DESC LIMIT %s",
         (limit,),
     ).fetchall()
@@ -80,6 +86,7 @@ def list_kept(conn: DbConn, limit: int = 100) -> list[dict]:
             "id": r["report_id"],
             "month": r["month"].strftime("%Y-%m"),
             "unit_set": r["unit_set"],
+            "unit_code": r["unit_code"],  # a unit's own briefing; None for a whole set's
             "lang": r["lang"],
             "issued_at": r["issued_at"].isoformat(),
             "scheduled": r["scheduled"],

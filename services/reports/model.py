@@ -9,7 +9,11 @@ Decisions (recorded in docs/architecture.md):
   month); the change is in percentage points against the previous month.
 - Incidents: those opened in the month, merged ones and data-pipeline incidents left out (they are about the
   system, not the cameras). Mean time to restore: over the ones among them that ended with the cameras recovered.
-- Top and bottom five: units ranked by availability (units without a figure left out), ties by name.
+- Top and bottom five: units ranked by availability (units without a figure left out), ties by name; ten in a
+  report over several districts (the province's 166 units), with a subtotal per district (`districts`): seconds
+  summed over the district's cameras, MAU the district's distinct subjects — never sums or means of unit figures.
+- A unit's own briefing (`unit_code` set, for its committee): its figures as the summary, its cameras' table, no
+  ranking; the same rules.
 - "Tồn tại, hạn chế": units under the availability target, and units whose adoption is under their target (only
   where a target is set and the population is entered: adoption is never guessed).
 """
@@ -21,6 +25,7 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 TOP = 5
+TOP_PROVINCE = 10  # a report over several districts
 
 
 class MonthOverMonth:
@@ -59,6 +64,39 @@ class UnitRow(MonthOverMonth):
     adoption_target: float | None
     new: int
     feedback: int
+    district_code: str | None = None  # its (former) district, in a report over several
+    district_name: str | None = None
+
+
+@dataclass(frozen=True)
+class DistrictRow(MonthOverMonth):
+    """A district's subtotal: cameras, incidents and feedback add up; availability from its summed seconds; MAU and
+    new subjects distinct across its units (`engagement.group_figures`)."""
+
+    code: str
+    name: str
+    units: int
+    cameras: int
+    availability: float | None
+    availability_prev: float | None
+    incidents: int
+    mau: int
+    mau_prev: int
+    population: int | None
+    adoption: float | None
+    new: int
+    feedback: int
+
+
+@dataclass(frozen=True)
+class CameraLine:
+    """One camera of a unit's own briefing."""
+
+    camera_id: str
+    name: str
+    availability: float | None
+    down_s: float
+    incidents: int
 
 
 @dataclass(frozen=True)
@@ -96,6 +134,13 @@ class MonthlyReport:
     summary: Summary
     units: list[UnitRow]
     mau_history: list[tuple[date, int]] = field(default_factory=list)  # the district's MAU, 12 months to `month`
+    districts: list[DistrictRow] = field(default_factory=list)  # subtotals, when the units span several districts
+    unit_code: str | None = None  # a unit's own briefing
+    cameras: list[CameraLine] = field(default_factory=list)  # its cameras
+
+    @property
+    def top_n(self) -> int:
+        return TOP_PROVINCE if len(self.districts) > 1 else TOP
 
     @property
     def ranked(self) -> list[UnitRow]:
@@ -104,11 +149,21 @@ class MonthlyReport:
 
     @property
     def top(self) -> list[UnitRow]:
-        return self.ranked[:TOP]
+        return self.ranked[: self.top_n]
 
     @property
     def bottom(self) -> list[UnitRow]:
-        return list(reversed(self.ranked[-TOP:])) if self.ranked else []
+        return list(reversed(self.ranked[-self.top_n :])) if self.ranked else []
+
+    def lines(self) -> list[UnitRow | DistrictRow]:
+        """The per-unit table in order: each district's units followed by its subtotal, then any unit without a
+        district; only the units when there are no subtotals."""
+        out: list[UnitRow | DistrictRow] = []
+        for d in self.districts:
+            out += [u for u in self.units if u.district_code == d.code]
+            out.append(d)
+        known = {d.code for d in self.districts}
+        return out + [u for u in self.units if u.district_code not in known]
 
     @property
     def shortfalls(self) -> list[Shortfall]:
@@ -140,4 +195,7 @@ class MonthlyReport:
             summary=Summary(**data["summary"]),
             units=[UnitRow(**u) for u in data["units"]],
             mau_history=[(date.fromisoformat(m), n) for m, n in data["mau_history"]],
+            districts=[DistrictRow(**d) for d in data.get("districts", [])],
+            unit_code=data.get("unit_code"),
+            cameras=[CameraLine(**c) for c in data.get("cameras", [])],
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Sequence
 from functools import cache
 
 import matplotlib
@@ -26,6 +27,7 @@ FONT, BOLD = "DejaVuSans", "DejaVuSans-Bold"
 # Tables that only lay out other flowables still set a font per cell: the embedded one, not reportlab's Helvetica
 # (which would be declared in the file without being embedded).
 LAYOUT = [("FONTNAME", (0, 0), (-1, -1), FONT)]
+SUBTOTAL = colors.HexColor("#eef2f6")
 
 
 @cache
@@ -48,8 +50,15 @@ def _styles() -> dict[str, ParagraphStyle]:
     }
 
 
-def _table(rows: list[list[str]], widths: list[float], size: float = 8.5) -> Table:
+def _table(
+    rows: list[list], widths: list[float], size: float = 8.5, bold_rows: Sequence[int] = (), numbers_from: int = 2
+) -> Table:
     table = Table(rows, colWidths=widths, repeatRows=1)
+    emphasis = [
+        style
+        for row in bold_rows
+        for style in (("FONTNAME", (0, row), (-1, row), BOLD), ("BACKGROUND", (0, row), (-1, row), SUBTOTAL))
+    ]
     table.setStyle(
         TableStyle(
             [
@@ -60,9 +69,10 @@ def _table(rows: list[list[str]], widths: list[float], size: float = 8.5) -> Tab
                 ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#dde6f0")),
                 ("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#8893a0")),
                 ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
-                ("ALIGN", (2, 1), (-1, -1), "RIGHT"),
+                ("ALIGN", (numbers_from, 1), (-1, -1), "RIGHT"),
                 ("TOPPADDING", (0, 0), (-1, -1), 1.5),
                 ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
+                *emphasis,
             ]
         )
     )
@@ -109,26 +119,43 @@ def render(report: MonthlyReport, t: Texts) -> bytes:
         Paragraph(t("as_of", time=t.moment(report.as_of)), st["center"]),
     ]
 
+    def summary(part: str) -> Table:
+        rows = [[t("figure"), t("value"), t("change")], *[list(r) for r in t.summary_rows(part)]]
+        return _table(rows, [width * 0.5, width * 0.22, width * 0.28], size=9)
+
+    own = report.unit_code is not None
     story.append(Paragraph(t("s_summary", district_upper=t.district.upper()), st["section"]))
-    story.append(
-        _table(
-            [[t("figure"), t("value"), t("change")], *[list(r) for r in t.summary_rows()]],
-            [width * 0.5, width * 0.22, width * 0.28],
-            size=9,
+    story.append(summary("camera" if own else "all"))
+
+    if own:
+        story.append(Paragraph(t("s_cameras"), st["section"]))
+        header, *rows = t.camera_table()
+        if rows:
+            fractions = [0.07, 0.33, 0.18, 0.13, 0.19, 0.1]
+            cells = [[Paragraph(h, st["small"]) for h in header], *rows]
+            story.append(_table(cells, [width * f for f in fractions], 8.5, numbers_from=3))
+        else:
+            story.append(Paragraph(t("no_cameras"), st["base"]))
+        story.append(Paragraph(t("s_app"), st["section"]))
+        story.append(summary("app"))
+    else:
+        story.append(Paragraph(t("s_units"), st["section"]))
+        header, *rows = t.unit_table()
+        fractions = (
+            [0.06, 0.24, 0.09, 0.1, 0.09, 0.07, 0.07, 0.09, 0.1, 0.09]  # room for "Cộng: <district>"
+            if report.districts
+            else [0.06, 0.2, 0.09, 0.1, 0.1, 0.08, 0.08, 0.1, 0.11, 0.08]
         )
-    )
+        widths = [width * f for f in fractions]
+        cells = [[Paragraph(h, st["small"]) for h in header], *rows]
+        story.append(_table(cells, widths, 7.5, bold_rows=t.subtotal_rows() if report.districts else []))
 
-    story.append(Paragraph(t("s_units"), st["section"]))
-    header, *rows = t.unit_table()
-    fractions = [0.06, 0.2, 0.09, 0.1, 0.1, 0.08, 0.08, 0.1, 0.11, 0.08]
-    story.append(_table([[Paragraph(h, st["small"]) for h in header], *rows], [width * f for f in fractions], 7.5))
-
-    story.append(Paragraph(t("s_ranking"), st["section"]))
-    ranking = [
-        _table(t.ranking_table(units, title), [width * 0.22, width * 0.12, width * 0.12])
-        for title, units in ((t("top"), report.top), (t("bottom"), report.bottom))
-    ]
-    story.append(Table([ranking], colWidths=[width / 2, width / 2], style=LAYOUT))
+        story.append(Paragraph(t("s_ranking"), st["section"]))
+        ranking = [
+            _table(t.ranking_table(units, t.ranking_title(key)), [width * 0.24, width * 0.12, width * 0.1])
+            for key, units in (("top", report.top), ("bottom", report.bottom))
+        ]
+        story.append(Table([ranking], colWidths=[width / 2, width / 2], style=LAYOUT))
 
     chart = _picture(charts.availability_by_unit(report, t), width * 0.85)
     story.append(KeepTogether([Paragraph(t("s_charts"), st["section"]), chart]))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from services.reports.model import MonthlyReport, UnitRow
+from services.reports.model import DistrictRow, MonthlyReport, UnitRow
 
 LABELS: dict[str, dict[str, str]] = {
     "vi": {
@@ -45,8 +45,22 @@ LABELS: dict[str, dict[str, str]] = {
         "mau_change": "± MAU",
         "adoption_short": "Sử dụng / dân số",
         "target": "Chỉ tiêu",
-        "top": "Năm đơn vị cao nhất",
-        "bottom": "Năm đơn vị thấp nhất",
+        "top": "{n} đơn vị cao nhất",
+        "bottom": "{n} đơn vị thấp nhất",
+        "five": "Năm",
+        "ten": "Mười",
+        "subtotal": "Cộng: {district}",
+        "district_col": "Huyện (cũ)",
+        "s_cameras": "II. SỐ LIỆU THEO CAMERA",
+        "s_app": "III. NGƯỜI DÙNG ỨNG DỤNG",
+        "camera": "Camera",
+        "camera_id": "Mã camera",
+        "down_time": "Thời gian mất tín hiệu",
+        "no_cameras": "Đơn vị chưa có camera trong tháng.",
+        "chart_availability_district": "Tỷ lệ camera hoạt động theo huyện (cũ), tháng {month}",
+        "chart_availability_camera": "Tỷ lệ hoạt động theo camera, tháng {month}",
+        "sheet_districts": "Theo huyện",
+        "sheet_cameras": "Theo camera",
         "chart_availability": "Tỷ lệ camera hoạt động theo đơn vị, tháng {month}",
         "chart_mau": "Người dùng hoạt động trong tháng (toàn {district}), 12 tháng",
         "shortfall_availability": "{unit}: tỷ lệ camera hoạt động {value}, dưới mức {target}.",
@@ -102,8 +116,22 @@ LABELS: dict[str, dict[str, str]] = {
         "mau_change": "± MAU",
         "adoption_short": "Adoption",
         "target": "Target",
-        "top": "Five highest",
-        "bottom": "Five lowest",
+        "top": "{n} highest",
+        "bottom": "{n} lowest",
+        "five": "Five",
+        "ten": "Ten",
+        "subtotal": "Subtotal: {district}",
+        "district_col": "District (former)",
+        "s_cameras": "II. FIGURES PER CAMERA",
+        "s_app": "III. APP USERS",
+        "camera": "Camera",
+        "camera_id": "Camera id",
+        "down_time": "Time down",
+        "no_cameras": "The unit had no camera in service this month.",
+        "chart_availability_district": "Camera availability by (former) district, {month}",
+        "chart_availability_camera": "Availability by camera, {month}",
+        "sheet_districts": "Per district",
+        "sheet_cameras": "Per camera",
         "chart_availability": "Camera availability by unit, {month}",
         "chart_mau": "Monthly active users ({district}), 12 months",
         "shortfall_availability": "{unit}: camera availability {value}, under {target}.",
@@ -202,23 +230,42 @@ class Texts:
         ]
         return lines or [self("no_shortfalls")]
 
-    def summary_rows(self) -> list[tuple[str, str, str]]:
-        """(figure, value, change against last month) for the district summary."""
+    def ranking_title(self, key: str) -> str:
+        return self(key, n=self("ten" if self.report.top_n == 10 else "five"))
+
+    def summary_rows(self, part: str = "all") -> list[tuple[str, str, str]]:
+        """(figure, value, change against last month) for the summary: `part` camera, app or all."""
         s = self.report.summary
         adoption = self.pct(s.adoption) if s.population else f"{self('none')} ({self('not_entered')})"
-        return [
+        cameras = [
             (self("cameras"), self.count(s.cameras), ""),
             (self("availability"), self.pct(s.availability), self.points(s.availability_change)),
             (self("incidents"), self.count(s.incidents), ""),
             (self("mttr"), self.duration(s.mttr_s), ""),
+        ]
+        app = [
             (self("mau"), self.count(s.mau), self.relative(s.mau_change)),
             (self("adoption"), adoption, ""),
             (self("new"), self.count(s.new), ""),
             (self("feedback"), self.count(s.feedback), ""),
         ]
+        return {"camera": cameras, "app": app}.get(part, cameras + app)
+
+    def camera_table(self) -> list[list[str]]:
+        """A unit's cameras as its own briefing prints them."""
+        header = [self("no"), self("camera"), self("camera_id"), self("availability_short"), self("down_time")]
+        rows = [
+            [str(i), c.name, c.camera_id, self.pct(c.availability), self.duration(c.down_s), self.count(c.incidents)]
+            for i, c in enumerate(self.report.cameras, start=1)
+        ]
+        return [[*header, self("incidents_short")], *rows]
+
+    def line_label(self, line: UnitRow | DistrictRow) -> str:
+        return line.name if isinstance(line, UnitRow) else self("subtotal", district=line.name)
 
     def unit_table(self) -> list[list[str]]:
-        """The per-unit table as the PDF and the DOCX print it: a header, a row per unit, the district's row."""
+        """The per-unit table as the PDF and the DOCX print it: a header, a row per unit (and a subtotal after each
+        district's units, numbered blank; `subtotal_rows` says which), the district's row."""
         header = [
             self("no"),
             self("unit"),
@@ -231,21 +278,24 @@ class Texts:
             self("adoption_short"),
             self("feedback_short"),
         ]
-        rows = [
-            [
-                str(i),
-                u.name,
-                self.count(u.cameras),
-                self.pct(u.availability),
-                self.points(u.availability_change),
-                self.count(u.incidents),
-                self.count(u.mau),
-                self.relative(u.mau_change),
-                self.pct(u.adoption),
-                self.count(u.feedback),
-            ]
-            for i, u in enumerate(self.report.units, start=1)
-        ]
+        rows, i = [], 0
+        for u in self.report.lines():
+            if isinstance(u, UnitRow):
+                i += 1
+            rows.append(
+                [
+                    str(i) if isinstance(u, UnitRow) else "",
+                    self.line_label(u),
+                    self.count(u.cameras),
+                    self.pct(u.availability),
+                    self.points(u.availability_change),
+                    self.count(u.incidents),
+                    self.count(u.mau),
+                    self.relative(u.mau_change),
+                    self.pct(u.adoption),
+                    self.count(u.feedback),
+                ]
+            )
         s = self.report.summary
         rows.append(
             [
@@ -262,6 +312,11 @@ class Texts:
             ]
         )
         return [header, *rows]
+
+    def subtotal_rows(self) -> list[int]:
+        """Rows of `unit_table` (0 the header) that are subtotals or the total, to set in bold."""
+        lines = self.report.lines()
+        return [i for i, u in enumerate(lines, start=1) if isinstance(u, DistrictRow)] + [len(lines) + 1]
 
     def ranking_table(self, units: list[UnitRow], title: str) -> list[list[str]]:
         return [

@@ -1,5 +1,6 @@
 """The briefing as XLSX (openpyxl): numbers stored as numbers with display formats, and native Excel charts that
-follow the cells (availability by unit; the district's MAU over 12 months)."""
+follow the cells (availability by unit — by district in a report over several, by camera in a unit's own; the
+MAU over 12 months). A report over several districts has a bold subtotal row after each district's units."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
-from services.reports.model import MonthlyReport
+from services.reports.model import DistrictRow, MonthlyReport, UnitRow
 from services.reports.texts import Texts
 
 PERCENT = "0.0%"
@@ -63,7 +64,10 @@ def _summary_sheet(ws: Worksheet, report: MonthlyReport, t: Texts) -> None:
         ws.cell(row=ws.max_row, column=2).number_format = fmt
         if change_fmt:
             ws.cell(row=ws.max_row, column=3).number_format = change_fmt
-    for title, units in ((t("top"), report.top), (t("bottom"), report.bottom)):
+    rankings = (
+        [] if report.unit_code else [(t.ranking_title("top"), report.top), (t.ranking_title("bottom"), report.bottom)]
+    )
+    for title, units in rankings:
         ws.append([])
         ws.append([title])
         ws.cell(row=ws.max_row, column=1).font = BOLD
@@ -96,14 +100,19 @@ def _units_sheet(ws: Worksheet, report: MonthlyReport, t: Texts) -> None:
         t("new"),
         t("feedback"),
     ]
+    if report.districts:
+        labels.append(t("district_col"))
     _header(ws, 1, labels)
     formats = [None, None, None, COUNT, PERCENT, CHANGE, COUNT, COUNT, CHANGE, PERCENT, PERCENT, COUNT, COUNT]
-    for i, u in enumerate(report.units, start=1):
+    i = 0
+    for u in report.lines():
+        unit = isinstance(u, UnitRow)
+        i += unit
         ws.append(
             [
-                i,
-                u.code,
-                u.name,
+                i if unit else "",
+                u.code if unit else "",
+                t.line_label(u),
                 u.cameras,
                 u.availability,
                 u.availability_change,
@@ -111,14 +120,17 @@ def _units_sheet(ws: Worksheet, report: MonthlyReport, t: Texts) -> None:
                 u.mau,
                 u.mau_change,
                 u.adoption,
-                u.adoption_target,
+                u.adoption_target if isinstance(u, UnitRow) else None,
                 u.new,
                 u.feedback,
+                *([(u.district_name if isinstance(u, UnitRow) else u.name)] if report.districts else []),
             ]
         )
         for col, fmt in enumerate(formats, start=1):
             if fmt:
                 ws.cell(row=ws.max_row, column=col).number_format = fmt
+            if isinstance(u, DistrictRow):
+                ws.cell(row=ws.max_row, column=col).font = BOLD
     s = report.summary
     ws.append(
         [
@@ -142,7 +154,26 @@ def _units_sheet(ws: Worksheet, report: MonthlyReport, t: Texts) -> None:
         if fmt:
             ws.cell(row=ws.max_row, column=col).number_format = fmt
     ws.freeze_panes = "D2"
-    _widths(ws, [5, 8, 20, 9, 11, 10, 8, 9, 9, 12, 10, 9, 10])
+    _widths(ws, [5, 8, 30 if report.districts else 20, 9, 11, 10, 8, 9, 9, 12, 10, 9, 10, 26])
+
+
+def _bars_sheet(ws: Worksheet, report: MonthlyReport, t: Texts) -> int:
+    """The rows the availability chart draws when they are not the units: a district's (report over several) or a
+    camera's (a unit's own briefing). Returns how many."""
+    if report.unit_code is not None:
+        _header(ws, 1, [t("camera_id"), t("camera"), t("availability_short"), t("down_time") + " (h)", t("incidents")])
+        for c in report.cameras:
+            ws.append([c.camera_id, c.name, c.availability, round(c.down_s / 3600, 2), c.incidents])
+            ws.cell(row=ws.max_row, column=3).number_format = PERCENT
+            ws.cell(row=ws.max_row, column=4).number_format = "0.00"
+        _widths(ws, [16, 30, 11, 14, 8])
+        return len(report.cameras)
+    _header(ws, 1, ["Mã", t("district_col"), t("availability_short"), t("cameras"), t("incidents"), "MAU"])
+    for d in report.districts:
+        ws.append([d.code, d.name, d.availability, d.cameras, d.incidents, d.mau])
+        ws.cell(row=ws.max_row, column=3).number_format = PERCENT
+    _widths(ws, [8, 30, 11, 10, 8, 8])
+    return len(report.districts)
 
 
 def _history_sheet(ws: Worksheet, report: MonthlyReport, t: Texts) -> None:
@@ -153,16 +184,25 @@ def _history_sheet(ws: Worksheet, report: MonthlyReport, t: Texts) -> None:
     _widths(ws, [12, 12])
 
 
-def _charts_sheet(ws: Worksheet, units: Worksheet, history: Worksheet, report: MonthlyReport, t: Texts) -> None:
-    n = len(report.units)
+def _charts_sheet(
+    ws: Worksheet, units: Worksheet, bars_of: Worksheet | None, history: Worksheet, report: MonthlyReport, t: Texts
+) -> None:
     bars = BarChart()
     bars.type = "bar"
-    bars.title = t("chart_availability", month=t.month())
     bars.y_axis.number_format = "0%"
     bars.y_axis.scaling.min = 0
     bars.y_axis.scaling.max = 1
-    bars.add_data(Reference(units, min_col=5, min_row=1, max_row=n + 1), titles_from_data=True)
-    bars.set_categories(Reference(units, min_col=3, min_row=2, max_row=n + 1))
+    if bars_of is None:
+        n = len(report.units)
+        bars.title = t("chart_availability", month=t.month())
+        bars.add_data(Reference(units, min_col=5, min_row=1, max_row=n + 1), titles_from_data=True)
+        bars.set_categories(Reference(units, min_col=3, min_row=2, max_row=n + 1))
+    else:
+        n = bars_of.max_row - 1
+        key = "chart_availability_camera" if report.unit_code else "chart_availability_district"
+        bars.title = t(key, month=t.month())
+        bars.add_data(Reference(bars_of, min_col=3, min_row=1, max_row=n + 1), titles_from_data=True)
+        bars.set_categories(Reference(bars_of, min_col=2, min_row=2, max_row=n + 1))
     bars.x_axis.scaling.orientation = "maxMin"  # first unit on top, as in the table
     bars.height, bars.width = max(8, 0.5 * n), 18
     bars.legend = None
@@ -182,12 +222,16 @@ def render(report: MonthlyReport, t: Texts) -> bytes:
     assert summary is not None
     summary.title = t("sheet_summary")
     units = wb.create_sheet(t("sheet_units"))
+    bars_of = None
+    if report.unit_code is not None or report.districts:
+        bars_of = wb.create_sheet(t("sheet_cameras" if report.unit_code else "sheet_districts"))
+        _bars_sheet(bars_of, report, t)
     history = wb.create_sheet(t("sheet_history"))
     charts = wb.create_sheet(t("sheet_charts"))
     _summary_sheet(summary, report, t)
     _units_sheet(units, report, t)
     _history_sheet(history, report, t)
-    _charts_sheet(charts, units, history, report, t)
+    _charts_sheet(charts, units, bars_of, history, report, t)
     wb.properties.title = " ".join(t.title_lines())
     wb.properties.creator = "commune-pulse"
     buffer = io.BytesIO()

@@ -121,6 +121,27 @@ def cases(ids: dict[str, int]) -> list[tuple[str, str, str, dict, dict]]:
         ),
         ("delete", "/api/v1/maintenance/{window_id}", f"/api/v1/maintenance/{window}", {}, ADMIN),
         ("get", "/api/v1/reports/monthly", "/api/v1/reports/monthly", {"params": {"format": "csv"}}, EVERY_UNIT),
+        (
+            "get",
+            "/api/v1/reports/monthly",
+            "/api/v1/reports/monthly",
+            {"params": {"format": "csv", "unit": OWN}},
+            ALL,
+        ),
+        (
+            "get",
+            "/api/v1/reports/monthly",
+            "/api/v1/reports/monthly",
+            {"params": {"format": "csv", "unit": OTHER}},
+            OTHER_UNIT,
+        ),
+        (
+            "get",
+            "/api/v1/reports/monthly",
+            "/api/v1/reports/monthly",
+            {"params": {"format": "csv", "unit": FAR, "unit_set": FAR_SET}},
+            FAR_UNIT,
+        ),
         ("get", "/api/v1/reports", "/api/v1/reports", {}, EVERY_UNIT),
         (
             "get",
