@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -28,6 +29,7 @@ from camera_gateway.devices.hikvision import (
     session,
 )
 from tests.camera_gateway.devices.emulator import DigestDevice, RecordingReporter, Request
+from tests.e2e import harness
 
 FIXTURES = Path(__file__).parent / "fixtures" / "hikvision"
 PASSWORD = "Cam3ra!pass"
@@ -221,13 +223,8 @@ def config(url: str, password: str = PASSWORD, **options: object) -> DeviceConfi
     return DeviceConfig(1, "xa-an-binh-nvr", "hikvision", url, "admin", password, options=options)
 
 
-async def until(condition: Callable[[], bool], deadline_s: float = 5.0) -> None:
-    """Poll for a condition with a deadline (never a bare sleep)."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + deadline_s
-    while not condition():
-        assert loop.time() < end, "condition not met in time"
-        await asyncio.sleep(0.01)
+# The project's one poll-with-a-deadline, with this file's 5 s deadline.
+until = partial(harness.until, timeout=5.0)
 
 
 async def not_found(request: Request) -> None:
@@ -404,7 +401,7 @@ async def test_it_stops_polling_quietly_when_the_device_has_no_input_proxy() -> 
         task = asyncio.create_task(session(config(device.url, poll_s=0.01), client, reporter))
         await until(lambda: len(polls) == 1 and alive() in reporter.events_seen)
         # the one bounded wait here proves an absence: at poll_s=0.01 a poller would have asked ~20 more times
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.2)  # ok: proves an absence (no more polls); no event marks that nothing happened
         assert len(polls) == 1 and not task.done()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):

@@ -7,7 +7,8 @@ import asyncio
 import datetime as dt
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -34,6 +35,7 @@ from camera_gateway.devices.onvif_events import parse_notification, topic_path
 from camera_gateway.devices.tracker import DeviceTracker
 from tests.camera_gateway.devices.emulator import RecordingReporter
 from tests.camera_gateway.devices.onvif_emulator import OnvifDevice
+from tests.e2e import harness
 
 FIXTURES = Path(__file__).parent / "fixtures" / "onvif"
 PASSWORD = "Cam3ra!pass"
@@ -130,10 +132,8 @@ def config(url: str, password: str = PASSWORD, **options: Any) -> DeviceConfig:
     return DeviceConfig(7, "UBND xã cổng", "onvif", url, "admin", password, options=options)
 
 
-async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():  # noqa: ASYNC110 - waits on a device's side effects, with a deadline
-            await asyncio.sleep(0.02)
+# The project's one poll-with-a-deadline, with this file's 10 s deadline.
+until = partial(harness.until, timeout=10.0)
 
 
 async def stop(task: asyncio.Task[None]) -> None:

@@ -30,6 +30,7 @@ from camera_gateway.devices.connection import AuthFailed, DeviceConfig
 from camera_gateway.devices.events import DeviceEvent, Signal
 from services.core.settings import load_settings
 from tests.camera_gateway.devices.emulator import RecordingReporter
+from tests.e2e.harness import until
 
 PASSWORD = "S3cret!pass"
 _SERVE = """
@@ -93,9 +94,7 @@ async def test_a_real_onvif_device_without_events_proves_it_is_alive(
     caplog.set_level(logging.INFO, "pulse.devices.onvif")
     reporter = RecordingReporter()
     task = asyncio.create_task(onvif_device.session(config(ipycam_url), None, reporter))  # type: ignore[arg-type]
-    async with asyncio.timeout(10):
-        while len(reporter.events_seen) < 3:  # noqa: ASYNC110 - waits on a device's answers, with a deadline
-            await asyncio.sleep(0.05)
+    await until(lambda: len(reporter.events_seen) >= 3, timeout=10, what="three answers of the device")
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
