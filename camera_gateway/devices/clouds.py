@@ -45,7 +45,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from camera_gateway.devices.connection import DeviceConfig, ProtocolError, check_status, http_error
+from camera_gateway.devices.connection import DeviceConfig, ProtocolError, Reporter, check_status, http_error
 from camera_gateway.devices.events import DeviceEvent, Signal
 
 MAX_PAGES = 200  # a cloud that keeps paging past 10,000 cameras is broken, not big
@@ -158,3 +158,24 @@ class CloudApi:
                 if attempt == 2:
                     raise ProtocolError(f"{exc} again with a fresh token") from exc
         raise AssertionError("unreachable")
+
+
+Round = Callable[[], Awaitable[tuple[list[DeviceEvent], set[str], list[str]]]]
+
+
+async def poll_account(api: CloudApi, reporter: Reporter, one_round: Round, sleep: Sleep) -> None:
+    """A cloud session: log in, then every `poll_s` one round — its camera events, the serials it listed and the
+    problems it met — reported with one `ALIVE` for the answering cloud and the known cameras it left out as
+    absent. Runs until an error ends it (raised as a `DeviceError`)."""
+    await api.fetch_token()
+    reporter.connected()
+    poll_s = float(api.device.option("poll_s", 60))
+    known = set(api.device.channels)
+    while True:
+        events, listed, problems = await one_round()
+        for reason in problems:
+            reporter.malformed(reason)
+        events += absent_cameras(known, listed)
+        known |= listed
+        await reporter.events([DeviceEvent(Signal.ALIVE, code="poll"), *events])
+        await sleep(poll_s)

@@ -33,15 +33,15 @@ from camera_gateway.devices.clouds import (
     Sleep,
     Token,
     TokenExpired,
-    absent_cameras,
     camera_events,
     cameras_in_words,
     note_problem,
+    poll_account,
     reply_json,
     token_fields,
 )
 from camera_gateway.devices.connection import AuthFailed, DeviceConfig, ProtocolError, Reporter
-from camera_gateway.devices.events import DeviceEvent, Signal
+from camera_gateway.devices.events import DeviceEvent
 
 EZVIZ_URL = "https://open.ezvizlife.com"
 
@@ -152,21 +152,14 @@ async def session(
 ) -> None:
     """Poll one EZVIZ account until an error ends the session (raised as a `DeviceError`)."""
     api = _Ezviz(device, client, clock)
-    await api.fetch_token()
-    reporter.connected()
-    poll_s = float(device.option("poll_s", 60))
-    known = set(device.channels)
-    while True:
+
+    async def one_round() -> tuple[list[DeviceEvent], set[str], list[str]]:
         payload = await api.devices()
         problems: list[str] = []
         events = parse_ezviz_devices(payload, problems=problems)
-        for reason in problems:
-            reporter.malformed(reason)
-        listed = ezviz_serials(payload)
-        events += absent_cameras(known, listed)
-        known |= listed
-        await reporter.events([DeviceEvent(Signal.ALIVE, code="poll"), *events])
-        await sleep(poll_s)
+        return events, ezviz_serials(payload), problems
+
+    await poll_account(api, reporter, one_round, sleep)
 
 
 async def check(device: DeviceConfig, client: httpx.AsyncClient, *, clock: Clock = time.time) -> str:

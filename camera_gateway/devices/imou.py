@@ -37,15 +37,15 @@ from camera_gateway.devices.clouds import (
     Sleep,
     Token,
     TokenExpired,
-    absent_cameras,
     camera_events,
     cameras_in_words,
     note_problem,
+    poll_account,
     reply_json,
     token_fields,
 )
 from camera_gateway.devices.connection import AuthFailed, DeviceConfig, ProtocolError, Reporter
-from camera_gateway.devices.events import DeviceEvent, Signal
+from camera_gateway.devices.events import DeviceEvent
 
 IMOU_URL = "https://openapi.easy4ip.com/openapi"
 
@@ -187,15 +187,12 @@ async def session(
     One camera whose status call fails with a vendor code (unbound meanwhile, no right) is reported as malformed and
     skipped that round; refused credentials, transport failures and unreadable replies end the session."""
     api = _Imou(device, client, clock)
-    await api.fetch_token()
-    reporter.connected()
-    poll_s = float(device.option("poll_s", 60))
-    known = set(device.channels)
-    while True:
-        events = [DeviceEvent(Signal.ALIVE, code="poll")]
+
+    async def one_round() -> tuple[list[DeviceEvent], set[str], list[str]]:
+        events: list[DeviceEvent] = []
+        problems: list[str] = []
         listed = await api.serials()
         for serial in listed:
-            problems: list[str] = []
             try:
                 reply = await api.online(serial)
                 events += parse_imou_online(serial, reply, problems=problems)
@@ -205,12 +202,9 @@ async def session(
                 problems.append(str(exc))
             except ValueError as exc:
                 problems.append(f"Imou camera {serial}: {exc}")
-            for reason in problems:
-                reporter.malformed(reason)
-        events += absent_cameras(known, listed)
-        known.update(listed)
-        await reporter.events(events)
-        await sleep(poll_s)
+        return events, set(listed), problems
+
+    await poll_account(api, reporter, one_round, sleep)
 
 
 async def check(device: DeviceConfig, client: httpx.AsyncClient, *, clock: Clock = time.time) -> str:
