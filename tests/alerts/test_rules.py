@@ -160,8 +160,8 @@ def test_with_unit_sizes_the_up_cameras_may_be_left_out() -> None:
 
 def test_an_incident_has_the_same_name_on_the_dashboard_and_in_the_messages() -> None:
     """Operators read both: the name in a Telegram message must be the one they find on the incidents page."""
-    text = (Path(__file__).parents[2] / "dashboards/web/static/i18n.js").read_text(encoding="utf-8")
-    vi, en = text.split("\n  en: {", 1)
-    for lang, block in (("vi", vi), ("en", en)):
+    static = Path(__file__).parents[2] / "dashboards/web/static"
+    for lang in ("vi", "en"):
+        block = (static / f"strings-{lang}.js").read_text(encoding="utf-8")
         shown = dict(re.findall(r'^\s+kind_(\w+): "([^"]+)"', block, flags=re.MULTILINE))
         assert shown == messages._KIND[lang], lang
