@@ -1,5 +1,5 @@
 """The alerts engine's database side: one `tick` reads what is true now, applies `rules.decide`, queues the
-notifications that are due in the outbox, and `deliver_due` sends them. Only the leader runs it (service.py).
+notifications that are due in the outbox (`outbox.deliver_due` sends them). Only the leader runs it (service.py).
 
 Everything a tick changes — incidents, merges, the outbox rows and the marks on the incidents they report — is
 written in one transaction, so a crash between two ticks loses nothing and queues nothing twice.
@@ -12,16 +12,14 @@ import json
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
 from prometheus_client import Counter, Gauge
 from psycopg import sql
 
 from services.alerts import messages, rules
-from services.alerts.channels import Channel, DeliveryError, Outgoing, deliver
 from services.core import maintenance, uptime
 from services.core.db import DbConn
 from services.core.maintenance import Window
@@ -33,8 +31,6 @@ log = logging.getLogger("pulse.alerts")
 CAMERAS = Gauge("pulse_alerts_cameras", "Cameras by live state and unit", ["unit_code", "state"])
 OPEN_INCIDENTS = Gauge("pulse_alerts_open_incidents", "Open incidents by kind", ["kind"])
 OPENED = Counter("pulse_alerts_incidents_opened_total", "Incidents opened", ["kind"])
-SENT = Counter("pulse_alerts_notifications_sent_total", "Notifications delivered", ["kind"])
-FAILURES = Counter("pulse_alerts_notification_failures_total", "Failed delivery attempts", ["kind"])
 PIPELINE = Gauge("pulse_alerts_pipeline_stalled", "1 while ingest is stalled (camera alerts held)")
 
 # The cameras a tick must look at: any that may not be up now (never reported, last heartbeat not ok, deadline
@@ -57,7 +53,6 @@ WHERE (c.retired_at IS NULL OR c.retired_at > %(now)s)
 # holds the whole fleet after a cold start or a province-wide outage (150,000 × 150,000 comparisons a tick).
 
 KINDS = ("camera_down", "camera_degraded", "commune_outage", "gateway_down", "pipeline_stalled")
-MAX_ATTEMPTS = 20
 
 
 @dataclass
@@ -351,56 +346,6 @@ class Engine:
                 (key, ch["channel_id"], event, ids, unit[1] if unit else None, subject, body, _json(payload), now, now),
             )
 
-    async def deliver_due(self, conn: DbConn, http: httpx.AsyncClient, now: datetime, limit: int = 50) -> int:
-        """Send the outbox rows that are due, oldest first; returns how many were delivered."""
-        rows = conn.execute(
-            """
-            SELECT n.*, c.kind AS channel_kind, c.target, c.secret, c.lang FROM notifications n
-            JOIN channels c USING (channel_id)
-            WHERE n.status = 'pending' AND n.next_attempt_at <= %s AND c.disabled_at IS NULL
-            ORDER BY n.notification_id LIMIT %s
-            """,
-            (now, limit),
-        ).fetchall()
-        sent = 0
-        for r in rows:
-            channel = Channel(r["channel_id"], r["channel_kind"], r["target"], r["secret"], r["lang"])
-            message = Outgoing(r["idempotency_key"], r["subject"], r["body"], r["payload"])
-            if r["event"] == "report" and channel.kind == "email":
-                message = replace(message, attachments=tuple(_report_files(conn, r["payload"]["report_id"])))
-            try:
-                await deliver(http, self.settings, channel, message)
-            except DeliveryError as exc:
-                attempts = r["attempts"] + 1
-                FAILURES.labels(channel.kind).inc()
-                log.warning(
-                    "notification %s to %s channel %s failed (%s)",
-                    r["notification_id"],
-                    channel.kind,
-                    channel.channel_id,
-                    exc,
-                )
-                conn.execute(
-                    "UPDATE notifications SET attempts = %s, last_error = %s, next_attempt_at = %s, status = %s"
-                    " WHERE notification_id = %s",
-                    (
-                        attempts,
-                        str(exc)[:500],
-                        now + timedelta(seconds=min(600, 2 ** min(attempts, 10))),
-                        "failed" if attempts >= MAX_ATTEMPTS else "pending",
-                        r["notification_id"],
-                    ),
-                )
-                continue
-            conn.execute(
-                "UPDATE notifications SET status = 'sent', sent_at = %s, attempts = attempts + 1"
-                " WHERE notification_id = %s",
-                (now, r["notification_id"]),
-            )
-            SENT.labels(channel.kind).inc()
-            sent += 1
-        return sent
-
     def _metrics(
         self, cameras: Sequence[rules.CameraNow], sizes: dict[tuple[str, str], int], conn: DbConn, stalled: bool
     ) -> None:
@@ -441,14 +386,6 @@ def _mapping(conn: DbConn) -> dict[tuple[str, str], list[tuple[str, str]]]:
     for r in conn.execute("SELECT from_set, from_code, to_set, to_code FROM unit_mapping"):
         out[(r["from_set"], r["from_code"])].append((r["to_set"], r["to_code"]))
     return out
-
-
-def _report_files(conn: DbConn, report_id: int) -> list[tuple[str, str, bytes]]:
-    """The kept monthly report's files, rendered from the figures it was issued with."""
-    from services.reports import issue
-
-    found = issue.kept(conn, report_id)
-    return [] if found is None else issue.attachments(*found)
 
 
 def _channels(conn: DbConn) -> list[dict]:

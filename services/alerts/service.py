@@ -27,6 +27,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import Gauge
 
+from services.alerts import outbox
 from services.alerts.engine import Engine
 from services.core import kafka
 from services.core.db import DbConn, connect
@@ -129,7 +130,7 @@ async def run_alerts(
                     if now.astimezone(settings.tz).date() != report_day or time.monotonic() >= next_report_check:
                         next_report_check, report_day = time.monotonic() + 60, now.astimezone(settings.tz).date()
                         await asyncio.to_thread(_monthly_report, work_conn, settings, now)
-                    await engine.deliver_due(work_conn, http, clock())
+                    await outbox.deliver_due(work_conn, http, settings, clock())
                 else:
                     engine.last_state.clear()  # a follower starts afresh when it becomes leader
                     engine.started = False

@@ -18,8 +18,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
 
+from services.alerts import outbox
 from services.alerts.channels import add_channel
-from services.alerts.engine import Engine
 from services.api.app import create_app
 from services.core import accounts
 from services.reports.issue import run_schedule
@@ -73,7 +73,7 @@ async def test_the_schedule_keeps_last_months_report_once_and_mails_it(conn, set
     assert queued[1]["payload"]["link"] == "https://pulse.example/#/reports"
 
     async with httpx.AsyncClient() as http:
-        await Engine(tuned).deliver_due(conn, http, FIRST_OF_NOVEMBER)
+        await outbox.deliver_due(conn, http, tuned, FIRST_OF_NOVEMBER)
     october = [m for m in box.mail if "10/2026" in m["Subject"]]
     assert len(october) == 1 and october[0]["To"] == "van-phong@hoanghoa.example"
     assert "Tình hình hoạt động hệ thống camera" in october[0]["Subject"]
