@@ -189,7 +189,9 @@ class DeviceCollector:
 
     # --- the device list ------------------------------------------------------------------------------
 
-    def _load(self) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    def _load(self, seen: list[str]) -> tuple[list[dict[str, Any]], dict[str, float]]:
+        """The device rows, and the interval of every camera the devices report as: the mapped ones, and `seen`
+        (the unmapped `NAME-chN` cameras the running devices have named) — by primary key, not a scan."""
         with self.db.connection(timeout=5) as conn:
             rows = conn.execute(
                 "SELECT d.device_id, d.name, d.kind, d.unit_set, d.unit_code, d.url, d.username, d.secret_enc,"
@@ -198,12 +200,10 @@ class DeviceCollector:
                 "           WHERE c.device_id = d.device_id), '{}') AS channels"
                 " FROM devices d"
             ).fetchall()
-            names = [r["name"] for r in rows]
             cameras = conn.execute(
-                "SELECT c.camera_id, c.interval_s FROM cameras c WHERE c.camera_id IN"
-                " (SELECT camera_id FROM device_channels)"
-                " OR split_part(c.camera_id, '-ch', 1) = ANY(%s::text[])",
-                (names,),
+                "SELECT c.camera_id, c.interval_s FROM cameras c"
+                " WHERE c.camera_id = ANY(%s::text[]) OR c.camera_id IN (SELECT camera_id FROM device_channels)",
+                (seen,),
             ).fetchall()
         return rows, {r["camera_id"]: float(r["interval_s"]) for r in cameras}
 
@@ -211,7 +211,8 @@ class DeviceCollector:
         """Bring the running devices in line with the table (start, stop, restart)."""
         assert self.gateway is not None
         try:
-            rows, intervals = await asyncio.to_thread(self._load)
+            seen = [camera_id_for(link.config, ch) for link in self.links.values() for ch in link.tracker.channels]
+            rows, intervals = await asyncio.to_thread(self._load, seen)
         except Exception as exc:
             log.warning("device list not reloaded (%s); keeping the running devices", exc.__class__.__name__)
             return
