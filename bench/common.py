@@ -26,7 +26,7 @@ def fresh_database(settings: Settings, name: str) -> Settings:
         admin.execute(f'CREATE DATABASE "{name}"')
     bench = settings.model_copy(update={"database_url": urlunsplit(parts._replace(path=f"/{name}"))})
     with connect(bench) as conn:
-        migrate(conn)
+        migrate(conn, timezone=bench.timezone)
     return bench
 
 

@@ -78,7 +78,7 @@ def settings(base_settings: Settings) -> Settings:
         admin.execute(f'CREATE DATABASE "{test_db}"')
     s = base_settings.model_copy(update={"database_url": _with_database(base_settings.database_url, test_db)})
     with connect(s) as conn:
-        migrate(conn)
+        migrate(conn, timezone=s.timezone)
     return s
 
 

@@ -37,19 +37,28 @@ def _item(row: dict) -> dict:
 def list_units(principal: Reader, conn: Conn, settings: AppSettings, now: Now, unit_set: UnitSetParam = None) -> dict:
     view = unit_set or settings.unit_set
     rows = [r for r in units.list_units(conn, view) if principal.can_read_unit(view, r["code"])]
-    cams = camera_state.snapshots(conn, view_set=view)
+    cams = camera_state.fleet(conn, view_set=view)  # every camera once, as arrays: live states, tails
     day = camera_state.unit_uptime(
-        conn, camera_state.local_day_start(now, settings.tz), now, view_set=view, camera_ids=None, tz=settings.tz
+        conn,
+        camera_state.local_day_start(now, settings.tz),
+        now,
+        view_set=view,
+        camera_ids=None,
+        tz=settings.tz,
+        cameras=cams,
     ).seconds
     month = camera_state.unit_uptime(
-        conn, camera_state.local_month_start(now, settings.tz), now, view_set=view, camera_ids=None, tz=settings.tz
+        conn,
+        camera_state.local_month_start(now, settings.tz),
+        now,
+        view_set=view,
+        camera_ids=None,
+        tz=settings.tz,
+        cameras=cams,
     ).seconds
     mau = engagement.mau(conn, view, now.astimezone(settings.tz).date())
     places = unit_places.places_of(conn, view)
-    live: dict[str, Counter[str]] = defaultdict(Counter)
-    for c in cams:
-        if c.view_code is not None and not (c.retired_at and c.retired_at <= now):
-            live[c.view_code][c.live(now, settings.gateway_silence_s)] += 1
+    live = defaultdict(Counter, cams.live_counts(now, settings.gateway_silence_s))
     items = [
         {
             **_item(r),

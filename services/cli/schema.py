@@ -15,7 +15,7 @@ def migrate(ctx: Context) -> None:
     from services.core.migrate import migrate as run
 
     with connect(ctx.settings) as conn:
-        report = run(conn)
+        report = run(conn, timezone=ctx.settings.timezone)
     for name in report.applied:
         click.echo(f"applied {name}")
     if report.units_changed:

@@ -10,15 +10,16 @@ xác định đơn vị" (not attributable, SPEC §3), never guessed.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, tzinfo
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import Any
 
+import numpy as np
 from psycopg.rows import tuple_row
 
-from services.core import maintenance, units, uptime
+from services.core import maintenance, units, uptime, uptime_days
 from services.core.db import DbConn
 from services.core.uptime import Beat, State
 
@@ -224,15 +225,94 @@ GROUP BY 1, 2
 """
 
 
-_TAIL_INPUTS = """
-SELECT cv.view_code,
-       c.installed_at, c.retired_at, cs.last_ts, cs.last_state, c.interval_s, c.grace_s, g.watermark
+# What the open tails, the service periods and the live states need, for every camera (or the listed ones), in
+# epoch microseconds (`uptime.NEVER` for none; a camera never retired: `_FOREVER`), one row per camera key with
+# arrays: 150,000 cameras arrive as a few hundred rows, and no per-camera unit lookup (the key's unit comes from
+# `unit_key_views`, a few hundred rows too).
+_FOREVER = 2**62
+_FLEET = f"""
+SELECT c.unit_set, c.unit_code, coalesce(c.successor_unit_code, ''),
+       array_agg(coalesce((extract(epoch FROM c.installed_at) * 1000000)::bigint, {uptime.NEVER})),
+       array_agg(coalesce((extract(epoch FROM c.retired_at) * 1000000)::bigint, {_FOREVER})),
+       array_agg(coalesce((extract(epoch FROM cs.last_ts) * 1000000)::bigint, {uptime.NEVER})),
+       array_agg(CASE cs.last_state WHEN 'degraded' THEN 1 WHEN 'down' THEN 2 ELSE 0 END::bigint),
+       array_agg(c.interval_s::bigint * 1000000),
+       array_agg(coalesce(c.grace_s, c.interval_s)::bigint * 1000000),
+       array_agg(coalesce((extract(epoch FROM g.watermark) * 1000000)::bigint, {uptime.NEVER})),
+       CASE WHEN %(ids_too)s THEN array_agg(c.camera_id) ELSE '{{}}' END
 FROM cameras c
-JOIN camera_view_units cv ON cv.camera_id = c.camera_id AND cv.view_set = %(view)s
 LEFT JOIN camera_status cs ON cs.camera_id = c.camera_id
 LEFT JOIN gateways g ON g.gateway_id = c.gateway_id
 WHERE (%(ids)s::text[] IS NULL OR c.camera_id = ANY(%(ids)s))
-"""
+GROUP BY 1, 2, 3
+"""  # noqa: S608 - constants only
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """Cameras as arrays, for the rules of `uptime` that take many at once: `unit` indexes `codes` (their unit in
+    the view, None: not attributable), `key` indexes `keys` (their own unit_set, unit_code, successor); times in
+    epoch microseconds."""
+
+    codes: list[str | None]
+    keys: list[uptime_days.Key]
+    ids: np.ndarray
+    unit: np.ndarray
+    key: np.ndarray
+    installed: np.ndarray
+    retired: np.ndarray
+    last: np.ndarray
+    last_state: np.ndarray
+    interval: np.ndarray
+    grace: np.ndarray
+    watermark: np.ndarray
+
+    def live(self, now: datetime, gateway_silence_s: float) -> np.ndarray:
+        """Each camera's live state, an index into `uptime.LIVE_STATES`."""
+        return uptime.live_states(
+            self.last,
+            self.last_state,
+            self.watermark,
+            self.interval,
+            self.grace,
+            now=micros(now),
+            gateway_silence=gateway_silence_s * 1e6,
+        )
+
+    def live_counts(self, now: datetime, gateway_silence_s: float) -> dict[str | None, Counter[State]]:
+        """Cameras per unit by live state, those retired by `now` left out."""
+        states = self.live(now, gateway_silence_s)
+        serving = self.retired > micros(now)
+        table = np.zeros((len(self.codes), len(uptime.LIVE_STATES)), dtype=np.int64)
+        np.add.at(table, (self.unit[serving], states[serving]), 1)
+        return {
+            code: Counter({s: int(n) for s, n in zip(uptime.LIVE_STATES, row, strict=True) if n})
+            for code, row in zip(self.codes, table, strict=True)
+        }
+
+
+def micros(at: datetime) -> int:
+    return (at - _EPOCH) // timedelta(microseconds=1)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def fleet(conn: DbConn, *, view_set: str, camera_ids: list[str] | None = None, with_ids: bool = False) -> Fleet:
+    """`with_ids`: fill `ids` too (they cost a tenth more to fetch; only lists of cameras need them)."""
+    unit_of = uptime_days.key_units(conn, view_set)
+    with conn.cursor(row_factory=tuple_row, binary=True) as cur:
+        rows = cur.execute(_FLEET, {"ids": camera_ids, "ids_too": with_ids}, prepare=False).fetchall()
+    index: dict[str | None, int] = {}
+    units = [np.full(len(r[3]), index.setdefault(unit_of.get(r[:3]), len(index)), dtype=np.int64) for r in rows]
+    keys = [np.full(len(r[3]), k, dtype=np.int64) for k, r in enumerate(rows)]
+
+    def joined(arrays: list[np.ndarray], dtype: type = np.int64) -> np.ndarray:
+        return np.concatenate(arrays) if arrays else np.zeros(0, dtype)
+
+    columns = [joined([np.asarray(r[k], dtype=np.int64) for r in rows]) for k in range(3, 10)]
+    ids = joined([np.asarray(r[10], dtype=object) for r in rows], object)
+    return Fleet(list(index), [r[:3] for r in rows], ids, joined(units), joined(keys), *columns)
 
 
 @dataclass
@@ -244,34 +324,49 @@ class UnitUptime:
 
 
 def unit_uptime(
-    conn: DbConn, start: datetime, end: datetime, *, view_set: str, camera_ids: list[str] | None, tz: tzinfo
+    conn: DbConn,
+    start: datetime,
+    end: datetime,
+    *,
+    view_set: str,
+    camera_ids: list[str] | None,
+    tz: tzinfo,
+    cameras: Fleet | None = None,
 ) -> UnitUptime:
     """Per unit of the view over [start, end): the same figures as summing `window_seconds` over a unit's
-    cameras, gathered in two lean queries — the stored part summed per unit in SQL, and per camera only what its
-    open tail needs — so a month of 5,000 cameras builds no per-camera objects. `camera_ids` None: every
-    camera."""
-    params = {"view": view_set, "ids": camera_ids, "a": start, "b": end}
+    cameras, without per-camera objects: the stored part summed per unit (`camera_ids` None: every camera, from
+    the day rollup `uptime_days`, which reads whole keys; else per interval in SQL), the open tails and service
+    periods of all cameras at once on arrays (`cameras`: the same cameras, already fetched)."""
     totals: dict[str | None, dict[State, float]] = defaultdict(lambda: dict.fromkeys(uptime.STATES, 0.0))
     counts: dict[str | None, int] = defaultdict(int)
-    with conn.cursor(row_factory=tuple_row) as cur:
-        for code, state, total in cur.execute(_UNIT_SECONDS, params, prepare=False):
-            totals[code][state] += total
-        for code, installed, retired, last_ts, last_state, interval_s, grace_s, watermark in cur.execute(
-            _TAIL_INPUTS, params, prepare=False
-        ):
-            window = service_window(installed, retired, start, end)
-            if window is None:
-                continue
-            lo, hi = window
-            counts[code] += 1
+    if camera_ids is None:
+        unit_of = uptime_days.key_units(conn, view_set)
+        for key, per_state in uptime_days.key_seconds(conn, start, end).items():
+            for state, m in per_state.items():
+                totals[unit_of.get(key)][state] += m / 1e6  # type: ignore[index]
+    else:
+        params = {"view": view_set, "ids": camera_ids, "a": start, "b": end}
+        with conn.cursor(row_factory=tuple_row) as cur:
+            for code, state, total in cur.execute(_UNIT_SECONDS, params, prepare=False):
+                totals[code][state] += total
+    f = cameras if cameras is not None else fleet(conn, view_set=view_set, camera_ids=camera_ids)
+    lo = np.maximum(micros(start), f.installed)
+    hi = np.minimum(micros(end), f.retired)
+    serving = hi > lo
+    in_state, down = uptime.tail_micros(f.last, f.watermark, f.interval, f.grace, lo, hi)
+    per_unit = np.zeros((len(f.codes), 5), dtype=np.int64)  # cameras, window, up, degraded, down
+    np.add.at(per_unit, (f.unit, 0), serving)
+    np.add.at(per_unit, (f.unit, 1), np.where(serving, hi - lo, 0))
+    np.add.at(per_unit, (f.unit, 2 + f.last_state), in_state)
+    np.add.at(per_unit, (f.unit, 4), down)
+    for code, (n, window, up, degraded, down_) in zip(f.codes, per_unit.tolist(), strict=True):
+        if n:
+            counts[code] += n
             bucket = totals[code]
-            bucket["unknown"] += (hi - lo).total_seconds()  # less what is known, below
-            if last_ts is not None:
-                in_state, down = uptime.tail_seconds(
-                    Beat(last_ts, last_state), watermark, interval_s=interval_s, grace_s=grace_s, lo=lo, hi=hi
-                )
-                bucket[last_state] += in_state
-                bucket["down"] += down
+            bucket["unknown"] += window / 1e6  # less what is known, below
+            bucket["up"] += up / 1e6
+            bucket["degraded"] += degraded / 1e6
+            bucket["down"] += down_ / 1e6
     for bucket in totals.values():
         known = bucket["up"] + bucket["degraded"] + bucket["down"] + bucket["maintenance"]
         bucket["unknown"] = max(0.0, bucket["unknown"] - known)

@@ -136,7 +136,9 @@ def import_cameras(conn: DbConn, rows: list[CameraRow], *, unit_set: str) -> int
                         r.lon,
                         r.successor_unit_code,
                     )
-                    for r in rows
+                    # in id order: a camera whose unit changes takes the rollup's per-camera lock (migration
+                    # 0014), and the rollup takes its locks in id order too
+                    for r in sorted(rows, key=lambda r: r.camera_id)
                 ],
             )
         changed = conn.execute(

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from importlib import resources
 
-from services.core import unit_places, units
+from services.core import unit_places, units, uptime_days
 from services.core.db import DbConn
 
 _LOCK_KEY = 7_370_617_372  # arbitrary, fixed: "pulse migrate"
@@ -61,8 +61,9 @@ def discover() -> list[Migration]:
     return found
 
 
-def migrate(conn: DbConn) -> MigrationReport:
-    """Bring the database to the newest schema and reference data. Safe to run any number of times."""
+def migrate(conn: DbConn, *, timezone: str | None = None) -> MigrationReport:
+    """Bring the database to the newest schema and reference data. Safe to run any number of times.
+    `timezone`: the deployment's zone (PULSE_TIMEZONE), whose local days the day rollup counts."""
     report = MigrationReport()
     conn.autocommit = True
     conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
@@ -96,6 +97,8 @@ def migrate(conn: DbConn) -> MigrationReport:
         if report.units_changed:
             report.notes.extend(shipped.notes)  # e.g. units the official table leaves without a successor
             report.notes.extend(f"shipped place of unknown unit {key} not loaded" for key in unplaced)
+        if timezone is not None and uptime_days.set_zone(conn, timezone):
+            report.notes.append(f"uptime per day now counted in {timezone} (rebuilt from the stored intervals)")
         report.license = _license(conn)
         report.notes.extend(_licensed_features(conn, report.license))
     finally:

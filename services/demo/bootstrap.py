@@ -46,7 +46,7 @@ def prepare_demo(settings: Settings) -> DemoLogin:
     for service in services(settings):
         service.start()
     with connect(settings, autocommit=True) as conn:
-        migrate(conn)
+        migrate(conn, timezone=settings.timezone)
         password = secrets.token_urlsafe(9)
         updated = conn.execute(
             "UPDATE operators SET password_hash = %s, disabled_at = NULL WHERE username = %s",

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Sequence
 from functools import partial
 
-from services.core import kafka
+from services.core import kafka, uptime_days
 from services.core.db import DbConn
 from services.core.settings import Settings
 from services.ingest import app_events
@@ -25,7 +25,9 @@ def _write_heartbeats(conn: DbConn, items: Sequence[HeartbeatRow | KeepAlive]) -
 
 
 def _rollup(conn: DbConn) -> int:
-    return rollup_step(conn)
+    done = rollup_step(conn)
+    uptime_days.compact(conn)  # cheap when little changed; readers sum what is not folded yet anyway
+    return done
 
 
 def heartbeat_pipeline(settings: Settings) -> Pipeline[HeartbeatRow | KeepAlive]:

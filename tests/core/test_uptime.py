@@ -138,20 +138,56 @@ def test_live_state_goes_down_once_i_plus_g_has_passed() -> None:
     assert live_state(None, now=at(0), watermark=at(0), interval_s=60, gateway_silent=False) == "unknown"
 
 
-def test_tail_seconds_agree_with_the_tail_intervals_on_many_cases() -> None:
+STATES3 = ("up", "degraded", "down")
+
+
+def test_the_rules_on_arrays_agree_with_tail_and_live_state_on_many_cases() -> None:
+    """`tail_micros` and `live_states` (every camera at once, for the province's views) against `tail` and
+    `live_state`, case by case, with microseconds, missing heartbeats and watermarks."""
     import random
 
-    from services.core.uptime import clip, tail_seconds
+    import numpy as np
+
+    from services.core.camera_state import micros
+    from services.core.uptime import LIVE_STATES, NEVER, clip, live_states, tail_micros
 
     rng = random.Random(7)
-    for _ in range(2000):
-        last = Beat(at(rng.randint(0, 600)), rng.choice(["up", "degraded", "down"]))
+    cases = []
+    for _ in range(3000):
+        last = Beat(at(rng.randint(0, 600)) + timedelta(microseconds=rng.randint(0, 999_999)), rng.choice(STATES3))
         watermark = at(rng.randint(0, 1200)) if rng.random() > 0.1 else None
         interval, grace = rng.choice([30, 60, 300]), rng.choice([None, 0, 10, 60])
-        lo = at(rng.randint(0, 900))
+        lo = at(rng.randint(0, 900)) + timedelta(microseconds=rng.randint(0, 999_999))
         hi = lo + timedelta(seconds=rng.randint(1, 900))
-        expected = {"state": 0.0, "down": 0.0}
-        for part, iv in zip(("state", "down"), tail(last, watermark, interval_s=interval, grace_s=grace), strict=False):
-            expected[part] += sum(c.seconds for c in clip([iv], lo, hi))
-        got = tail_seconds(last, watermark, interval_s=interval, grace_s=grace, lo=lo, hi=hi)
-        assert got == (expected["state"], expected["down"])
+        now = at(rng.randint(0, 1500))
+        silent = watermark is None or (now - watermark).total_seconds() > 90
+        cases.append((None if rng.random() < 0.05 else last, watermark, interval, grace, lo, hi, now, silent))
+
+    def column(values: list) -> np.ndarray:
+        return np.array(values, dtype=np.int64)
+
+    last = column([micros(c[0].ts) if c[0] else NEVER for c in cases])
+    state = column([STATES3.index(c[0].state) if c[0] else 0 for c in cases])
+    watermark = column([micros(c[1]) if c[1] else NEVER for c in cases])
+    interval = column([c[2] * 1_000_000 for c in cases])
+    grace = column([(c[2] if c[3] is None else c[3]) * 1_000_000 for c in cases])
+    lo, hi = column([micros(c[4]) for c in cases]), column([micros(c[5]) for c in cases])
+    in_state, down = tail_micros(last, watermark, interval, grace, lo, hi)
+    for k, (beat, w, i, g, a, b, *_) in enumerate(cases):
+        expected = [0, 0]
+        if beat is not None:
+            for part, iv in enumerate(tail(beat, w, interval_s=i, grace_s=g)):
+                expected[part] += sum((c.end - c.start) // timedelta(microseconds=1) for c in clip([iv], a, b))
+        assert [in_state[k], down[k]] == expected, cases[k]
+    for k, (beat, w, i, g, *_, now, silent) in enumerate(cases):
+        states = live_states(
+            last[k : k + 1],
+            state[k : k + 1],
+            watermark[k : k + 1],
+            interval[k : k + 1],
+            grace[k : k + 1],
+            now=micros(now),
+            gateway_silence=90e6,
+        )
+        expected_live = live_state(beat, now=now, watermark=w, interval_s=i, grace_s=g, gateway_silent=silent)
+        assert LIVE_STATES[states[0]] == expected_live, cases[k]

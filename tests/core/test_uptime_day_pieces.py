@@ -1,0 +1,48 @@
+"""`uptime_days.pieces`: a window cut into whole local days and signed raw pieces covers exactly the window —
+checked as a measure: for any instant, the days that hold it plus the signs of the raw pieces that hold it
+make 1 inside the window and 0 outside."""
+
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from services.core.uptime_days import pieces
+
+ZONES = [ZoneInfo("Asia/Ho_Chi_Minh"), ZoneInfo("UTC"), ZoneInfo("Europe/Berlin")]  # Berlin: days of 23 and 25 h
+T0 = datetime(2025, 3, 28, tzinfo=UTC)
+
+
+def weight(at: datetime, cut, tz: ZoneInfo) -> int:
+    local_day = at.astimezone(tz).date()
+    days = sum(1 for d in cut.days if d == local_day)
+    return days + sum(sign for lo, hi, sign in cut.raw if lo <= at < hi)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(0, 6 * 86400),
+    st.integers(1, 4 * 86400),
+    st.sampled_from(ZONES),
+    st.lists(st.integers(-86400, 10 * 86400), min_size=1, max_size=30),
+)
+def test_pieces_cover_the_window_once(start_s: int, length_s: int, tz: ZoneInfo, probes: list[int]) -> None:
+    start = T0 + timedelta(seconds=start_s)
+    end = start + timedelta(seconds=length_s)
+    cut = pieces(start, end, tz)
+    for p in [*probes, start_s, start_s + length_s - 1, start_s + length_s]:
+        at = T0 + timedelta(seconds=p)
+        assert weight(at, cut, tz) == (1 if start <= at < end else 0), (start, end, at)
+
+
+def test_a_month_is_whole_days_and_today_is_the_day_less_the_rest() -> None:
+    tz = ZoneInfo("Asia/Ho_Chi_Minh")
+    month = pieces(datetime(2026, 10, 1, tzinfo=tz), datetime(2026, 11, 1, tzinfo=tz), tz)
+    assert len(month.days) == 31 and month.raw == ()
+    now = datetime(2026, 10, 31, 21, 0, tzinfo=tz)
+    today = pieces(datetime.combine(now.date(), time(0), tzinfo=tz), now, tz)
+    assert today.days == (now.date(),)
+    assert today.raw == ((now, datetime(2026, 11, 1, tzinfo=tz), -1),)
+    morning = pieces(datetime(2026, 10, 31, tzinfo=tz), datetime(2026, 10, 31, 3, tzinfo=tz), tz)
+    assert morning.days == () and len(morning.raw) == 1
