@@ -2,7 +2,8 @@
 for a month grouped by unit and by former district, the overview in Chromium, and the monthly briefing in each
 format — each next to limits measured in the same run.
 
-The data is seeded straight into the tables the readers use, with COPY (no Kafka, no writer, no rollup: building
+The data is seeded straight into the tables the readers use, with COPY (no Kafka, no writer, no rollup — the
+day rollup's triggers do run, and its changes are folded once at the end: building
 a month of 150,000 minute streams through them is out of reach here, and `/uptime` reads only what they leave):
 - `cameras`: 150,000 registered in set 2025, spread over the 166 units in proportion to a fixed weight per unit
   (1 to 5, so a unit holds 300 to 1,700 cameras); one gateway per unit;
@@ -13,8 +14,9 @@ a month of 150,000 minute streams through them is out of reach here, and `/uptim
   degraded now — and each gateway's watermark 20 s ago, so live state and the open tails are real reads.
 Measured with the API served by uvicorn in this process on a fixed clock, over real HTTP:
 - `/api/v1/units?unit_set=2025` (what the overview loads), `/uptime` for October per unit and per former district;
-- limits: `GET /api/v1/me` (auth and HTTP, no work), and the SQL that sums the month's stored intervals per unit
-  (`camera_state._UNIT_SECONDS`, the one big query inside `/uptime`) alone over psycopg;
+- limits: `GET /api/v1/me` (auth and HTTP, no work); the stored part of the month per unit alone over psycopg,
+  before (every interval: `camera_state._UNIT_SECONDS`) and now (the day rollup, `uptime_days.key_seconds`), and
+  the per-camera fetch that tails and live states need (`camera_state.fleet`);
 - the overview in Debian's Chromium (Playwright), desktop size: performance.now() when the first former-district
   group and when all 166 tiles with the KPIs are in the DOM (a MutationObserver records it), median of 5 reloads;
 - the briefing for October in each format through `services.reports.issue.make`, as `pulse report monthly` does.
@@ -44,7 +46,7 @@ import numpy as np
 from bench.common import fresh_database, machine, percentiles, timed_get
 from bench.procs import isolate
 from services.api.app import create_app
-from services.core import accounts, camera_state, serve
+from services.core import accounts, camera_state, serve, uptime_days
 from services.core.db import connect
 from services.core.settings import load_settings
 from services.core.units import list_units
@@ -137,7 +139,10 @@ def seed(settings, cameras: int) -> dict:
             for row in status_rows:
                 cp.write_row(row)
         accounts.create_operator(conn, username="bench", role="admin", unit_set=VIEW, unit_codes=[], password=PASSWORD)
+        folding = time.perf_counter()
+        uptime_days.compact(conn)  # what the ingest rollup does as it goes
         return {
+            "day_rollup_fold_s": round(time.perf_counter() - folding, 1),
             "cameras": n,
             "units": len(codes),
             "cameras_per_unit_min_max": [min(counts.values()), max(counts.values())],
@@ -239,15 +244,28 @@ def briefings(settings) -> dict:
     return out
 
 
-def sql_month_sum(settings, n: int) -> dict:
+def sql_month_sums(settings, n: int) -> dict:
+    """The stored part of a month per unit, alone over psycopg: before (every interval, the query `/uptime` still
+    uses for a list of cameras) and now (the day rollup) — and the per-camera fetch both add to it."""
     params = {"view": VIEW, "ids": None, "a": MONTH_START, "b": MONTH_END}
-    samples = []
+    before, rollup, fleet = [], [], []
     with connect(settings, autocommit=True) as conn:
-        for _ in range(n):
+        for _ in range(min(n, 3)):  # ≈ 7 s each
             started = time.perf_counter()
             conn.execute(camera_state._UNIT_SECONDS, params, prepare=False).fetchall()
-            samples.append(time.perf_counter() - started)
-    return percentiles(samples)
+            before.append(time.perf_counter() - started)
+        for _ in range(n):
+            started = time.perf_counter()
+            uptime_days.key_seconds(conn, MONTH_START, MONTH_END)
+            rollup.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            camera_state.fleet(conn, view_set=VIEW)
+            fleet.append(time.perf_counter() - started)
+    return {
+        "before_every_interval": percentiles(before),
+        "day_rollup": percentiles(rollup),
+        "fleet_arrays_150k_cameras": percentiles(fleet),
+    }
 
 
 def main() -> None:
@@ -270,7 +288,7 @@ def main() -> None:
             conn.execute("VACUUM ANALYZE")  # what autovacuum would have done on a live system
             conn.execute("CHECKPOINT")
             token = accounts.create_api_token(conn, username="bench")
-        results: dict = {"limit_sql_month_sum_per_unit": sql_month_sum(settings, args.requests)}
+        results: dict = {"sql_month_sum_per_unit": sql_month_sums(settings, args.requests)}
         with ApiThread(settings, settings.api_port) as _api:
             api_base = f"http://127.0.0.1:{settings.api_port}"
             month = {"from": MONTH_START.isoformat(), "to": MONTH_END.isoformat(), "unit_set": VIEW}

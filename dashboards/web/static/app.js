@@ -98,7 +98,7 @@ function shell() {
 }
 
 function route_() {
-  clearInterval(timer);
+  clearTimeout(timer);
   forgetCharts();
   current = null;
   const main = $("#main");
@@ -126,6 +126,8 @@ function route_() {
   if (title && !hash.startsWith("#/unit/")) document.title = `${title.textContent} · ${t("app_name")}`;
   if (!current) return;
   tick = 0;
+  // The next refresh starts REFRESH_MS after this one has answered, never beside it: on a slow server (a province
+  // at the end of a month) overlapping refreshes would pile up and slow each other down.
   const run = async () => {
     const view = current;
     try {
@@ -136,9 +138,9 @@ function route_() {
       if (error instanceof ApiError && (error.status === 403 || error.status === 404) && tick === 1) showError(fresh, error);
       else setStatus(error);
     }
+    if (view === current) timer = setTimeout(run, REFRESH_MS);
   };
   run();
-  timer = setInterval(run, REFRESH_MS);
 }
 
 async function start(me) {
