@@ -62,8 +62,17 @@ class EventClient:
         self.db.execute("CREATE TABLE IF NOT EXISTS queue (seq INTEGER PRIMARY KEY, event TEXT NOT NULL)")
         self.db.commit()
 
-    def track(self, event: str, *, unit_code: str | None = None, user_id: str | None = None, **properties: Any) -> str:
-        """Record an event now (queued on disk); returns its event_id."""
+    def track(
+        self,
+        event: str,
+        *,
+        unit_code: str | None = None,
+        unit_set: str | None = None,
+        user_id: str | None = None,
+        **properties: Any,
+    ) -> str:
+        """Record an event now (queued on disk); returns its event_id. `unit_set`: the list `unit_code` is from,
+        when it is not the collector's (an app updated for a reform names the new one)."""
         item: dict[str, Any] = {
             "event_id": str(uuid.uuid4()),
             "event": event,
@@ -72,6 +81,8 @@ class EventClient:
         }
         if unit_code is not None:
             item["unit_code"] = unit_code
+        if unit_set is not None:
+            item["unit_set"] = unit_set
         if user_id is not None:
             item["user_id"] = user_id
         self.db.execute("INSERT INTO queue (event) VALUES (?)", (json.dumps(item, ensure_ascii=False),))

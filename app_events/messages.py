@@ -20,6 +20,7 @@ def event_record(checked: CheckedEvent, when: datetime) -> dict[str, Any]:
         "event_id": str(checked.event_id),
         "event": checked.event,
         "unit_code": checked.unit_code,
+        **({"unit_set": checked.unit_set} if checked.unit_set else {}),  # else the message's (PULSE_UNIT_SET)
         "session_id": checked.session_id,
         "event_time": when,
         "created_at": checked.created_at,

@@ -52,6 +52,7 @@ class CheckedEvent:
     created_at: datetime
     user_id: str | None
     unit_code: str | None
+    unit_set: str | None
     session_id: str | None
     properties: dict[str, Any]
     known: bool
@@ -97,6 +98,7 @@ ENVELOPE_SCHEMA: dict[str, Any] = {
                     "created_at": {"type": "string", "format": "date-time"},
                     "user_id": {"type": "string", "minLength": 1, "maxLength": 128},
                     "unit_code": {"type": "string", "pattern": _CODE.pattern},
+                    "unit_set": {"type": "string", "pattern": _CODE.pattern},
                     "session_id": {"type": "string", "maxLength": 64},
                     "properties": {"type": "object", "maxProperties": MAX_PROPERTIES},
                 },
@@ -158,6 +160,11 @@ def check_event(raw: Any) -> CheckedEvent | str:
     unit_code = raw.get("unit_code")
     if unit_code is not None and (not isinstance(unit_code, str) or not _CODE.match(unit_code)):
         return "invalid: unit_code: expected a unit code"
+    # The list `unit_code` comes from (SPEC §3: "unless the record names its unit_set"), e.g. an app updated for a
+    # reform names the new list; without it the collector's PULSE_UNIT_SET is meant.
+    unit_set = raw.get("unit_set")
+    if unit_set is not None and (not isinstance(unit_set, str) or not _CODE.match(unit_set)):
+        return "invalid: unit_set: expected a unit set name"
     session_id = raw.get("session_id")
     if session_id is not None and (not isinstance(session_id, str) or len(session_id) > 64):
         return "invalid: session_id: expected a string of at most 64 characters"
@@ -178,6 +185,7 @@ def check_event(raw: Any) -> CheckedEvent | str:
         created_at,
         user_id,
         unit_code,
+        unit_set,
         session_id,
         properties,
         known=registry.is_known(name),

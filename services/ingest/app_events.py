@@ -115,6 +115,7 @@ def _row(
     if not isinstance(name, str) or not _EVENT.match(name):
         raise ValueError("event: expected an event name")
     unit_code = _code(event, "unit_code")
+    named_set = _code(event, "unit_set")  # the app named the list its code is from (SPEC §3)
     properties = event.get("properties", {})
     if not isinstance(properties, dict):
         raise ValueError("properties: expected an object")
@@ -127,7 +128,7 @@ def _row(
         event_id=event_id,
         event=name,
         subject=subject,
-        unit_set=unit_set if unit_code is not None else None,
+        unit_set=(named_set or unit_set) if unit_code is not None else None,
         unit_code=unit_code,
         session_id=_optional_text(event, "session_id", 64),
         app_id=app_id,

@@ -87,6 +87,8 @@ def test_a_bad_envelope_fails_whole_naming_the_field(body, field: str) -> None:
         (event(created_at="yesterday"), "invalid: created_at:"),
         (event(user_id=""), "invalid: user_id:"),
         (event(unit_code="15 865"), "invalid: unit_code:"),
+        (event(unit_set="2025/07"), "invalid: unit_set:"),
+        (event(unit_set=2025), "invalid: unit_set:"),
         (event(properties=[1]), "invalid: properties: expected an object"),
         (event(properties={f"p{i}": i for i in range(31)}, event="custom_thing"), "invalid: properties: at most 30"),
         (event(properties={"category": "road_damage", "note": "x" * 2001}), "invalid: properties.note: value over"),

@@ -140,7 +140,16 @@ async def test_former_districts_and_the_province_sum_camera_time_and_count_each_
             ("citizen-2", "15799", datetime(2025, 6, 30, 18, 0, tzinfo=tz), "app_open"),
             ("citizen-3", "15772", datetime(2025, 6, 30, 12, 0, tzinfo=tz), "app_open"),  # split: no 2025 unit
         ]
-        for n, (user, unit, when, name) in enumerate(sent):
+        # July: the app, updated for the reform, sends the 2025 codes and names their list (SPEC §3: "unless the
+        # record names its unit_set"); read in 2025-01, the collector's set, 15772 would be the split commune and
+        # 15796 another commune.
+        sent_july = [
+            ("citizen-1", "15796", datetime(2025, 7, 1, 9, 0, tzinfo=tz), "app_open"),
+            ("citizen-3", "15772", datetime(2025, 7, 1, 10, 0, tzinfo=tz), "app_open"),  # the split one's xã now
+            ("citizen-4", "15865", datetime(2025, 7, 2, 8, 0, tzinfo=tz), "app_open"),
+            ("citizen-4", "15865", datetime(2025, 7, 2, 9, 0, tzinfo=tz), "feedback_submitted"),
+        ]
+        for n, (user, unit, when, name) in enumerate(sent + sent_july):
             clock.now = when + timedelta(minutes=1)
             props = {"category": "road_damage"} if name == "feedback_submitted" else {}
             if name == "screen_view":
@@ -154,6 +163,7 @@ async def test_former_districts_and_the_province_sum_camera_time_and_count_each_
                         "event": name,
                         "created_at": when.isoformat(),
                         "unit_code": unit,
+                        **({"unit_set": "2025"} if when >= JULY else {}),
                         "user_id": user,
                         "properties": props,
                     }
@@ -161,7 +171,8 @@ async def test_former_districts_and_the_province_sum_camera_time_and_count_each_
             }
             reply = (await stack.send_events(body)).json()
             assert reply == {"accepted": 1, "rejected": []}, reply
-        await until(lambda: stack.count("SELECT count(*) AS n FROM app_events") == len(sent), what="events stored")
+        stored = len(sent) + len(sent_july)
+        await until(lambda: stack.count("SELECT count(*) AS n FROM app_events") == stored, what="events stored")
 
         # --- Cameras and heartbeats, 1 July from 00:00 ---
         clock.now = july(1200)
@@ -291,5 +302,22 @@ async def test_former_districts_and_the_province_sum_camera_time_and_count_each_
         body = await stack.api("/api/v1/engagement", month="2025-06", unit_set="2025", group_by="district")
         assert sum(i["mau"] for i in body["items"]) == 3
         assert body["district"]["mau"] == 3  # the whole view also holds citizen 3, of the split commune
+
+        # --- Engagement in July, in the 2025 set: each event's unit is the 2025 code it was sent with ---
+        former = {**FORMER_DISTRICT_2025, "15772": "398"}  # Thiệu Hóa xã: all its parts were district 398's
+        in_july = [(subjects.get(s) or pseudonym(KEY.encode(), s), u) for s, u, _, _ in sent_july]
+        want_july = {
+            "unit": {u: len({s for s, v in in_july if v == u}) for _, u in in_july},
+            "district": {d: len({s for s, u in in_july if former[u] == d}) for d in set(former.values())},
+            "province": {"38": len({s for s, _ in in_july})},
+        }
+        assert want_july["unit"] == {"15796": 1, "15772": 1, "15865": 1}
+        assert want_july["district"] == {"398": 2, "399": 1}
+        for group_by, want in want_july.items():
+            body = await stack.api("/api/v1/engagement", month="2025-07", unit_set="2025", group_by=group_by)
+            key = "unit_code" if group_by == "unit" else "group_code"
+            assert {i[key]: i["mau"] for i in body["items"] if i["mau"]} == want, group_by
+        july_sets = conn.execute("SELECT DISTINCT unit_set FROM app_events WHERE event_time >= %s", (JULY,))
+        assert [r["unit_set"] for r in july_sets] == ["2025"]
     finally:
         await stack.close()
