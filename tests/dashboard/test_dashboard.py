@@ -186,7 +186,20 @@ async def test_a_commune_operator_sees_only_that_commune(district: District, bro
     await page.locator("tr[data-incident]").first.wait_for()
     assert await page.locator("tr[data-incident]").count() == 1
     assert await page.get_by_role("button", name="Tiếp nhận").count() == 1  # its own incident: may acknowledge
-    assert await page.locator("nav.main-nav >> text=Báo cáo").count() == 0  # the briefing covers the district
+    # Reports: its own xã's briefing, for its committee; no whole-district briefing, no kept ones.
+    await page.click("nav.main-nav >> text=Báo cáo")
+    await expect(page.locator("#report-unit option")).to_have_count(1)
+    assert await page.locator("#report-unit option").inner_text() == "Hoằng Giang (15871)"
+    assert await page.locator("#kept").count() == 0
+    await page.select_option("#report-month", "2026-11")
+    async with page.expect_download() as pdf_download:
+        await page.click('a[data-format="pdf"]')
+    assert (await (await pdf_download.value).path()).read_bytes().startswith(b"%PDF")
+    href = await page.locator('a[data-format="pdf"]').get_attribute("href")
+    assert "unit=15871" in href
+    await shot(page, "reports-commune-operator")
+    # the only failed loads are the refused unit page above
+    assert all("403 (Forbidden)" in e for e in district.console_errors())
     await page.click("#logout")
     await page.wait_for_selector("#login-form")
     assert (await page.context.cookies()) == []
@@ -234,5 +247,11 @@ async def test_the_monthly_report_downloads_from_the_reports_page(district: Dist
     summary = (await district.stack.api("/api/v1/units"))["summary"]
     assert rows["Số camera đang lắp đặt"] == summary["cameras_total"] == 74
     assert rows["Người dùng hoạt động trong tháng (MAU)"] == 6
+    # one commune's own briefing from the same page: every unit by name, after the whole set
+    await expect(page.locator("#report-unit option")).to_have_count(38)
+    await page.select_option("#report-unit", "15865")
+    async with page.expect_download() as unit_download:
+        await page.click('a[data-format="xlsx"]')
+    assert "unit=15865" in (await unit_download.value).url
     await shot(page, "reports-desktop")
     assert district.console_errors() == []

@@ -69,7 +69,7 @@ function shell() {
     html`<div class="brand"><a href="#/">${t("app_name")}</a></div>
       <nav aria-label="${t("app_name")}" class="main-nav">
         ${navItem("#/", "nav_overview")}${navItem("#/incidents", "nav_incidents")}${navItem("#/engagement", "nav_engagement")}${navItem("#/map", "nav_map")}
-        ${me.units === null ? navItem("#/reports", "nav_reports") : ""}
+        ${navItem("#/reports", "nav_reports")}
       </nav>
       <div class="controls">
         <label>${t("unit_set")} <select id="unit-set">${me.unit_sets.map((s) => html`<option value="${s}" ${s === session.unitSet ? raw("selected") : ""}>${unitSetLabel(s)}</option>`)}</select></label>
@@ -120,7 +120,7 @@ function route_() {
   else if ((m = hash.match(/^#\/incidents(?:\/(open|resolved))?$/))) current = incidentsView(fresh, m[1] ?? "open");
   else if (hash === "#/engagement") current = engagementView(fresh);
   else if ((m = hash.match(/^#\/map(?:\/([\w-]+))?$/))) current = mapView(fresh, m[1] ?? null);
-  else if (hash === "#/reports" && session.me.units === null) current = reportsView(fresh);
+  else if (hash === "#/reports") current = reportsView(fresh);
   else render(fresh, html`<h1 id="page-title">${t("not_found")}</h1><p><a href="#/">${t("back")}</a></p>`);
   const title = $("#page-title", fresh);
   if (title && !hash.startsWith("#/unit/")) document.title = `${title.textContent} · ${t("app_name")}`;

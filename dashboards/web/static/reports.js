@@ -1,5 +1,6 @@
-// Reports (`#/reports`, district accounts only): download links for a month's report in each format and
-// language, and the table of reports already issued.
+// Reports (`#/reports`): download links for a month's briefing in each format and language — of the whole unit
+// set (province or district accounts) or of one unit (its own briefing, for its committee: any account that may
+// read that unit) — and, for whole-set accounts, the table of reports already issued.
 
 import { api } from "./api.js";
 import { $, html, raw, render } from "./dom.js";
@@ -12,6 +13,7 @@ const { t } = i18n;
 const REPORT_FORMATS = ["xlsx", "pdf", "docx", "csv"];
 
 export function reportsView(main) {
+  const whole = session.me.units === null; // may read every unit: the set's briefing and the kept ones
   const thisMonth = localMonth();
   const months = lastMonths(thisMonth, 25).slice(1); // finished months first; this month is at the end
   render(
@@ -20,6 +22,8 @@ export function reportsView(main) {
       <section aria-labelledby="new-h">
         <h2 id="new-h">${t("reports_intro")}</h2>
         <div class="section-head">
+          <label>${t("report_unit")} <select id="report-unit">
+            ${whole ? html`<option value="">${t("report_whole_set")}</option>` : ""}</select></label>
           <label>${t("report_month")} <select id="report-month">
             ${[...months, thisMonth].map((m) => html`<option value="${m}" ${m === months[0] ? raw("selected") : ""}>${i18n.monthLabel(m)}</option>`)}
           </select></label>
@@ -28,13 +32,17 @@ export function reportsView(main) {
         </div>
         <ul class="downloads" id="downloads"></ul>
       </section>
-      <section aria-labelledby="kept-h"><h2 id="kept-h">${t("kept_heading")}</h2>
-        <p class="note">${t("kept_note")}</p><div id="kept" class="table-wrap" tabindex="0"></div></section>`,
+      ${whole
+        ? html`<section aria-labelledby="kept-h"><h2 id="kept-h">${t("kept_heading")}</h2>
+            <p class="note">${t("kept_note")}</p><div id="kept" class="table-wrap" tabindex="0"></div></section>`
+        : ""}`,
   );
   const links = () => {
     const params = new URLSearchParams({
       month: $("#report-month", main).value, unit_set: session.unitSet, lang: $("#report-lang", main).value,
     });
+    const unit = $("#report-unit", main).value;
+    if (unit) params.set("unit", unit);
     render(
       $("#downloads", main),
       REPORT_FORMATS.map((f) => {
@@ -43,12 +51,24 @@ export function reportsView(main) {
       }),
     );
   };
+  $("#report-unit", main).addEventListener("change", links);
   $("#report-month", main).addEventListener("change", links);
   $("#report-lang", main).addEventListener("change", links);
   links();
   return {
     async refresh(n) {
       if (n % SLOW_EVERY !== 0) return;
+      if (n === 0) {
+        // The units this account may read, by name (a unit's own briefing); kept while the page is open.
+        const { items } = await api("/api/v1/units", { unit_set: session.unitSet });
+        const names = items.map((u) => [u.unit_code, u.unit_name]).sort((a, b) => a[1].localeCompare(b[1], "vi"));
+        render($("#report-unit", main), [
+          whole ? html`<option value="">${t("report_whole_set")}</option>` : "",
+          names.map(([code, name]) => html`<option value="${code}">${name} (${code})</option>`),
+        ]);
+        links();
+      }
+      if (!whole) return;
       const kept = await api("/api/v1/reports");
       render(
         $("#kept", main),

@@ -183,6 +183,8 @@ export const EN = {
   dau_trend: "Daily active users (90 days)",
   reports_title: "Reports",
   reports_intro: "The monthly briefing: figures read when you download.",
+  report_unit: "Unit",
+  report_whole_set: "All units (the whole briefing)",
   report_month: "Month",
   report_lang: "Language",
   lang_vi: "Vietnamese",

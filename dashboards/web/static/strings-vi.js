@@ -183,6 +183,8 @@ export const VI = {
   dau_trend: "Người dùng hoạt động mỗi ngày (90 ngày)",
   reports_title: "Báo cáo",
   reports_intro: "Báo cáo giao ban hằng tháng: số liệu đọc tại thời điểm tải về.",
+  report_unit: "Đơn vị",
+  report_whole_set: "Toàn bộ các đơn vị (báo cáo chung)",
   report_month: "Tháng báo cáo",
   report_lang: "Ngôn ngữ",
   lang_vi: "Tiếng Việt",
