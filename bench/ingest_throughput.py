@@ -31,7 +31,7 @@ from bench.common import fresh_database, machine
 from bench.procs import children_of, cpu_seconds, postgres_pids, start_ingest_group, total_cpu_seconds
 from services.core import accounts, kafka
 from services.core.db import DbConn, connect
-from services.core.heartbeats import Delivery, HeartbeatItem, to_message
+from services.core.heartbeats import Delivery, HeartbeatItem, message_key, to_message, to_messages
 from services.core.settings import load_settings
 from services.infra.local import Kafka
 from services.ingest.consumer import run_pipeline
@@ -45,17 +45,37 @@ RAW_COLUMNS = ", ".join(COLUMNS)
 def make_rows(cameras: int, per_camera: int, gateway_id: int) -> list[HeartbeatRow]:
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
     delivery = Delivery(gateway_id, "2024", "15865", start + timedelta(days=1))
-    rows = []
-    for i in range(per_camera):
-        for c in range(cameras):
-            item = HeartbeatItem(
-                camera_id=f"cam-{c:05d}",
-                ts=start + timedelta(seconds=60 * i),
-                metrics={"fps": 25.0, "bitrate_kbps": 2048},
-                quality={"blur": 310.5},
-            )
-            rows.append(process_message(to_message(item, delivery)))
-    return rows  # type: ignore[return-value]
+    items = [
+        HeartbeatItem(
+            camera_id=f"cam-{c:05d}",
+            ts=start + timedelta(seconds=60 * i),
+            metrics={"fps": 25.0, "bitrate_kbps": 2048},
+            quality={"blur": 310.5},
+        )
+        for i in range(per_camera)
+        for c in range(cameras)
+    ]
+    return [row for value in to_messages(items, delivery) for row in process_message(value).rows]  # type: ignore[misc]
+
+
+def v1_message(row: HeartbeatRow) -> bytes:
+    """A heartbeat as the previous version wrote it (wire version 1: one a message, keyed by camera)."""
+    return to_json(
+        {
+            "v": 1,
+            "kind": "heartbeat",
+            "camera_id": row.camera_id,
+            "ts": row.ts,
+            "status": row.status,
+            "metrics": row.metrics,
+            "quality": row.quality,
+            "gateway_id": row.gateway_id,
+            "unit_set": row.unit_set,
+            "unit_code": row.unit_code,
+            "received_at": row.received_at,
+        },
+        exclude_none=True,
+    )
 
 
 def reset(conn: DbConn) -> None:
@@ -117,7 +137,9 @@ def time_writer(conn: DbConn, rows: list[HeartbeatRow], batch: int) -> float:
     return time.perf_counter() - started
 
 
-async def produce(settings, rows: list[HeartbeatRow], gateway_id: int) -> float:
+async def produce(settings, rows: list[HeartbeatRow], gateway_id: int, chunk: int) -> float:
+    """The rows into a fresh topic as the gateway writes them: messages of `chunk` heartbeats keyed by the gateway
+    (wire version 2), or with `chunk` 0 one heartbeat a message keyed by camera (version 1, before issue 19)."""
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap,
         acks="all",
@@ -130,10 +152,17 @@ async def produce(settings, rows: list[HeartbeatRow], gateway_id: int) -> float:
     started = time.perf_counter()
     try:
         futures = []
-        for r in rows:
-            item = HeartbeatItem(camera_id=r.camera_id, ts=r.ts, metrics=r.metrics, quality=r.quality)
-            value = to_message(item, Delivery(gateway_id, "2024", "15865", r.received_at))
-            futures.append(await producer.send(topic, value, key=r.camera_id.encode()))
+        if chunk == 0:
+            for r in rows:
+                futures.append(await producer.send(topic, v1_message(r), key=r.camera_id.encode()))
+        else:
+            delivery = Delivery(gateway_id, "2024", "15865", rows[0].received_at)
+            for i in range(0, len(rows), chunk):
+                items = [
+                    HeartbeatItem(camera_id=r.camera_id, ts=r.ts, metrics=r.metrics, quality=r.quality)
+                    for r in rows[i : i + chunk]
+                ]
+                futures.append(await producer.send(topic, to_message(items, delivery), key=message_key(gateway_id)))
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
@@ -195,6 +224,9 @@ async def main() -> None:
     parser.add_argument("--per-camera", type=int, default=40)
     parser.add_argument("--batch", type=int, default=20_000)
     parser.add_argument("--processes", type=int, default=1, help="ingest processes in the consumer group")
+    parser.add_argument(
+        "--chunk", type=int, default=500, help="heartbeats per Kafka message (0: wire version 1, one per message)"
+    )
     args = parser.parse_args()
     settings = fresh_database(load_settings(), "pulse_bench_ingest")
     settings = settings.model_copy(update={"kafka_prefix": f"bench-{uuid.uuid4().hex[:8]}."})
@@ -221,7 +253,7 @@ async def main() -> None:
         reset(conn)
         conn.execute("UPDATE gateways SET watermark = NULL")
         await kafka.ensure_topics(settings)
-        produce_s = await produce(settings, rows, gateway_id)
+        produce_s = await produce(settings, rows, gateway_id, args.chunk)
         first, stored, rolled, cpu = await time_pipeline(settings, conn, n, args.processes)
         results["pipeline_s"] = rolled
         results["pipeline_first_row_s"] = first
@@ -241,6 +273,7 @@ async def main() -> None:
                 "ingest_processes": args.processes,
                 "cameras": args.cameras,
                 "batch": args.batch,
+                "heartbeats_per_message": args.chunk or "1 (wire version 1)",
                 "limit_raw_copy_rows_per_s": raw,
                 "copy_stage_insert_rows_per_s": rate(results["copy_stage_insert_s"]),
                 "unnest_insert_rows_per_s": rate(results["unnest_insert_s"]),

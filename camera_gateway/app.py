@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 
 from camera_gateway.devices.manager import DeviceCollector
 from camera_gateway.prober import Prober
-from camera_gateway.publisher import Publisher, keepalive_record
+from camera_gateway.publisher import Publisher, heartbeat_records, keepalive_record
 from camera_gateway.registry import KnownGateway, Registry
 from camera_gateway.spool import Record, Spool, SpoolFull
 from services.core import kafka
@@ -32,7 +32,6 @@ from services.core.heartbeats import (
     HeartbeatItem,
     Rejection,
     parse_rfc3339,
-    to_message,
     validate_item,
 )
 from services.core.http import CredentialFailures, client_address, health_router
@@ -170,7 +169,7 @@ def create_app(settings: Settings, *, clock: Clock = _utc_now, registry: Registr
         raw_items = _parse_envelope(await read_limited(request, MAX_BODY))
         now = clock()
         delivery = Delivery(gateway.gateway_id, gateway.home[0], gateway.home[1], now)
-        records: list[Record] = []
+        accepted: list[HeartbeatItem] = []
         rejected: list[Rejection] = []
         for index, raw in enumerate(raw_items):
             checked = validate_item(raw, index=index, now=now)
@@ -187,13 +186,13 @@ def create_app(settings: Settings, *, clock: Clock = _utc_now, registry: Registr
                     )
                 )
                 continue
-            records.append(Record(checked.camera_id.encode(), to_message(checked, delivery)))
-        await publish(records)
-        ACCEPTED.inc(len(records))
+            accepted.append(checked)
+        await publish(heartbeat_records(accepted, delivery))
+        ACCEPTED.inc(len(accepted))
         for r in rejected:
             REJECTED.labels(r.reason.split(":", 1)[0]).inc()
         REQUESTS.labels("202").inc()
-        body = {"accepted": len(records), "rejected": [{"index": r.index, "reason": r.reason} for r in rejected]}
+        body = {"accepted": len(accepted), "rejected": [{"index": r.index, "reason": r.reason} for r in rejected]}
         return JSONResponse(body, status_code=status.HTTP_202_ACCEPTED)
 
     @app.post(

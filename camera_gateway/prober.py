@@ -25,11 +25,10 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from camera_gateway.diagnostics import ProbeStreak, Thresholds, next_reference, thresholds_from
 from camera_gateway.probe import ProbeResult, ProbeWorker
-from camera_gateway.publisher import Publisher, keepalive_record
+from camera_gateway.publisher import Publisher, heartbeat_records, keepalive_record
 from camera_gateway.registry import KnownGateway, Registry
-from camera_gateway.spool import Record
 from services.core.db import pool
-from services.core.heartbeats import Delivery, HeartbeatItem, to_message
+from services.core.heartbeats import Delivery, HeartbeatItem
 from services.core.settings import Settings
 
 log = logging.getLogger("pulse.prober")
@@ -194,7 +193,7 @@ class Prober:
             }
         )
         delivery = Delivery(self.gateway.gateway_id, self.gateway.home[0], self.gateway.home[1], now)
-        await self.publisher.publish([Record(cam.camera_id.encode(), to_message(item, delivery))])
+        await self.publisher.publish(heartbeat_records([item], delivery))
         PROBES.labels(status if result.error is None else "no_signal").inc()
         if result.last is not None:
             cam.reference = next_reference(cam.reference, result.last, diagnosis)

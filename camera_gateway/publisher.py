@@ -21,7 +21,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from prometheus_client import Counter, Gauge
 
 from camera_gateway.spool import Record, Spool
-from services.core.heartbeats import keepalive_message
+from services.core.heartbeats import Delivery, HeartbeatItem, keepalive_message, message_key, to_messages
 
 log = logging.getLogger("pulse.gateway")
 
@@ -33,11 +33,15 @@ SPOOL_BYTES = Gauge("pulse_gateway_spool_pending_bytes", "Bytes waiting in the s
 SPOOL_MODE = Gauge("pulse_gateway_spool_mode", "1 while new records go to the spool (Kafka unreachable or draining)")
 
 
+def heartbeat_records(items: Sequence[HeartbeatItem], delivery: Delivery) -> list[Record]:
+    """Accepted heartbeats as version-2 messages (services/core/heartbeats.py), keyed by their gateway."""
+    key = message_key(delivery.gateway_id)
+    return [Record(key, value) for value in to_messages(items, delivery)]
+
+
 def keepalive_record(gateway_id: int, ts: datetime, received_at: datetime) -> Record:
-    """A gateway's own keep-alive (it moves the gateway's watermark, SPEC §5), keyed by the gateway."""
-    return Record(
-        f"gateway:{gateway_id}".encode(), keepalive_message(gateway_id=gateway_id, ts=ts, received_at=received_at)
-    )
+    """A gateway's own keep-alive (it moves the gateway's watermark, SPEC §5), keyed like its heartbeats."""
+    return Record(message_key(gateway_id), keepalive_message(gateway_id=gateway_id, ts=ts, received_at=received_at))
 
 
 class Publisher:

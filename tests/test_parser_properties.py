@@ -5,6 +5,7 @@ accepted survives the trip through the wire format unchanged. Pure: no I/O."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from datetime import UTC, datetime, timedelta
 
@@ -56,8 +57,10 @@ def test_a_valid_heartbeat_survives_the_wire_unchanged(camera_id, offset_s, stat
     raw = {"camera_id": camera_id, "ts": ts.isoformat(), "status": status, "seq": seq}
     item = heartbeats.validate_item({k: v for k, v in raw.items() if v is not None}, index=0, now=NOW)
     assert isinstance(item, HeartbeatItem)
-    row = ingest_heartbeats.process_message(heartbeats.to_message(item, Delivery(7, "2024", "15865", NOW)))
+    message = ingest_heartbeats.process_message(heartbeats.to_message([item], Delivery(7, "2024", "15865", NOW)))
+    (row,) = message.rows
     assert (row.camera_id, row.ts, row.status, row.seq, row.gateway_id) == (camera_id, ts, status, seq, 7)
+    assert message.rejected == ()
 
 
 @given(st.binary(max_size=300) | JSON.map(lambda v: __import__("json").dumps(v).encode()))
@@ -160,3 +163,43 @@ AWARE = st.datetimes(timezones=st.just(UTC))
 def test_the_clock_correction_never_fails_and_never_moves_an_event_far_ahead(received_at, sent_at, created_at) -> None:
     at = validation.event_time(received_at=received_at, sent_at=sent_at, created_at=created_at)
     assert at - received_at <= validation.MAX_AHEAD  # a device clock centuries off falls back to received_at
+
+
+# Metrics and quality shaped like the real ones: known fields with in-range, out-of-range and ill-typed values.
+READING_VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(-300, 1200), st.floats(-300, 1200, allow_nan=False), st.text(max_size=3)
+)
+METRICS = st.dictionaries(st.sampled_from([*heartbeats.WireMetrics.__struct_fields__, "colour"]), READING_VALUES)
+QUALITY = st.dictionaries(st.sampled_from([*heartbeats.WireQuality.__struct_fields__, "tint"]), READING_VALUES)
+
+
+@settings(max_examples=400)
+@given(
+    st.sampled_from(["ok", "degraded", "down", "fine", None]),
+    st.one_of(st.none(), st.integers(-2, 2**62), st.booleans()),
+    st.one_of(st.none(), METRICS),
+    st.one_of(st.none(), QUALITY),
+)
+def test_what_the_gateway_accepts_the_wire_accepts_unchanged(status, seq, metrics, quality) -> None:
+    """The HTTP item (pydantic, SPEC §4) and the wire item (msgspec, what ingest decodes) declare the same
+    constraints twice: whatever the gateway accepts must pass the wire's checks with the same readings, and
+    the raw item refused by the gateway must not slip through the wire's checks as it is either (except where the
+    gateway only normalised a value, e.g. an integer fps)."""
+    import json
+
+    import msgspec
+
+    raw = {"camera_id": "cam-1", "ts": NOW.isoformat(), "status": status, "seq": seq}
+    raw |= {"metrics": metrics, "quality": quality}
+    raw = {k: v for k, v in raw.items() if v is not None}
+    http = heartbeats.validate_item(raw, index=0, now=NOW)
+    if isinstance(http, Rejection):
+        with contextlib.suppress(heartbeats.InvalidMessage):
+            heartbeats.decode_item(msgspec.Raw(json.dumps(raw).encode()))
+            raise AssertionError(f"the wire takes what the gateway refused: {raw} ({http.reason})")
+        return
+    message = ingest_heartbeats.process_message(heartbeats.to_message([http], Delivery(7, "2024", "15865", NOW)))
+    assert message.rejected == ()
+    (row,) = message.rows
+    assert row.metrics == heartbeats.without_none(http.metrics)
+    assert row.quality == heartbeats.without_none(http.quality)

@@ -38,13 +38,13 @@ from camera_gateway.devices.connection import (
 )
 from camera_gateway.devices.events import DeviceEvent
 from camera_gateway.devices.protocols import protocol
-from camera_gateway.publisher import Publisher, keepalive_record
+from camera_gateway.publisher import Publisher, heartbeat_records, keepalive_record
 from camera_gateway.registry import KnownGateway, Registry
-from camera_gateway.spool import Record, SpoolFull
+from camera_gateway.spool import SpoolFull
 from services.core import auth
 from services.core.db import pool
 from services.core.devices import unseal
-from services.core.heartbeats import CAMERA_ID_PATTERN, Delivery, HeartbeatItem, to_message
+from services.core.heartbeats import CAMERA_ID_PATTERN, Delivery, HeartbeatItem
 from services.core.settings import Settings
 
 log = logging.getLogger("pulse.devices")
@@ -284,7 +284,7 @@ class DeviceCollector:
 
     async def publish(self, link: _Link, beats: Sequence[tracker.Beat]) -> None:
         assert self.gateway is not None
-        records = []
+        items = []
         for beat in beats:
             camera_id = camera_id_for(link.config, beat.channel)
             unit = self.registry.camera_unit(camera_id)
@@ -305,10 +305,10 @@ class DeviceCollector:
                     "metrics": dict(reading.metrics) or None,
                 }
             )
-            delivery = Delivery(self.gateway.gateway_id, link.unit[0], link.unit[1], self.clock())
-            records.append(Record(camera_id.encode(), to_message(item, delivery)))
-        if not records:
+            items.append(item)
+        if not items:
             return
+        records = heartbeat_records(items, Delivery(self.gateway.gateway_id, link.unit[0], link.unit[1], self.clock()))
         try:
             await self.publisher.publish(records)
         except SpoolFull:

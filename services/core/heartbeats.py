@@ -8,28 +8,20 @@ again because a topic can hold anything. Keep-alives of a gateway travel on the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal, NotRequired
+from typing import Annotated, Any, Literal
 
-from pydantic import (
-    AwareDatetime,
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictBool,
-    TypeAdapter,
-    ValidationError,
-    field_validator,
-    with_config,
-)
+import msgspec
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator, with_config
 from pydantic_core import to_json
 from typing_extensions import TypedDict  # pydantic needs it on Python < 3.12
 
 CAMERA_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
 MAX_AHEAD = timedelta(minutes=2)
 MAX_AGE = timedelta(days=7)
-WIRE_VERSION = 1
+WIRE_VERSION = 2
 
 
 def parse_rfc3339(value: Any) -> datetime:
@@ -130,6 +122,13 @@ def validate_item(raw: Any, *, index: int, now: datetime) -> HeartbeatItem | Rej
 
 
 # --- the Kafka message --------------------------------------------------------------------------------
+#
+# Version 2 (issue 19): one message per accepted request chunk — a gateway's heartbeats with who delivered them
+# once — keyed by the gateway, so that a gateway's heartbeats and its keep-alives share a partition and arrive in
+# the order it accepted them (the watermark never overtakes the heartbeats it vouches for), and one ingest
+# consumer owns each camera. Version 1 (one heartbeat a message, keyed by camera) is still read: an upgrade with
+# messages in the topic loses nothing. Both are decoded and validated by msgspec (C), item by item, so a bad
+# item is named and set aside without the rest of its message.
 
 
 @dataclass(frozen=True)
@@ -142,22 +141,42 @@ class Delivery:
     received_at: datetime
 
 
-def to_message(item: HeartbeatItem, delivery: Delivery) -> bytes:
-    # pydantic-core writes the JSON (timestamps as RFC 3339): the gateway does this for every heartbeat.
+def message_key(gateway_id: int) -> bytes:
+    """The key of every message a gateway produces (heartbeats and keep-alives alike)."""
+    return f"gateway:{gateway_id}".encode()
+
+
+# Heartbeats per Kafka message: a request of up to 1,000 goes out as at most two messages, each well under the
+# broker's 1 MB default (a heartbeat with every metric and quality field is ≈ 400 bytes of JSON).
+CHUNK = 500
+
+
+def to_messages(items: Sequence[HeartbeatItem], delivery: Delivery) -> list[bytes]:
+    """Accepted heartbeats as version-2 messages of at most CHUNK each (all keyed `message_key(gateway)`)."""
+    return [to_message(items[i : i + CHUNK], delivery) for i in range(0, len(items), CHUNK)]
+
+
+def to_message(items: Sequence[HeartbeatItem], delivery: Delivery) -> bytes:
+    """One version-2 message for a chunk of accepted items. pydantic-core writes the JSON (RFC 3339 times)."""
     return to_json(
         {
             "v": WIRE_VERSION,
-            "kind": "heartbeat",
-            "camera_id": item.camera_id,
-            "ts": item.ts,
-            "status": item.status,
-            "seq": item.seq,
-            "metrics": without_none(item.metrics),
-            "quality": without_none(item.quality),
+            "kind": "heartbeats",
             "gateway_id": delivery.gateway_id,
             "unit_set": delivery.unit_set,
             "unit_code": delivery.unit_code,
             "received_at": delivery.received_at,
+            "items": [
+                {
+                    "camera_id": item.camera_id,
+                    "ts": item.ts,
+                    "status": item.status,
+                    "seq": item.seq,
+                    "metrics": without_none(item.metrics),
+                    "quality": without_none(item.quality),
+                }
+                for item in items
+            ],
         },
         exclude_none=True,
     )
@@ -172,33 +191,65 @@ class InvalidMessage(ValueError):
     """A message ingest cannot use; the reason goes to the dead-letter topic."""
 
 
-@with_config(ConfigDict(extra="forbid"))
-class WireHeartbeat(TypedDict):
+# The wire's own types, mirroring the HTTP item's constraints (a test checks both accept and refuse the same).
+AwareTime = Annotated[datetime, msgspec.Meta(tz=True)]
+_Code = Annotated[str, msgspec.Meta(max_length=32)]
+
+
+class WireMetrics(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    fps: Annotated[float, msgspec.Meta(ge=0, le=1000)] | None = None
+    bitrate_kbps: Annotated[float, msgspec.Meta(ge=0)] | None = None
+    rtt_ms: Annotated[float, msgspec.Meta(ge=0)] | None = None
+    uptime_s: Annotated[float, msgspec.Meta(ge=0)] | None = None
+    recording: bool | None = None
+    storage_ok: bool | None = None
+    temperature_c: Annotated[float, msgspec.Meta(ge=-80, le=200)] | None = None
+
+
+class WireQuality(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    blur: Annotated[float, msgspec.Meta(ge=0)] | None = None
+    brightness: Annotated[float, msgspec.Meta(ge=0, le=255)] | None = None
+    black: bool | None = None
+    frozen: bool | None = None
+    obstructed: bool | None = None
+    noise: Annotated[float, msgspec.Meta(ge=0)] | None = None
+
+
+class WireItem(msgspec.Struct, forbid_unknown_fields=True):
+    camera_id: Annotated[str, msgspec.Meta(pattern=CAMERA_ID_PATTERN)]
+    ts: AwareTime
+    status: Literal["ok", "degraded", "down"] = "ok"
+    seq: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    metrics: WireMetrics | None = None
+    quality: WireQuality | None = None
+
+
+class WireHeartbeatV1(WireItem, tag_field="kind", tag="heartbeat", forbid_unknown_fields=True, kw_only=True):
     v: Literal[1]
-    kind: Literal["heartbeat"]
-    camera_id: Annotated[str, Field(pattern=CAMERA_ID_PATTERN)]
-    ts: Annotated[AwareDatetime, Field(strict=True)]
-    status: Literal["ok", "degraded", "down"]
-    seq: NotRequired[Annotated[int, Field(ge=0, strict=True)] | None]
-    metrics: NotRequired[Metrics | None]
-    quality: NotRequired[Quality | None]
-    gateway_id: Annotated[int, Field(strict=True)]
-    unit_set: Annotated[str, Field(max_length=32)]
-    unit_code: Annotated[str, Field(max_length=32)]
-    received_at: Annotated[AwareDatetime, Field(strict=True)]
+    gateway_id: int
+    unit_set: _Code
+    unit_code: _Code
+    received_at: AwareTime
 
 
-@with_config(ConfigDict(extra="forbid"))
-class WireKeepAlive(TypedDict):
-    v: Literal[1]
-    kind: Literal["keepalive"]
-    gateway_id: Annotated[int, Field(strict=True)]
-    ts: Annotated[AwareDatetime, Field(strict=True)]
-    received_at: Annotated[AwareDatetime, Field(strict=True)]
+class WireHeartbeats(msgspec.Struct, tag_field="kind", tag="heartbeats", forbid_unknown_fields=True):
+    v: Literal[2]
+    gateway_id: int
+    unit_set: _Code
+    unit_code: _Code
+    received_at: AwareTime
+    items: list[msgspec.Raw]  # decoded one by one: a bad item is named and set aside alone
 
 
-# One pass in pydantic-core (JSON parsing and validation in Rust) into dicts: ingest decodes every message with it.
-_WIRE = TypeAdapter(Annotated[WireHeartbeat | WireKeepAlive, Field(discriminator="kind")])
+class WireKeepAlive(msgspec.Struct, tag_field="kind", tag="keepalive", forbid_unknown_fields=True):
+    v: Literal[1, 2]
+    gateway_id: int
+    ts: AwareTime
+    received_at: AwareTime
+
+
+_MESSAGE = msgspec.json.Decoder(WireHeartbeats | WireHeartbeatV1 | WireKeepAlive)
+_ITEM = msgspec.json.Decoder(WireItem)
 
 
 @dataclass(frozen=True)
@@ -208,20 +259,40 @@ class KeepAlive:
     received_at: datetime
 
 
-def decode_wire(value: bytes | None) -> WireHeartbeat | WireKeepAlive:
-    """Validate a message in one pass; raise InvalidMessage naming the problem."""
+def _reason(exc: msgspec.ValidationError) -> str:
+    """msgspec's `Expected … - at `$.metrics.fps`` as the product's `invalid: metrics.fps: Expected …`."""
+    text = str(exc)
+    message, _, where = text.rpartition(" - at `$")
+    if not message:
+        message, where = text, "`"
+    field = where.rstrip("`").lstrip(".") or "item"
+    if message.startswith("Object contains unknown field"):
+        return f"unknown_field: {'.'.join(p for p in (field if field != 'item' else '', message.split('`')[1]) if p)}"
+    if message.startswith("Object missing required field"):
+        missing = message.split("`")[1]
+        return f"invalid: {field + '.' if field != 'item' else ''}{missing}: required"
+    return f"invalid: {field}: {message}"
+
+
+def decode_wire(value: bytes | None) -> WireHeartbeats | WireHeartbeatV1 | WireKeepAlive:
+    """The message's envelope, validated (a v1 heartbeat whole); raise InvalidMessage naming the problem. The
+    items of a v2 message are left for `decode_item`."""
     if value is None:
         raise InvalidMessage("empty message")
     try:
-        return _WIRE.validate_json(value)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        if first["type"] in ("json_invalid", "json_type"):
-            raise InvalidMessage(f"not JSON: {first['msg']}") from None
-        if first["type"] in ("union_tag_not_found", "union_tag_invalid", "dict_type"):
-            raise InvalidMessage(f"not a version-{WIRE_VERSION} message object ({first['msg']})") from None
-        if first["loc"] and first["loc"][0] in ("heartbeat", "keepalive"):
-            first["loc"] = first["loc"][1:]
-        if first["type"] == "missing":
-            raise InvalidMessage(f"missing field {'.'.join(map(str, first['loc']))}") from None
-        raise InvalidMessage(describe_error(first)) from None
+        return _MESSAGE.decode(value)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        if text.endswith("`$.kind`") or text.startswith(("Expected `object`", "Object missing required field `kind`")):
+            raise InvalidMessage(f"not a heartbeat message of version 1 or 2 ({text})") from None
+        raise InvalidMessage(_reason(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise InvalidMessage(f"not JSON: {exc}") from None
+
+
+def decode_item(raw: msgspec.Raw) -> WireItem:
+    """One item of a v2 message; raise InvalidMessage naming the field."""
+    try:
+        return _ITEM.decode(raw)
+    except msgspec.ValidationError as exc:
+        raise InvalidMessage(_reason(exc)) from None

@@ -30,12 +30,13 @@ from app_events.messages import event_record, subject_message, subject_partition
 from app_events.validation import CheckedEvent, check_event, pseudonym
 from services.core import accounts, auth, kafka
 from services.core.db import connect
-from services.core.heartbeats import Delivery, HeartbeatItem, to_message
+from services.core.heartbeats import CHUNK, Delivery, HeartbeatItem, message_key, to_messages
 from services.core.settings import Settings
 from services.demo.world import World, beat_times, citizen_ids
 
 log = logging.getLogger(__name__)
 FLUSH_EVERY = 5000  # messages in flight before waiting for the broker's acknowledgements
+FLUSH_EVERY_CHUNKS = 40  # heartbeat messages (of up to CHUNK heartbeats each) in flight, likewise
 
 
 @dataclass(frozen=True)
@@ -201,15 +202,20 @@ class Backfill:
             gateway_id = gateway_ids.get(cam.unit_code)
             if gateway_id is None:
                 continue
-            for ts in beat_times(self.world.beat_offset(cam), interval, window.start, window.end):
-                fields = self.world.heartbeat(cam, ts)
-                if fields is None:
-                    continue
-                item = HeartbeatItem.model_validate({"camera_id": cam.camera_id, "ts": ts.isoformat(), **fields})
-                value = to_message(item, Delivery(gateway_id, "2024", cam.unit_code, received_at=ts))
-                pending.append(await producer.send(topic, value, key=cam.camera_id.encode()))
-                sent += 1
-                if len(pending) >= FLUSH_EVERY:
+            items: list[HeartbeatItem] = []
+            times = beat_times(self.world.beat_offset(cam), interval, window.start, window.end)
+            for ts in [*times, None]:  # None: the end, send what is left
+                fields = self.world.heartbeat(cam, ts) if ts is not None else None
+                if fields is not None:
+                    items.append(HeartbeatItem.model_validate({"camera_id": cam.camera_id, "ts": ts, **fields}))
+                if items and (len(items) == CHUNK or ts is None):
+                    # as its gateway would have sent them: a chunk at a time, received when the last was taken
+                    delivery = Delivery(gateway_id, "2024", cam.unit_code, received_at=items[-1].ts)
+                    for value in to_messages(items, delivery):
+                        pending.append(await producer.send(topic, value, key=message_key(gateway_id)))
+                    sent += len(items)
+                    items = []
+                if len(pending) >= FLUSH_EVERY_CHUNKS:
                     await asyncio.gather(*pending)
                     pending = []
         await asyncio.gather(*pending)

@@ -7,8 +7,8 @@ message) and a `write` that stores a batch in one database transaction. The loop
   in large COPYs;
 - fetches and decodes the next batch while the previous one is being written (one batch in flight, written
   and committed strictly in order);
-- sends undecodable messages to the pipeline's dead-letter topic with reason, stage, partition and offset, and
-  waits for Kafka to acknowledge them before going on;
+- sends undecodable messages (and the bad items of a message that holds many) to the pipeline's dead-letter
+  topic with reason, stage, partition and offset, and waits for Kafka to acknowledge them before going on;
 - retries the write with backoff while the database is unreachable; isolates rows the database refuses by
   bisecting the batch, and dead-letters only those (stage `write`);
 - commits offsets only after the write committed (a crash before that replays the batch, and the writers are
@@ -71,7 +71,12 @@ class Pipeline(Generic[T]):
     background: Callable[[DbConn], int] | None = None
     # How many rows one decoded message holds (an app-events message carries one subject's batch).
     rows: Callable[[T], int] = lambda _: 1
+    # Items of a decoded message set aside, each with its reason naming it (e.g. `items[3]: invalid: ts: …`):
+    # dead-lettered one by one while the rest of the message is written.
+    rejected: Callable[[T], Sequence[str]] = lambda _: ()
     batch_max: int = 20_000
+    # Messages of many rows (a gateway's chunk of heartbeats) fill a batch by size before they reach batch_max.
+    batch_max_bytes: int = 8 << 20
     batch_wait_s: float = 0.5
     background_every_s: float = 0.2
 
@@ -314,11 +319,13 @@ async def run_pipeline(settings: Settings, pipeline: Pipeline[T], stop: asyncio.
 
 async def _next_batch(consumer: AIOKafkaConsumer, pipeline: Pipeline[Any], stop: asyncio.Event) -> list[ConsumerRecord]:
     records: list[ConsumerRecord] = []
+    size = 0
     timeout_ms = int(pipeline.batch_wait_s * 1000)
-    while len(records) < pipeline.batch_max and not stop.is_set():
+    while len(records) < pipeline.batch_max and size < pipeline.batch_max_bytes and not stop.is_set():
         fetched = await consumer.getmany(timeout_ms=timeout_ms, max_records=pipeline.batch_max - len(records))
         for part in fetched.values():
             records.extend(part)
+            size += sum(len(r.value or b"") for r in part)
         if not fetched:
             break
         timeout_ms = 0  # take what has already arrived, but do not wait for more
@@ -336,6 +343,7 @@ def _decode(pipeline: Pipeline[T], records: list[ConsumerRecord]) -> _Batch[T]:
             continue
         batch.origin[id(item)] = record
         batch.items.append(item)
+        batch.poison.extend(_Poison(record, reason, "decode") for reason in pipeline.rejected(item))
     return batch
 
 

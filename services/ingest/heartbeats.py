@@ -1,6 +1,8 @@
-"""The heartbeat processor: a Kafka message's bytes in, a row for the database out. Pure (no Kafka, no SQL).
+"""The heartbeat processor: a Kafka message's bytes in, rows for the database out. Pure (no Kafka, no SQL).
 
-Bad messages raise `InvalidMessage`; the consumer adapter sends them to the dead-letter topic with the reason.
+A message that cannot be used at all raises `InvalidMessage`; the consumer sends it to the dead-letter topic with
+the reason. In a version-2 message (a chunk of heartbeats) a bad item is set aside alone, named by its index, and
+the consumer dead-letters it while the rest of the message is stored.
 """
 
 from __future__ import annotations
@@ -8,10 +10,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NamedTuple
 
-from services.core.heartbeats import InvalidMessage, KeepAlive, Metrics, Quality, decode_wire
+import msgspec
+
+from services.core.heartbeats import (
+    InvalidMessage,
+    KeepAlive,
+    Metrics,
+    Quality,
+    WireHeartbeats,
+    WireHeartbeatV1,
+    WireItem,
+    decode_item,
+    decode_wire,
+)
 from services.core.uptime import QUALITY_FLAGS, State, state_of
 
-__all__ = ["HeartbeatRow", "InvalidMessage", "KeepAlive", "process_message"]
+__all__ = ["HeartbeatMessage", "HeartbeatRow", "InvalidMessage", "KeepAlive", "process_message"]
 
 
 class HeartbeatRow(NamedTuple):
@@ -30,23 +44,45 @@ class HeartbeatRow(NamedTuple):
     received_at: datetime
 
 
-def process_message(value: bytes | None) -> HeartbeatRow | KeepAlive:
-    wire = decode_wire(value)
-    if wire["kind"] != "heartbeat":
-        return KeepAlive(wire["gateway_id"], wire["ts"], wire["received_at"])
-    quality = wire.get("quality")
-    # A field sent as null reads as absent everywhere (`->>` in SQL, `.get` here): no need to strip them.
-    flagged = quality is not None and any(map(quality.get, QUALITY_FLAGS))
+class HeartbeatMessage(NamedTuple):
+    """What one message holds: its rows (heartbeats and keep-alives), and the items set aside with why."""
+
+    rows: tuple[HeartbeatRow | KeepAlive, ...]
+    rejected: tuple[str, ...] = ()
+
+
+def _row(item: WireItem, gateway_id: int, unit_set: str, unit_code: str, received_at: datetime) -> HeartbeatRow:
+    quality = item.quality
+    flagged = quality is not None and any(getattr(quality, flag) for flag in QUALITY_FLAGS)
     return HeartbeatRow(
-        camera_id=wire["camera_id"],
-        ts=wire["ts"],
-        status=wire["status"],
-        state=state_of(wire["status"], flagged=flagged),
-        seq=wire.get("seq"),
-        metrics=wire.get("metrics"),
-        quality=quality,
-        gateway_id=wire["gateway_id"],
-        unit_set=wire["unit_set"],
-        unit_code=wire["unit_code"],
-        received_at=wire["received_at"],
+        camera_id=item.camera_id,
+        ts=item.ts,
+        status=item.status,
+        state=state_of(item.status, flagged=flagged),
+        seq=item.seq,
+        # as plain dicts without the fields left out, as stored (jsonb)
+        metrics=msgspec.to_builtins(item.metrics) if item.metrics is not None else None,  # type: ignore[arg-type]
+        quality=msgspec.to_builtins(quality) if quality is not None else None,  # type: ignore[arg-type]
+        gateway_id=gateway_id,
+        unit_set=unit_set,
+        unit_code=unit_code,
+        received_at=received_at,
     )
+
+
+def process_message(value: bytes | None) -> HeartbeatMessage:
+    wire = decode_wire(value)
+    if isinstance(wire, WireHeartbeats):
+        rows: list[HeartbeatRow | KeepAlive] = []
+        rejected: list[str] = []
+        for index, raw in enumerate(wire.items):
+            try:
+                item = decode_item(raw)
+            except InvalidMessage as exc:
+                rejected.append(f"items[{index}]: {exc}")
+                continue
+            rows.append(_row(item, wire.gateway_id, wire.unit_set, wire.unit_code, wire.received_at))
+        return HeartbeatMessage(tuple(rows), tuple(rejected))
+    if isinstance(wire, WireHeartbeatV1):
+        return HeartbeatMessage((_row(wire, wire.gateway_id, wire.unit_set, wire.unit_code, wire.received_at),))
+    return HeartbeatMessage((KeepAlive(wire.gateway_id, wire.ts, wire.received_at),))

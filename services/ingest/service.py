@@ -14,11 +14,12 @@ from services.ingest.app_events import EventRow
 from services.ingest.consumer import Pipeline, run_pipeline
 from services.ingest.event_writer import prune_seen, write_events
 from services.ingest.heartbeat_writer import write_batch
-from services.ingest.heartbeats import HeartbeatRow, KeepAlive, process_message
+from services.ingest.heartbeats import HeartbeatMessage, HeartbeatRow, KeepAlive, process_message
 from services.ingest.rollup import rollup_step
 
 
-def _write_heartbeats(conn: DbConn, items: Sequence[HeartbeatRow | KeepAlive]) -> int:
+def _write_heartbeats(conn: DbConn, messages: Sequence[HeartbeatMessage]) -> int:
+    items = [row for message in messages for row in message.rows]
     rows = [i for i in items if isinstance(i, HeartbeatRow)]
     keepalives = [i for i in items if isinstance(i, KeepAlive)]
     return write_batch(conn, rows, keepalives).inserted
@@ -30,13 +31,15 @@ def _rollup(conn: DbConn) -> int:
     return done
 
 
-def heartbeat_pipeline(settings: Settings) -> Pipeline[HeartbeatRow | KeepAlive]:
+def heartbeat_pipeline(settings: Settings) -> Pipeline[HeartbeatMessage]:
     return Pipeline(
         topic=kafka.topic(settings, kafka.HEARTBEATS),
         dlq_topic=kafka.topic(settings, kafka.HEARTBEATS_DLQ),
         group_id=kafka.topic(settings, "pulse-ingest-heartbeats"),
         decode=process_message,
         write=_write_heartbeats,
+        rows=lambda message: sum(isinstance(r, HeartbeatRow) for r in message.rows),
+        rejected=lambda message: message.rejected,
         background=_rollup,
         batch_max=settings.ingest_batch_max,
     )

@@ -154,7 +154,10 @@ async def test_a_xa_operator_sees_only_its_xa_in_the_province(district: District
     await page.goto(f"{district.stack.api_url}/#/unit/2025/15880")
     await page.wait_for_selector("table.cameras tbody tr")
     assert await page.locator("table.cameras tbody tr").count() == giang["cameras_total"]
-    assert await page.locator("nav.main-nav >> text=Báo cáo").count() == 0
     await shot(page, "xa-operator-2025-desktop")
+    # its reports page offers its own xã's briefing only (not the province's)
+    await page.click("nav.main-nav >> text=Báo cáo")
+    await expect(page.locator("#report-unit option")).to_have_count(1)
+    assert await page.locator("#report-unit option").inner_text() == "Hoằng Giang (15880)"
     # the refused page's 403 is the only error the browser may report
     assert [m for m in district.console_errors() if "403 (Forbidden)" not in m] == []
