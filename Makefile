@@ -1,5 +1,5 @@
 # The README's two commands are `make demo` and `make test`; both begin with `make setup`.
-.PHONY: setup infra test test-fast lint typecheck demo migrate stop bench
+.PHONY: setup infra test test-fast lint typecheck demo migrate stop bench telegraf
 
 PULSE := .venv/bin/pulse
 
@@ -36,3 +36,8 @@ demo: infra
 
 stop:
 	$(PULSE) infra stop
+
+# Telegraf with only the plugins of the ingest benchmark's peer (Kafka in, JSON, PostgreSQL out), built from the Go
+# module proxy into the cache (a few minutes once); `bench.telegraf_peer` and `bench.ingest_throughput --peer` use it.
+telegraf:
+	bash scripts/build_telegraf.sh

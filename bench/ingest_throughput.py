@@ -10,7 +10,9 @@ In one run, on one fresh database (`pulse_bench_ingest`):
    write, offset commits, rollup of state intervals) timed until every row is stored and rolled up.
 `pipeline_rows_per_s` counts from the consumer's start (group join included) until every row is stored and
 rolled up; `pipeline_after_group_join_rows_per_s` from the first stored row.
-Prints one JSON object. Usage: python -m bench.ingest_throughput [--cameras 5000] [--per-camera 40]
+With `--peer`, Telegraf then moves the same topic into `heartbeats_peer` (bench/telegraf_peer.py): `peer_telegraf`.
+Prints one JSON object. Usage: python -m bench.ingest_throughput [--cameras 5000] [--per-camera 40] [--peer]
+[--database pulse_bench_ingest]
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pydantic_core import to_json
 
 from bench.common import fresh_database, machine
 from bench.procs import children_of, cpu_seconds, postgres_pids, start_ingest_group, total_cpu_seconds
+from bench.telegraf_peer import run_peer
 from services.core import accounts, kafka
 from services.core.db import DbConn, connect
 from services.core.heartbeats import Delivery, HeartbeatItem, message_key, to_message, to_messages
@@ -227,8 +230,14 @@ async def main() -> None:
     parser.add_argument(
         "--chunk", type=int, default=500, help="heartbeats per Kafka message (0: wire version 1, one per message)"
     )
+    parser.add_argument("--database", default="pulse_bench_ingest", help="the benchmark's own database (recreated)")
+    parser.add_argument(
+        "--peer", action="store_true", help="then Telegraf on the same topic (bench.telegraf_peer; needs --chunk > 0)"
+    )
     args = parser.parse_args()
-    settings = fresh_database(load_settings(), "pulse_bench_ingest")
+    if args.peer and args.chunk == 0:
+        parser.error("--peer reads wire version 2 only (--chunk > 0)")
+    settings = fresh_database(load_settings(), args.database)
     settings = settings.model_copy(update={"kafka_prefix": f"bench-{uuid.uuid4().hex[:8]}."})
     with connect(settings, autocommit=True) as conn:
         accounts.create_gateway(conn, name="bench", unit_set="2024", unit_codes=["15865"])
@@ -259,6 +268,8 @@ async def main() -> None:
         results["pipeline_first_row_s"] = first
         results["pipeline_all_stored_s"] = stored
         intervals = conn.execute("SELECT count(*) AS n FROM camera_intervals").fetchone()["n"]
+    # Telegraf on the same topic in a consumer group of its own: the same messages, after our pipeline.
+    peer = run_peer(settings, kafka.topic(settings, kafka.HEARTBEATS), n) if args.peer else None
 
     def rate(seconds: float) -> int:
         return round(n / seconds)
@@ -294,6 +305,11 @@ async def main() -> None:
                 }
                 if args.processes == 1
                 else None,
+                **(
+                    {"peer_telegraf": peer, "peer_ratio_to_raw_copy": round(peer["rows_per_s"] / raw, 3)}
+                    if peer
+                    else {}
+                ),
                 "goal": {
                     "rows_per_s": 100_000,
                     "ratio": 0.6,

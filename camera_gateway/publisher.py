@@ -28,7 +28,9 @@ log = logging.getLogger("pulse.gateway")
 _partitioner = DefaultPartitioner()
 SPOOLED = Counter("pulse_gateway_spooled_total", "Records written to the on-disk spool")
 FORWARDED = Counter("pulse_gateway_spool_forwarded_total", "Spooled records forwarded to Kafka")
-SPOOL_RECORDS = Gauge("pulse_gateway_spool_pending_records", "Records waiting in the spool")
+SPOOL_RECORDS = Gauge(
+    "pulse_gateway_spool_pending_records", "Kafka messages waiting in the spool (up to 500 heartbeats each)"
+)
 SPOOL_BYTES = Gauge("pulse_gateway_spool_pending_bytes", "Bytes waiting in the spool")
 SPOOL_MODE = Gauge("pulse_gateway_spool_mode", "1 while new records go to the spool (Kafka unreachable or draining)")
 

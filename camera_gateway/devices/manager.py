@@ -314,10 +314,10 @@ class DeviceCollector:
         except SpoolFull:
             # Kafka has been away long enough to fill the spool: nobody was promised these, and a device cannot
             # be asked to send again. Counted; the cameras read as down for the gap, which is what is known.
-            DEVICE_DROPPED.inc(len(records))
-            log.warning("device %s: spool full, %d heartbeat(s) dropped", link.config.name, len(records))
+            DEVICE_DROPPED.inc(len(items))
+            log.warning("device %s: spool full, %d heartbeat(s) dropped", link.config.name, len(items))
             return
-        DEVICE_HEARTBEATS.inc(len(records))
+        DEVICE_HEARTBEATS.inc(len(items))
 
     def link_for_token(self, token: str) -> _Link | None:
         digest = auth.hash_token(token)

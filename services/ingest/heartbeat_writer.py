@@ -12,15 +12,19 @@ commits Kafka offsets only after this transaction has committed.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
 import psycopg
+from psycopg.rows import tuple_row
 
 from services.core.db import DbConn, copy_in
+from services.core.uptime import Beat, Interval
 from services.ingest.heartbeats import HeartbeatRow, KeepAlive
+from services.ingest.rollup import extend
 
 # The columns of `heartbeats` a row fills, and their types for binary COPY.
 COLUMNS = ("ts", "camera_id", "status", "seq", "metrics", "quality", "gateway_id", "received_at")
@@ -62,15 +66,37 @@ WHERE NOT EXISTS (SELECT 1 FROM cameras c WHERE c.camera_id = s.camera_id)
 ON CONFLICT (camera_id) DO NOTHING
 """
 
-# Queued from every heartbeat received, stored now or before: recomputing a range a replay did not change
-# costs the rollup a little and is never wrong.
+# Queued for the cameras whose heartbeats did not all come after their last one (late, out of order, replayed,
+# or a rollup already pending): recomputing a range a replay did not change costs the rollup a little and is
+# never wrong.
 _QUEUE = """
 INSERT INTO camera_dirty (camera_id, from_ts, to_ts)
-SELECT camera_id, first_ts, last_ts FROM hb_cameras
+SELECT camera_id, first_ts, last_ts FROM hb_cameras WHERE camera_id = ANY(%s::text[])
 ON CONFLICT (camera_id) DO UPDATE
     SET from_ts = least(camera_dirty.from_ts, EXCLUDED.from_ts),
         to_ts = greatest(camera_dirty.to_ts, EXCLUDED.to_ts)
 """
+
+# The in-order path (issue 19): what extending a camera's stored intervals needs, read after taking the cameras'
+# rollup locks — the last heartbeat before this batch, I and G, whether a rollup is pending, and the last interval.
+_LOCK = "SELECT pg_advisory_xact_lock(7370, hashtext(c)) FROM unnest(%s::text[]) AS c ORDER BY c"
+_EXTEND_INPUTS = """
+SELECT s.camera_id, cs.last_ts, cs.last_state, c.interval_s, c.grace_s, d.camera_id IS NOT NULL AS queued,
+       i.start_ts, i.end_ts, i.state
+FROM hb_cameras s
+JOIN cameras c ON c.camera_id = s.camera_id
+LEFT JOIN camera_status cs ON cs.camera_id = s.camera_id
+LEFT JOIN camera_dirty d ON d.camera_id = s.camera_id
+LEFT JOIN LATERAL (SELECT start_ts, end_ts, state FROM camera_intervals ci WHERE ci.camera_id = s.camera_id
+                   ORDER BY ci.start_ts DESC LIMIT 1) i ON true
+"""
+_SET_END = """
+UPDATE camera_intervals i SET end_ts = e.end_ts
+FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[]) AS e(camera_id, start_ts, end_ts)
+WHERE i.camera_id = e.camera_id AND i.start_ts = e.start_ts
+"""
+_INTERVAL_COLUMNS = ("camera_id", "start_ts", "end_ts", "state")
+_INTERVAL_TYPES = ("text", "timestamptz", "timestamptz", "text")
 
 _LATEST = """
 INSERT INTO camera_status AS cs (camera_id, first_ts, last_ts, last_status, last_state, last_quality, last_metrics)
@@ -169,6 +195,45 @@ def _insert(conn: DbConn, rows: Sequence[HeartbeatRow]) -> int:
         return conn.execute(_INSERT_FROM_STAGE).rowcount
 
 
+def _extend_in_order(conn: DbConn, rows: Sequence[HeartbeatRow]) -> list[str]:
+    """Extend the stored intervals of every camera whose heartbeats in this batch all come after its last stored
+    one (most of them, most of the time: time runs forward) with `rollup.extend`, so the rollup never reads their
+    heartbeats back; return the other cameras, for the rollup queue. Under the rollup's per-camera locks, so a
+    rollup step and this never rewrite one camera at once."""
+    beats: dict[str, list[Beat]] = defaultdict(list)
+    for r in rows:
+        beats[r.camera_id].append(Beat(r.ts, r.state))
+    conn.execute(_LOCK, (list(beats),))
+    late: list[str] = []
+    ends: list[tuple[str, datetime, datetime]] = []
+    added: list[tuple[str, datetime, datetime, str]] = []
+    with conn.cursor(row_factory=tuple_row) as cur:
+        inputs = cur.execute(_EXTEND_INPUTS).fetchall()
+    for camera_id, last_ts, last_state, interval_s, grace_s, queued, iv_start, iv_end, iv_state in inputs:
+        mine = beats[camera_id]
+        last = Interval(iv_start, iv_end, iv_state) if iv_start is not None else None
+        in_order = last_ts is None or min(b.ts for b in mine) > last_ts
+        # the stored intervals are those of the stored heartbeats: no rollup pending, the last one ends at hₙ
+        settled = not queued and (last is None or last.end == last_ts)
+        if not (in_order and settled) or (last_ts is None and last is not None):
+            late.append(camera_id)
+            continue
+        grown = extend(
+            Beat(last_ts, last_state) if last_ts is not None else None, last, mine, interval_s=interval_s,
+            grace_s=grace_s,
+        )  # fmt: skip
+        if grown.last_end is not None and last is not None:
+            ends.append((camera_id, last.start, grown.last_end))
+        added.extend((camera_id, iv.start, iv.end, iv.state) for iv in grown.added)
+    known = {i[0] for i in inputs}
+    late.extend(c for c in beats if c not in known)  # not registered (cannot be): the rollup decides
+    if ends:
+        conn.execute(_SET_END, tuple(map(list, zip(*ends, strict=True))))
+    if added:
+        copy_in(conn, "camera_intervals", _INTERVAL_COLUMNS, _INTERVAL_TYPES, added)
+    return late
+
+
 def write_batch(conn: DbConn, rows: Sequence[HeartbeatRow], keepalives: Sequence[KeepAlive] = ()) -> WriteResult:
     with conn.transaction():
         inserted = 0
@@ -187,7 +252,9 @@ def write_batch(conn: DbConn, rows: Sequence[HeartbeatRow], keepalives: Sequence
             )  # fmt: skip
             conn.execute(_REGISTER_UNKNOWN)
             inserted = _insert(conn, rows)
-            conn.execute(_QUEUE)
+            late = _extend_in_order(conn, rows)
+            if late:
+                conn.execute(_QUEUE, (late,))
             conn.execute(_LATEST)
             conn.execute(_GATEWAY_OF_CAMERA)
         marks = watermarks(rows, keepalives)

@@ -8,6 +8,7 @@ the consumer dead-letters it while the rest of the message is stored.
 from __future__ import annotations
 
 from datetime import datetime
+from operator import attrgetter
 from typing import NamedTuple
 
 import msgspec
@@ -51,9 +52,12 @@ class HeartbeatMessage(NamedTuple):
     rejected: tuple[str, ...] = ()
 
 
+_FLAGS = attrgetter(*QUALITY_FLAGS)  # a tuple of the flags' values, read in C (this runs for every heartbeat)
+
+
 def _row(item: WireItem, gateway_id: int, unit_set: str, unit_code: str, received_at: datetime) -> HeartbeatRow:
     quality = item.quality
-    flagged = quality is not None and any(getattr(quality, flag) for flag in QUALITY_FLAGS)
+    flagged = quality is not None and any(_FLAGS(quality))
     return HeartbeatRow(
         camera_id=item.camera_id,
         ts=item.ts,

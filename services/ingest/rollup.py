@@ -11,7 +11,9 @@ rewriting one camera at once.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime
+from typing import NamedTuple
 
 from psycopg.rows import tuple_row
 
@@ -68,6 +70,32 @@ def splice(stored: list[Interval], recomputed: list[Interval], lo: datetime, hi:
         if iv.end > hi:
             kept.append(Interval(max(iv.start, hi), iv.end, iv.state))
     return merge(kept + [Interval(max(i.start, lo), min(i.end, hi), i.state) for i in recomputed])
+
+
+class Extension(NamedTuple):
+    """How a camera's stored intervals grow with heartbeats that all come after its last one: the last stored
+    interval's new end (None: left as it is) and the intervals to add."""
+
+    last_end: datetime | None
+    added: list[Interval]
+
+
+def extend(
+    last_beat: Beat | None,
+    last_interval: Interval | None,
+    beats: Sequence[Beat],
+    *,
+    interval_s: float,
+    grace_s: float | None,
+) -> Extension:
+    """The spans from the stored last heartbeat hₙ through the new ones (all later than hₙ), joined to the stored
+    last interval when it ends at hₙ in the same state — the same intervals `spans` gives for all the heartbeats at
+    once (SPEC §5: the span from hᵢ to hᵢ₊₁ depends on those two only). Pure."""
+    head = [last_beat] if last_beat is not None else []
+    new = spans([*head, *beats], interval_s=interval_s, grace_s=grace_s)
+    if new and last_interval is not None and last_interval.end == new[0].start and last_interval.state == new[0].state:
+        return Extension(new[0].end, new[1:])
+    return Extension(None, new)
 
 
 def rollup_step(conn: DbConn, *, limit: int = 5000) -> int:

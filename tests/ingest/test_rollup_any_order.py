@@ -54,3 +54,34 @@ def test_stored_intervals_do_not_depend_on_delivery_order(conn: psycopg.Connecti
         assert [(r["start_ts"], r["end_ts"], r["state"]) for r in stored] == [
             (i.start, i.end, i.state) for i in expected
         ], f"seed {seed}, camera {camera}"
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_time_running_forward_is_stored_by_the_writer_without_the_rollup(conn: psycopg.Connection, seed: int) -> None:
+    """Batches in time order (each after the camera's last heartbeat) extend the stored intervals in the writer
+    and queue nothing; a late heartbeat afterwards goes to the rollup; the result is the pure rules' either way."""
+    rng = random.Random(seed)
+    accounts.create_gateway(conn, name="gw", unit_set="2024", unit_codes=["15865"])
+    gateway_id = conn.execute("SELECT gateway_id FROM gateways").fetchone()["gateway_id"]
+    streams = {f"c{i}": stream(rng, f"c{i}", gateway_id) for i in range(rng.randint(1, 4))}
+    ordered = sorted((row for rows in streams.values() for row in rows), key=lambda r: r.ts)
+    while ordered:
+        batch = ordered[: rng.randint(1, 12)]
+        ordered = ordered[len(batch) :]
+        write_batch(conn, batch)
+        assert conn.execute("SELECT count(*) AS n FROM camera_dirty").fetchone()["n"] == 0
+    late = streams["c0"][len(streams["c0"]) // 2]
+    gap = late._replace(ts=late.ts + timedelta(seconds=1), state="down", status="down")
+    streams["c0"].append(gap)
+    write_batch(conn, [gap])
+    assert conn.execute("SELECT camera_id FROM camera_dirty").fetchall() == ([{"camera_id": "c0"}] if gap.ts < max(
+        r.ts for r in streams["c0"]) else [])  # fmt: skip
+    rollup_all(conn)
+    for camera, rows in streams.items():
+        expected = spans([Beat(r.ts, r.state) for r in rows], interval_s=60)
+        stored = conn.execute(
+            "SELECT start_ts, end_ts, state FROM camera_intervals WHERE camera_id = %s ORDER BY start_ts", (camera,)
+        ).fetchall()
+        assert [(r["start_ts"], r["end_ts"], r["state"]) for r in stored] == [
+            (i.start, i.end, i.state) for i in expected
+        ], f"seed {seed}, camera {camera}"

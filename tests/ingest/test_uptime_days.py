@@ -96,6 +96,17 @@ def test_day_rollup_equals_the_intervals(conn: psycopg.Connection, seed: int) ->
         if rng.random() < 0.1:
             uptime_days.compact(conn)
     rollup_all(conn)
+    # updates of every kind: a state changed, an end moved back, a start moved (the writer only moves ends forward)
+    some = conn.execute("SELECT camera_id, start_ts FROM camera_intervals ORDER BY camera_id, start_ts").fetchall()
+    for row, change in zip(rng.sample(some, k=min(3, len(some))), (
+            "state = CASE state WHEN 'down' THEN 'up' ELSE 'down' END",
+            "end_ts = start_ts + (end_ts - start_ts) / 2",
+            "start_ts = start_ts - interval '1 microsecond'",
+        ), strict=False):  # fmt: skip
+        conn.execute(
+            f"UPDATE camera_intervals SET {change} WHERE camera_id = %s AND start_ts = %s",
+            (row["camera_id"], row["start_ts"]),
+        )
     service = T0 + timedelta(hours=rng.randint(1, 40))
     conn.execute("UPDATE cameras SET installed_at = %s WHERE camera_id = %s", (service, cameras[0]))
     conn.execute("UPDATE cameras SET retired_at = %s WHERE camera_id = %s", (service, cameras[1]))

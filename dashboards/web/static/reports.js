@@ -59,10 +59,12 @@ export function reportsView(main) {
     async refresh(n) {
       if (n % SLOW_EVERY !== 0) return;
       if (n === 0) {
-        // The units this account may read, by name (a unit's own briefing); kept while the page is open.
-        const { items } = await api("/api/v1/units", { unit_set: session.unitSet });
+        // The units this account may read, by name (a unit's own briefing); kept while the page is open. The
+        // element is taken before the wait: if the view was left meanwhile, the answer lands nowhere.
+        const select = $("#report-unit", main);
+        const { items } = await api("/api/v1/units", { params: { unit_set: session.unitSet } });
         const names = items.map((u) => [u.unit_code, u.unit_name]).sort((a, b) => a[1].localeCompare(b[1], "vi"));
-        render($("#report-unit", main), [
+        render(select, [
           whole ? html`<option value="">${t("report_whole_set")}</option>` : "",
           names.map(([code, name]) => html`<option value="${code}">${name} (${code})</option>`),
         ]);
