@@ -34,7 +34,7 @@ from bench.procs import children_of, cpu_seconds, postgres_pids, start_ingest_gr
 from bench.telegraf_peer import run_peer
 from services.core import accounts, kafka
 from services.core.db import DbConn, connect
-from services.core.heartbeats import Delivery, HeartbeatItem, message_key, to_message, to_messages
+from services.core.heartbeats import Delivery, make_item, message_key, to_message, to_messages
 from services.core.settings import load_settings
 from services.infra.local import Kafka
 from services.ingest.consumer import run_pipeline
@@ -49,7 +49,7 @@ def make_rows(cameras: int, per_camera: int, gateway_id: int) -> list[HeartbeatR
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
     delivery = Delivery(gateway_id, "2024", "15865", start + timedelta(days=1))
     items = [
-        HeartbeatItem(
+        make_item(
             camera_id=f"cam-{c:05d}",
             ts=start + timedelta(seconds=60 * i),
             metrics={"fps": 25.0, "bitrate_kbps": 2048},
@@ -162,7 +162,7 @@ async def produce(settings, rows: list[HeartbeatRow], gateway_id: int, chunk: in
             delivery = Delivery(gateway_id, "2024", "15865", rows[0].received_at)
             for i in range(0, len(rows), chunk):
                 items = [
-                    HeartbeatItem(camera_id=r.camera_id, ts=r.ts, metrics=r.metrics, quality=r.quality)
+                    make_item(camera_id=r.camera_id, ts=r.ts, metrics=r.metrics, quality=r.quality)
                     for r in rows[i : i + chunk]
                 ]
                 futures.append(await producer.send(topic, to_message(items, delivery), key=message_key(gateway_id)))

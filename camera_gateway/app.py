@@ -31,6 +31,7 @@ from services.core.heartbeats import (
     Delivery,
     HeartbeatItem,
     Rejection,
+    WireItem,
     parse_rfc3339,
     validate_item,
 )
@@ -169,7 +170,7 @@ def create_app(settings: Settings, *, clock: Clock = _utc_now, registry: Registr
         raw_items = _parse_envelope(await read_limited(request, MAX_BODY))
         now = clock()
         delivery = Delivery(gateway.gateway_id, gateway.home[0], gateway.home[1], now)
-        accepted: list[HeartbeatItem] = []
+        accepted: list[WireItem] = []
         rejected: list[Rejection] = []
         for index, raw in enumerate(raw_items):
             checked = validate_item(raw, index=index, now=now)

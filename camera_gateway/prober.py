@@ -28,7 +28,7 @@ from camera_gateway.probe import ProbeResult, ProbeWorker
 from camera_gateway.publisher import Publisher, heartbeat_records, keepalive_record
 from camera_gateway.registry import KnownGateway, Registry
 from services.core.db import pool
-from services.core.heartbeats import Delivery, HeartbeatItem
+from services.core.heartbeats import Delivery, make_item
 from services.core.settings import Settings
 
 log = logging.getLogger("pulse.prober")
@@ -183,14 +183,12 @@ class Prober:
         diagnosis = result.diagnosis
         status = cam.streak.status(diagnosis, cam.thresholds)
         now = self.clock()
-        item = HeartbeatItem.model_validate(
-            {
-                "camera_id": cam.camera_id,
-                "ts": now,
-                "status": status,
-                "metrics": {"fps": round(diagnosis.fps, 2)} if diagnosis.fps else None,
-                "quality": diagnosis.quality() if diagnosis.signal else None,
-            }
+        item = make_item(
+            camera_id=cam.camera_id,
+            ts=now,
+            status=status,
+            metrics={"fps": round(diagnosis.fps, 2)} if diagnosis.fps else None,
+            quality=diagnosis.quality() if diagnosis.signal else None,
         )
         delivery = Delivery(self.gateway.gateway_id, self.gateway.home[0], self.gateway.home[1], now)
         await self.publisher.publish(heartbeat_records([item], delivery))

@@ -21,7 +21,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from prometheus_client import Counter, Gauge
 
 from camera_gateway.spool import Record, Spool
-from services.core.heartbeats import Delivery, HeartbeatItem, keepalive_message, message_key, to_messages
+from services.core.heartbeats import Delivery, WireItem, keepalive_message, message_key, to_messages
 
 log = logging.getLogger("pulse.gateway")
 
@@ -35,7 +35,7 @@ SPOOL_BYTES = Gauge("pulse_gateway_spool_pending_bytes", "Bytes waiting in the s
 SPOOL_MODE = Gauge("pulse_gateway_spool_mode", "1 while new records go to the spool (Kafka unreachable or draining)")
 
 
-def heartbeat_records(items: Sequence[HeartbeatItem], delivery: Delivery) -> list[Record]:
+def heartbeat_records(items: Sequence[WireItem], delivery: Delivery) -> list[Record]:
     """Accepted heartbeats as version-2 messages (services/core/heartbeats.py), keyed by their gateway."""
     key = message_key(delivery.gateway_id)
     return [Record(key, value) for value in to_messages(items, delivery)]

@@ -44,7 +44,7 @@ from camera_gateway.spool import SpoolFull
 from services.core import auth
 from services.core.db import pool
 from services.core.devices import unseal
-from services.core.heartbeats import CAMERA_ID_PATTERN, Delivery, HeartbeatItem
+from services.core.heartbeats import CAMERA_ID_PATTERN, Delivery, make_item
 from services.core.settings import Settings
 
 log = logging.getLogger("pulse.devices")
@@ -296,16 +296,15 @@ class DeviceCollector:
                     )
                 continue
             reading = beat.reading
-            item = HeartbeatItem.model_validate(
-                {
-                    "camera_id": camera_id,
-                    "ts": beat.ts,
-                    "status": reading.status,
-                    "quality": dict(reading.quality) or None,
-                    "metrics": dict(reading.metrics) or None,
-                }
+            items.append(
+                make_item(
+                    camera_id=camera_id,
+                    ts=beat.ts,
+                    status=reading.status,
+                    quality=dict(reading.quality) or None,
+                    metrics=dict(reading.metrics) or None,
+                )
             )
-            items.append(item)
         if not items:
             return
         records = heartbeat_records(items, Delivery(self.gateway.gateway_id, link.unit[0], link.unit[1], self.clock()))

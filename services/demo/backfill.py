@@ -30,7 +30,7 @@ from app_events.messages import event_record, subject_message, subject_partition
 from app_events.validation import CheckedEvent, check_event, pseudonym
 from services.core import accounts, auth, kafka
 from services.core.db import connect
-from services.core.heartbeats import CHUNK, Delivery, HeartbeatItem, message_key, to_messages
+from services.core.heartbeats import CHUNK, Delivery, WireItem, make_item, message_key, to_messages
 from services.core.settings import Settings
 from services.demo.world import World, beat_times, citizen_ids
 
@@ -202,12 +202,12 @@ class Backfill:
             gateway_id = gateway_ids.get(cam.unit_code)
             if gateway_id is None:
                 continue
-            items: list[HeartbeatItem] = []
+            items: list[WireItem] = []
             times = beat_times(self.world.beat_offset(cam), interval, window.start, window.end)
             for ts in [*times, None]:  # None: the end, send what is left
                 fields = self.world.heartbeat(cam, ts) if ts is not None else None
                 if fields is not None:
-                    items.append(HeartbeatItem.model_validate({"camera_id": cam.camera_id, "ts": ts, **fields}))
+                    items.append(make_item(camera_id=cam.camera_id, ts=ts, **fields))
                 if items and (len(items) == CHUNK or ts is None):
                     # as its gateway would have sent them: a chunk at a time, received when the last was taken
                     delivery = Delivery(gateway_id, "2024", cam.unit_code, received_at=items[-1].ts)
