@@ -48,21 +48,7 @@ async def test_poison_messages_are_dead_lettered_and_never_stop_the_consumer(sta
     assert (await stack.push(token, items)).json()["accepted"] == 5
     await stack.settle(5)
 
-    consumer = AIOKafkaConsumer(
-        kafka.topic(stack.settings, kafka.HEARTBEATS_DLQ),
-        bootstrap_servers=stack.settings.kafka_bootstrap,
-        auto_offset_reset="earliest",
-        group_id=None,
-    )
-    await consumer.start()
-    letters = []
-    try:
-        async with asyncio.timeout(30):
-            while len(letters) < len(poison):
-                for batch in (await consumer.getmany(timeout_ms=500)).values():
-                    letters += [json.loads(m.value) for m in batch]
-    finally:
-        await consumer.stop()
+    letters = await dead_letters(stack, len(poison))
     assert len(letters) == 4
     assert all(letter["stage"] == "decode" and letter["topic"] == topic for letter in letters)
     assert all(isinstance(letter["offset"], int) and isinstance(letter["partition"], int) for letter in letters)

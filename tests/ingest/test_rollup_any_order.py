@@ -30,6 +30,17 @@ def stream(rng: random.Random, camera: str, gateway_id: int) -> list[HeartbeatRo
     return rows
 
 
+def assert_stored_as_the_rules_say(conn: psycopg.Connection, streams: dict[str, list[HeartbeatRow]], seed: int) -> None:
+    for camera, rows in streams.items():
+        expected = spans([Beat(r.ts, r.state) for r in rows], interval_s=60)
+        stored = conn.execute(
+            "SELECT start_ts, end_ts, state FROM camera_intervals WHERE camera_id = %s ORDER BY start_ts", (camera,)
+        ).fetchall()
+        assert [(r["start_ts"], r["end_ts"], r["state"]) for r in stored] == [
+            (i.start, i.end, i.state) for i in expected
+        ], f"seed {seed}, camera {camera}"
+
+
 @pytest.mark.parametrize("seed", range(25))
 def test_stored_intervals_do_not_depend_on_delivery_order(conn: psycopg.Connection, seed: int) -> None:
     rng = random.Random(seed)
@@ -46,14 +57,7 @@ def test_stored_intervals_do_not_depend_on_delivery_order(conn: psycopg.Connecti
         if rng.random() < 0.5:
             rollup_step(conn, limit=rng.randint(1, 3))
     rollup_all(conn)
-    for camera, rows in streams.items():
-        expected = spans([Beat(r.ts, r.state) for r in rows], interval_s=60)
-        stored = conn.execute(
-            "SELECT start_ts, end_ts, state FROM camera_intervals WHERE camera_id = %s ORDER BY start_ts", (camera,)
-        ).fetchall()
-        assert [(r["start_ts"], r["end_ts"], r["state"]) for r in stored] == [
-            (i.start, i.end, i.state) for i in expected
-        ], f"seed {seed}, camera {camera}"
+    assert_stored_as_the_rules_say(conn, streams, seed)
 
 
 @pytest.mark.parametrize("seed", range(10))
@@ -77,11 +81,4 @@ def test_time_running_forward_is_stored_by_the_writer_without_the_rollup(conn: p
     assert conn.execute("SELECT camera_id FROM camera_dirty").fetchall() == ([{"camera_id": "c0"}] if gap.ts < max(
         r.ts for r in streams["c0"]) else [])  # fmt: skip
     rollup_all(conn)
-    for camera, rows in streams.items():
-        expected = spans([Beat(r.ts, r.state) for r in rows], interval_s=60)
-        stored = conn.execute(
-            "SELECT start_ts, end_ts, state FROM camera_intervals WHERE camera_id = %s ORDER BY start_ts", (camera,)
-        ).fetchall()
-        assert [(r["start_ts"], r["end_ts"], r["state"]) for r in stored] == [
-            (i.start, i.end, i.state) for i in expected
-        ], f"seed {seed}, camera {camera}"
+    assert_stored_as_the_rules_say(conn, streams, seed)
