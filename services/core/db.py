@@ -38,16 +38,20 @@ def pool(settings: Settings, *, min_size: int = 1, max_size: int = 10, name: str
     )
 
 
+def _json(value: Any) -> bytes:
+    return value if isinstance(value, bytes) else to_json(value)
+
+
 def copy_in(
     conn: DbConn, table: str, columns: Sequence[str], types: Sequence[str], rows: Iterable[Sequence[Any]]
 ) -> None:
     """Binary COPY of `rows` (tuples in `columns` order, of PostgreSQL `types`) into `table`: the fastest way in.
-    Dicts go into json/jsonb columns written by pydantic-core."""
+    Dicts go into json/jsonb columns written by pydantic-core; bytes are JSON already written, taken as they are."""
     statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
         sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
     )
     with conn.cursor() as cur:
-        set_json_dumps(to_json, cur)
+        set_json_dumps(_json, cur)
         with cur.copy(statement) as copy:
             copy.set_types(types)
             for row in rows:

@@ -16,8 +16,6 @@ import msgspec
 from services.core.heartbeats import (
     InvalidMessage,
     KeepAlive,
-    Metrics,
-    Quality,
     WireHeartbeats,
     WireHeartbeatV1,
     WireItem,
@@ -37,8 +35,10 @@ class HeartbeatRow(NamedTuple):
     status: str
     state: State
     seq: int | None
-    metrics: Metrics | None
-    quality: Quality | None
+    # The readings as the JSON they are stored as (without the fields left out): written once by msgspec and
+    # handed to COPY as they are, not turned into dicts and back for every heartbeat.
+    metrics: bytes | None
+    quality: bytes | None
     gateway_id: int
     unit_set: str
     unit_code: str
@@ -52,6 +52,7 @@ class HeartbeatMessage(NamedTuple):
     rejected: tuple[str, ...] = ()
 
 
+_JSON = msgspec.json.Encoder()
 _FLAGS = attrgetter(*QUALITY_FLAGS)  # a tuple of the flags' values, read in C (this runs for every heartbeat)
 
 
@@ -64,9 +65,8 @@ def _row(item: WireItem, gateway_id: int, unit_set: str, unit_code: str, receive
         status=item.status,
         state=state_of(item.status, flagged=flagged),
         seq=item.seq,
-        # as plain dicts without the fields left out, as stored (jsonb)
-        metrics=msgspec.to_builtins(item.metrics) if item.metrics is not None else None,  # type: ignore[arg-type]
-        quality=msgspec.to_builtins(quality) if quality is not None else None,  # type: ignore[arg-type]
+        metrics=_JSON.encode(item.metrics) if item.metrics is not None else None,
+        quality=_JSON.encode(quality) if quality is not None else None,
         gateway_id=gateway_id,
         unit_set=unit_set,
         unit_code=unit_code,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from psycopg.rows import tuple_row
@@ -91,6 +91,18 @@ def extend(
     """The spans from the stored last heartbeat hₙ through the new ones (all later than hₙ), joined to the stored
     last interval when it ends at hₙ in the same state — the same intervals `spans` gives for all the heartbeats at
     once (SPEC §5: the span from hᵢ to hᵢ₊₁ depends on those two only). Pure."""
+    if last_beat is not None and last_interval is not None and last_interval.end == last_beat.ts:
+        # The usual case, cheaply: every new heartbeat in the last interval's state, none later than I + G after
+        # the one before — the last interval just ends at the newest heartbeat (what `spans` would give).
+        limit = timedelta(seconds=interval_s + (interval_s if grace_s is None else grace_s))
+        previous, steady = last_beat.ts, last_interval.state == last_beat.state
+        for beat in sorted(beats) if steady else ():
+            if beat.state != last_interval.state or beat.ts - previous > limit:
+                steady = False
+                break
+            previous = beat.ts
+        if steady:
+            return Extension(previous, [])
     head = [last_beat] if last_beat is not None else []
     new = spans([*head, *beats], interval_s=interval_s, grace_s=grace_s)
     if new and last_interval is not None and last_interval.end == new[0].start and last_interval.state == new[0].state:
