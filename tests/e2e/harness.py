@@ -6,6 +6,7 @@ the test moves. Waiting is polling for a condition with a deadline, never a fixe
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -46,10 +47,24 @@ class Clock:
         self.now += timedelta(seconds=seconds)
 
 
+_PORTS = random.Random()  # its own generator: tests that seed the global one must not make ports repeat
+_GIVEN: set[int] = set()  # never the same port twice in one test session
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port to listen on, below Linux's ephemeral range (32768–60999): a port the kernel handed out for a moment
+    could be given to an outgoing connection (Kafka, PostgreSQL) before the server binds it (seen once)."""
+    while True:
+        port = _PORTS.randrange(20_000, 32_000)
+        if port in _GIVEN:
+            continue
+        _GIVEN.add(port)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 async def until(condition: Callable[[], Any], *, timeout: float = 30.0, what: str = "condition") -> Any:
