@@ -250,13 +250,16 @@ def write_batch(conn: DbConn, rows: Sequence[HeartbeatRow], keepalives: Sequence
                     for c in summarize(rows)
                 ),
             )  # fmt: skip
+            # Rows of `cameras` first, before `_extend_in_order` takes the cameras' advisory locks: an import that
+            # moves a camera locks its row and then waits for that lock (migration 0014's trigger), so the other
+            # order could deadlock.
             conn.execute(_REGISTER_UNKNOWN)
+            conn.execute(_GATEWAY_OF_CAMERA)
             inserted = _insert(conn, rows)
             late = _extend_in_order(conn, rows)
             if late:
                 conn.execute(_QUEUE, (late,))
             conn.execute(_LATEST)
-            conn.execute(_GATEWAY_OF_CAMERA)
         marks = watermarks(rows, keepalives)
         conn.execute(_WATERMARKS, (list(marks), list(marks.values())))
     return WriteResult(received=len(rows), inserted=inserted)

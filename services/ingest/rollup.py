@@ -1,7 +1,8 @@
 """The rollup step: recompute the stored state intervals of cameras whose heartbeats changed.
 
 Ingest queues (camera, from, to) in `camera_dirty` in the same transaction as the heartbeats. One step claims
-up to `limit` cameras (`FOR UPDATE SKIP LOCKED`, so several ingest processes share the queue), widens each
+up to `limit` cameras (`FOR UPDATE SKIP LOCKED`, so several ingest processes share the queue) whose per-camera
+advisory lock is free (a writer extending the camera holds it: see heartbeat_writer), widens each
 range to the neighbouring stored heartbeats — the spans that a new heartbeat can change are exactly those
 between its neighbours — recomputes them with `services.core.uptime.spans`, and splices them into the stored
 run-length intervals, keeping what lies outside the range. A per-camera advisory lock keeps two steps from
@@ -116,9 +117,20 @@ def rollup_step(conn: DbConn, *, limit: int = 5000) -> int:
         claimed = conn.execute(_CLAIM, (limit,)).fetchall()
         if not claimed:
             return 0
-        ids = sorted(r["camera_id"] for r in claimed)
-        conn.execute(_UNQUEUE, (ids,))
-        conn.execute("SELECT pg_advisory_xact_lock(7370, hashtext(c)) FROM unnest(%s::text[]) AS c ORDER BY c", (ids,))
+        # Only the cameras whose lock is free now: one an ingest writer is extending stays queued for the next
+        # step. Waiting for the writer here, while holding the queue rows that writer may be about to update,
+        # would be a deadlock.
+        held = {
+            r["c"]
+            for r in conn.execute(
+                "SELECT c FROM unnest(%s::text[]) AS c WHERE pg_try_advisory_xact_lock(7370, hashtext(c))",
+                ([r["camera_id"] for r in claimed],),
+            )
+        }
+        claimed = [r for r in claimed if r["camera_id"] in held]
+        if not claimed:
+            return 0
+        conn.execute(_UNQUEUE, (sorted(held),))
         regions = conn.execute(
             _REGIONS,
             ([r["camera_id"] for r in claimed], [r["from_ts"] for r in claimed], [r["to_ts"] for r in claimed]),

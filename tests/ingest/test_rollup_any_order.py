@@ -82,3 +82,26 @@ def test_time_running_forward_is_stored_by_the_writer_without_the_rollup(conn: p
         r.ts for r in streams["c0"]) else [])  # fmt: skip
     rollup_all(conn)
     assert_stored_as_the_rules_say(conn, streams, seed)
+
+
+def test_a_rollup_step_leaves_a_camera_a_writer_holds_queued_instead_of_waiting(
+    conn: psycopg.Connection, settings
+) -> None:
+    """The writer holds a camera's advisory lock while it extends it and may then wait on that camera's queue row;
+    a rollup step must not wait for the lock while holding the row (a deadlock): it leaves the camera queued."""
+    from services.core.db import connect
+
+    accounts.create_gateway(conn, name="gw", unit_set="2024", unit_codes=["15865"])
+    gateway_id = conn.execute("SELECT gateway_id FROM gateways").fetchone()["gateway_id"]
+    rows = stream(random.Random(1), "c1", gateway_id)
+    write_batch(conn, rows[1:])
+    write_batch(conn, rows[:1])  # late: queued for the rollup
+    assert conn.execute("SELECT count(*) AS n FROM camera_dirty").fetchone()["n"] == 1
+    with connect(settings) as writer, connect(settings, autocommit=True) as rollup:
+        writer.execute("SELECT pg_advisory_xact_lock(7370, hashtext('c1'))")  # a writer mid-transaction
+        rollup.execute("SET statement_timeout = '5s'")  # waiting would fail the test, not hang it
+        assert rollup_step(rollup) == 0
+        assert conn.execute("SELECT count(*) AS n FROM camera_dirty").fetchone()["n"] == 1
+        writer.rollback()
+        assert rollup_step(rollup) == 1
+    assert_stored_as_the_rules_say(conn, {"c1": rows}, 1)
