@@ -242,7 +242,7 @@ async def test_ingest_killed_mid_stream_and_restarted_counts_every_event_once(se
         **os.environ,
         "PULSE_DATABASE_URL": settings.database_url,
         "PULSE_KAFKA_PREFIX": stack.settings.kafka_prefix,
-        "PULSE_INGEST_BATCH_MAX": "300",
+        "PULSE_INGEST_BATCH_MAX": "20",  # messages of 20 events: 22 batches, so the kill lands mid-stream
         "PULSE_INGEST_METRICS_PORT": str(free_port()),
         "PULSE_LOG_LEVEL": "WARNING",
     }
