@@ -16,7 +16,7 @@ Measured with the API served by uvicorn in this process on a fixed clock, over r
 - `/api/v1/units?unit_set=2025` (what the overview loads), `/uptime` for October per unit and per former district;
 - limits: `GET /api/v1/me` (auth and HTTP, no work); the stored part of the month per unit alone over psycopg,
   before (every interval: `camera_state._UNIT_SECONDS`) and now (the day rollup, `uptime_days.key_seconds`), and
-  the per-camera fetch that tails and live states need (`camera_state.fleet`);
+  the per-camera fetch that tails and live states need (`fleet.fleet`);
 - the overview in Debian's Chromium (Playwright), desktop size: performance.now() when the first former-district
   group and when all 166 tiles with the KPIs are in the DOM (a MutationObserver records it), median of 5 reloads;
 - the briefing for October in each format through `services.reports.issue.make`, as `pulse report monthly` does.
@@ -46,7 +46,7 @@ import numpy as np
 from bench.common import fresh_database, machine, percentiles, timed_get
 from bench.procs import isolate
 from services.api.app import create_app
-from services.core import accounts, camera_state, serve, uptime_days
+from services.core import accounts, camera_state, fleet, serve, uptime_days
 from services.core.db import connect
 from services.core.settings import load_settings
 from services.core.units import list_units
@@ -248,7 +248,7 @@ def sql_month_sums(settings, n: int) -> dict:
     """The stored part of a month per unit, alone over psycopg: before (every interval, the query `/uptime` still
     uses for a list of cameras) and now (the day rollup) — and the per-camera fetch both add to it."""
     params = {"view": VIEW, "ids": None, "a": MONTH_START, "b": MONTH_END}
-    before, rollup, fleet = [], [], []
+    before, rollup, fetched = [], [], []
     with connect(settings, autocommit=True) as conn:
         for _ in range(min(n, 3)):  # ≈ 7 s each
             started = time.perf_counter()
@@ -259,12 +259,12 @@ def sql_month_sums(settings, n: int) -> dict:
             uptime_days.key_seconds(conn, MONTH_START, MONTH_END)
             rollup.append(time.perf_counter() - started)
             started = time.perf_counter()
-            camera_state.fleet(conn, view_set=VIEW)
-            fleet.append(time.perf_counter() - started)
+            fleet.fleet(conn, view_set=VIEW)
+            fetched.append(time.perf_counter() - started)
     return {
         "before_every_interval": percentiles(before),
         "day_rollup": percentiles(rollup),
-        "fleet_arrays_150k_cameras": percentiles(fleet),
+        "fleet_arrays_150k_cameras": percentiles(fetched),
     }
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 
 from services.api.deps import AppSettings, Conn, Now, Reader, require_unit
 from services.api.uptime import UnitSetParam, seconds_item
-from services.core import camera_state, uptime
+from services.core import camera_state, fleet, uptime
 from services.core.camera_state import CameraSnapshot
 from services.core.heartbeats import CAMERA_ID_PATTERN
 
@@ -55,7 +55,7 @@ def list_cameras(
     if unit is not None:
         require_unit(principal, view, unit)
     # Live states of every camera at once on arrays; full rows only for the page asked for.
-    cams = camera_state.fleet(conn, view_set=view, with_ids=True)
+    cams = fleet.fleet(conn, view_set=view, with_ids=True)
     live = cams.live(now, settings.gateway_silence_s)
     readable = np.array([principal.can_read_unit(unit_set, code) for unit_set, code, _ in cams.keys], dtype=bool)
     wanted = readable[cams.key] if len(cams.keys) else np.zeros(0, dtype=bool)

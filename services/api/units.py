@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import BaseModel, Field
 
 from services.api.deps import FREE_TEXT, AdminOnly, AppSettings, Conn, Now, Reader, require_unit
-from services.core import camera_state, engagement, unit_places, units, uptime
+from services.core import camera_state, engagement, fleet, unit_places, units, uptime
 
 router = APIRouter(prefix="/api/v1/units", tags=["units"])
 UnitSetParam = Annotated[
@@ -37,7 +37,7 @@ def _item(row: dict) -> dict:
 def list_units(principal: Reader, conn: Conn, settings: AppSettings, now: Now, unit_set: UnitSetParam = None) -> dict:
     view = unit_set or settings.unit_set
     rows = [r for r in units.list_units(conn, view) if principal.can_read_unit(view, r["code"])]
-    cams = camera_state.fleet(conn, view_set=view)  # every camera once, as arrays: live states, tails
+    cams = fleet.fleet(conn, view_set=view)  # every camera once, as arrays: live states, tails
     day = camera_state.unit_uptime(
         conn,
         camera_state.local_day_start(now, settings.tz),

@@ -148,7 +148,7 @@ def test_the_rules_on_arrays_agree_with_tail_and_live_state_on_many_cases() -> N
 
     import numpy as np
 
-    from services.core.camera_state import micros
+    from services.core.fleet import micros
     from services.core.uptime import LIVE_STATES, NEVER, clip, live_states, tail_micros
 
     rng = random.Random(7)
