@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
@@ -38,24 +39,14 @@ def list_units(principal: Reader, conn: Conn, settings: AppSettings, now: Now, u
     view = unit_set or settings.unit_set
     rows = [r for r in units.list_units(conn, view) if principal.can_read_unit(view, r["code"])]
     cams = fleet.fleet(conn, view_set=view)  # every camera once, as arrays: live states, tails
-    day = camera_state.unit_uptime(
-        conn,
-        camera_state.local_day_start(now, settings.tz),
-        now,
-        view_set=view,
-        camera_ids=None,
-        tz=settings.tz,
-        cameras=cams,
-    ).seconds
-    month = camera_state.unit_uptime(
-        conn,
-        camera_state.local_month_start(now, settings.tz),
-        now,
-        view_set=view,
-        camera_ids=None,
-        tz=settings.tz,
-        cameras=cams,
-    ).seconds
+
+    def since(start: datetime) -> dict:
+        return camera_state.unit_uptime(
+            conn, start, now, view_set=view, camera_ids=None, tz=settings.tz, cameras=cams
+        ).seconds
+
+    day = since(camera_state.local_day_start(now, settings.tz))
+    month = since(camera_state.local_month_start(now, settings.tz))
     mau = engagement.mau(conn, view, now.astimezone(settings.tz).date())
     places = unit_places.places_of(conn, view)
     live = defaultdict(Counter, cams.live_counts(now, settings.gateway_silence_s))

@@ -22,7 +22,9 @@ from psycopg.rows import tuple_row
 from services.core.db import DbConn
 
 Key = tuple[str, str, str]  # unit_set, unit_code, successor_code ('' when none)
-_COMPACT_LOCK = (7370, 1)  # one folder at a time; the rollup's per-camera locks use (7370, hashtext(id))
+# One folder at a time. A key of its own: (7370, n) are the per-camera locks (7370, hashtext(camera_id)), and a
+# camera whose id hashes to 1 would have shared the lock this used to be.
+_COMPACT_LOCK = (7371, 0)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from psycopg.rows import tuple_row
 from services.core.db import DbConn, copy_in
 from services.core.uptime import Beat, Interval
 from services.ingest.heartbeats import HeartbeatRow, KeepAlive
-from services.ingest.rollup import extend
+from services.ingest.rollup import CAMERA_LOCK, extend
 
 # The columns of `heartbeats` a row fills, and their types for binary COPY.
 COLUMNS = ("ts", "camera_id", "status", "seq", "metrics", "quality", "gateway_id", "received_at")
@@ -79,7 +79,7 @@ ON CONFLICT (camera_id) DO UPDATE
 
 # The in-order path (issue 19): what extending a camera's stored intervals needs, read after taking the cameras'
 # rollup locks — the last heartbeat before this batch, I and G, whether a rollup is pending, and the last interval.
-_LOCK = "SELECT pg_advisory_xact_lock(7370, hashtext(c)) FROM unnest(%s::text[]) AS c ORDER BY c"
+_LOCK = "SELECT pg_advisory_xact_lock(%s, hashtext(c)) FROM unnest(%s::text[]) AS c ORDER BY c"
 _EXTEND_INPUTS = """
 SELECT s.camera_id, cs.last_ts, cs.last_state, c.interval_s, c.grace_s, d.camera_id IS NOT NULL AS queued,
        i.start_ts, i.end_ts, i.state
@@ -203,7 +203,7 @@ def _extend_in_order(conn: DbConn, rows: Sequence[HeartbeatRow]) -> list[str]:
     beats: dict[str, list[Beat]] = defaultdict(list)
     for r in rows:
         beats[r.camera_id].append(Beat(r.ts, r.state))
-    conn.execute(_LOCK, (list(beats),))
+    conn.execute(_LOCK, (CAMERA_LOCK, list(beats)))
     late: list[str] = []
     ends: list[tuple[str, datetime, datetime]] = []
     added: list[tuple[str, datetime, datetime, str]] = []

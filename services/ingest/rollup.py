@@ -24,6 +24,10 @@ from services.core.uptime import QUALITY_FLAGS, Beat, Interval, merge, spans, st
 # Claimed in two statements: lock (skipping rows a writer holds), then delete what is now ours. In the one-statement
 # form, DELETE … WHERE camera_id IN (SELECT … FOR UPDATE SKIP LOCKED), PostgreSQL may re-run the sub-select when a
 # claimed row changed meanwhile (EvalPlanQual), and a writer waited behind such a claim for minutes once.
+# The per-camera advisory lock (key CAMERA_LOCK, hashtext(camera_id)) that the rollup, ingest's writer and
+# migration 0014's camera trigger (which spells the number out) take before rewriting a camera's intervals.
+CAMERA_LOCK = 7370
+
 _CLAIM = "SELECT camera_id, from_ts, to_ts FROM camera_dirty ORDER BY camera_id LIMIT %s FOR UPDATE SKIP LOCKED"
 _UNQUEUE = "DELETE FROM camera_dirty WHERE camera_id = ANY(%s::text[])"
 
@@ -123,8 +127,8 @@ def rollup_step(conn: DbConn, *, limit: int = 5000) -> int:
         held = {
             r["c"]
             for r in conn.execute(
-                "SELECT c FROM unnest(%s::text[]) AS c WHERE pg_try_advisory_xact_lock(7370, hashtext(c))",
-                ([r["camera_id"] for r in claimed],),
+                "SELECT c FROM unnest(%s::text[]) AS c WHERE pg_try_advisory_xact_lock(%s, hashtext(c))",
+                ([r["camera_id"] for r in claimed], CAMERA_LOCK),
             )
         }
         claimed = [r for r in claimed if r["camera_id"] in held]

@@ -13,7 +13,7 @@ from services.core import accounts
 from services.core.uptime import Beat, spans
 from services.ingest.heartbeat_writer import write_batch
 from services.ingest.heartbeats import HeartbeatRow
-from services.ingest.rollup import rollup_all, rollup_step
+from services.ingest.rollup import CAMERA_LOCK, rollup_all, rollup_step
 
 pytestmark = pytest.mark.db
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
@@ -98,7 +98,7 @@ def test_a_rollup_step_leaves_a_camera_a_writer_holds_queued_instead_of_waiting(
     write_batch(conn, rows[:1])  # late: queued for the rollup
     assert conn.execute("SELECT count(*) AS n FROM camera_dirty").fetchone()["n"] == 1
     with connect(settings) as writer, connect(settings, autocommit=True) as rollup:
-        writer.execute("SELECT pg_advisory_xact_lock(7370, hashtext('c1'))")  # a writer mid-transaction
+        writer.execute("SELECT pg_advisory_xact_lock(%s, hashtext('c1'))", (CAMERA_LOCK,))  # a writer mid-transaction
         rollup.execute("SET statement_timeout = '5s'")  # waiting would fail the test, not hang it
         assert rollup_step(rollup) == 0
         assert conn.execute("SELECT count(*) AS n FROM camera_dirty").fetchone()["n"] == 1
