@@ -11,6 +11,7 @@ from typing import Any, TypeAlias
 
 import psycopg
 from psycopg import sql
+from psycopg.adapt import PyFormat
 from psycopg.rows import dict_row
 from psycopg.types.json import set_json_dumps
 from psycopg_pool import ConnectionPool
@@ -42,6 +43,10 @@ def _json(value: Any) -> bytes:
     return value if isinstance(value, bytes) else to_json(value)
 
 
+# bytea by type name would be psycopg's DB-API `Binary` dumper, Python code; this is the C one it uses for bytes.
+_BYTES_BINARY = psycopg.adapters.get_dumper(bytes, PyFormat.BINARY)
+
+
 def copy_in(
     conn: DbConn, table: str, columns: Sequence[str], types: Sequence[str], rows: Iterable[Sequence[Any]]
 ) -> None:
@@ -52,6 +57,7 @@ def copy_in(
     )
     with conn.cursor() as cur:
         set_json_dumps(_json, cur)
+        cur.adapters.register_dumper(bytes, _BYTES_BINARY)  # also what "bytea" names from now on, for this cursor
         with cur.copy(statement) as copy:
             copy.set_types(types)
             for row in rows:

@@ -26,9 +26,12 @@ from services.core.uptime import Beat, Interval
 from services.ingest.heartbeats import HeartbeatRow, KeepAlive
 from services.ingest.rollup import CAMERA_LOCK, extend
 
-# The columns of `heartbeats` a row fills, and their types for binary COPY.
+# The columns of `heartbeats` a row fills, and the types psycopg writes them as in binary COPY. The readings go
+# in jsonb's binary form, written here (`_JSONB` + the JSON): as "bytea" psycopg passes them through in C, where
+# its jsonb dumper is Python code run twice for every heartbeat.
 COLUMNS = ("ts", "camera_id", "status", "seq", "metrics", "quality", "gateway_id", "received_at")
-TYPES = ("timestamptz", "text", "text", "int8", "jsonb", "jsonb", "int8", "timestamptz")
+TYPES = ("timestamptz", "text", "text", "int8", "bytea", "bytea", "int8", "timestamptz")
+_JSONB = b"\x01"  # jsonb's binary format version
 _COLUMN_LIST = ", ".join(COLUMNS)
 
 _CREATE_STAGE = "CREATE TEMP TABLE IF NOT EXISTS hb_stage (LIKE heartbeats) ON COMMIT DELETE ROWS"
@@ -179,7 +182,11 @@ def copy_rows(conn: DbConn, table: str, rows: Sequence[HeartbeatRow]) -> None:
         table,
         COLUMNS,
         TYPES,
-        ((r.ts, r.camera_id, r.status, r.seq, r.metrics, r.quality, r.gateway_id, r.received_at) for r in rows),
+        (
+            (r.ts, r.camera_id, r.status, r.seq, r.metrics and _JSONB + r.metrics, r.quality and _JSONB + r.quality,
+             r.gateway_id, r.received_at)
+            for r in rows
+        ),  # fmt: skip
     )
 
 

@@ -1,5 +1,6 @@
 """The writer and the rollup against the real TimescaleDB: dedupe, auto-registration, late data corrected."""
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -87,9 +88,10 @@ def test_the_watermark_never_runs_ahead_of_when_the_gateway_received_the_data(co
 
 def test_readings_are_stored_as_json_objects_on_the_fast_path_and_the_careful_one(conn, gateway_id) -> None:
     metrics, quality = {"fps": 25.0, "recording": True}, {"blur": 310.5, "frozen": False}
-    fresh = row(gateway_id, "c1", 0)._replace(metrics=metrics, quality=quality)
+    as_json = {"metrics": json.dumps(metrics).encode(), "quality": json.dumps(quality).encode()}  # as ingest has them
+    fresh = row(gateway_id, "c1", 0)._replace(**as_json)
     assert write_batch(conn, [fresh]).inserted == 1  # nothing stored before: one COPY into heartbeats
-    replay = row(gateway_id, "c1", 60)._replace(metrics=metrics, quality=quality)
+    replay = row(gateway_id, "c1", 60)._replace(**as_json)
     assert write_batch(conn, [fresh, replay]).inserted == 1  # c1@0 again: the staging table and ON CONFLICT
     stored_rows = conn.execute(
         "SELECT jsonb_typeof(metrics) AS m, jsonb_typeof(quality) AS q, metrics, quality FROM heartbeats"
