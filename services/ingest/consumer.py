@@ -339,7 +339,12 @@ async def _next_batch(consumer: AIOKafkaConsumer, pipeline: Pipeline[Any], stop:
     size = 0
     timeout_ms = int(pipeline.batch_wait_s * 1000)
     while len(records) < pipeline.batch_max and size < pipeline.batch_max_bytes and not stop.is_set():
-        fetched = await consumer.getmany(timeout_ms=timeout_ms, max_records=pipeline.batch_max - len(records))
+        # As many messages as the bytes left allow, judged by the messages so far (a few to begin with): the
+        # client may hold far more than a batch already fetched — 74 MB of heartbeat chunks were seen taken in
+        # one call — and a batch is decoded whole before its write begins, so nothing would overlap.
+        fits = (pipeline.batch_max_bytes - size) // max(1, size // len(records)) + 1 if records else FIRST_TAKE
+        wanted = min(pipeline.batch_max - len(records), fits)
+        fetched = await consumer.getmany(timeout_ms=timeout_ms, max_records=wanted)
         for part in fetched.values():
             records.extend(part)
             size += sum(len(r.value or b"") for r in part)
@@ -347,6 +352,9 @@ async def _next_batch(consumer: AIOKafkaConsumer, pipeline: Pipeline[Any], stop:
             break
         timeout_ms = 0  # take what has already arrived, but do not wait for more
     return records
+
+
+FIRST_TAKE = 16  # messages taken first when a batch begins, to judge their size
 
 
 def _decode(pipeline: Pipeline[T], records: list[ConsumerRecord]) -> _Batch[T]:

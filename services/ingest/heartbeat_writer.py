@@ -183,10 +183,18 @@ def copy_rows(conn: DbConn, table: str, rows: Sequence[HeartbeatRow]) -> None:
         COLUMNS,
         TYPES,
         (
-            (r.ts, r.camera_id, r.status, r.seq, r.metrics and _JSONB + r.metrics, r.quality and _JSONB + r.quality,
-             r.gateway_id, r.received_at)
+            (
+                r.ts,
+                r.camera_id,
+                r.status,
+                r.seq,
+                r.metrics and _JSONB + r.metrics,
+                r.quality and _JSONB + r.quality,
+                r.gateway_id,
+                r.received_at,
+            )
             for r in rows
-        ),  # fmt: skip
+        ),
     )
 
 
