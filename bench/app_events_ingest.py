@@ -125,7 +125,7 @@ def time_raw_copy(conn: DbConn, rows: list[EventRow]) -> float:
                     r.app_id,
                     r.platform,
                     r.app_version,
-                    r.properties,
+                    r.properties.decode(),  # JSON text, for a text COPY into jsonb
                     r.received_at,
                     r.background,
                 )

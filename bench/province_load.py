@@ -89,7 +89,9 @@ TABLES = (
     "engagement_daily",
     "engagement_monthly",
     "engagement_first",
-    "engagement_features",
+    "engagement_name_sets",
+    "engagement_name_counts",
+    "engagement_event_names",
 )
 
 

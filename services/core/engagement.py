@@ -1,4 +1,4 @@
-"""Engagement figures (SPEC §8) read from the activity tables ingest maintains (migration 0005).
+"""Engagement figures (SPEC §8) read from the activity tables ingest maintains (migrations 0005, 0016).
 
 Each scope — a unit of some set, or the district ('*', '*') — has its own rows, so every figure is a count or a
 sum over one scope: MAU is the number of the scope's subjects active in the month, never a sum of the units'
@@ -275,14 +275,22 @@ def weekly_active(conn: DbConn, scope: tuple[str, str], start: date, end: date) 
 
 
 def feature_use(conn: DbConn, scope: tuple[str, str], month: date) -> list[dict]:
-    """Events and distinct subjects per event name in the month, most used first."""
+    """Events and distinct subjects per event name in the month, most used first. A subject counts for a name
+    when its bit is set in the subject's name set for the month (migration 0016)."""
     rows = conn.execute(
         """
-        SELECT event, sum(events) AS events, count(*) AS subjects FROM engagement_features
-        WHERE scope_id = %s AND month = %s
-        GROUP BY event ORDER BY sum(events) DESC, event
+        WITH used AS (
+            SELECT c.name_id, n.event, c.events
+            FROM engagement_name_counts c JOIN engagement_event_names n USING (name_id)
+            WHERE c.scope_id = %(scope)s AND c.month = %(month)s
+        )
+        SELECT u.event, u.events,
+               (SELECT count(*) FROM engagement_name_sets s
+                WHERE s.scope_id = %(scope)s AND s.month = %(month)s AND s.word = u.name_id / 64
+                  AND s.names & (1::bigint << (u.name_id %% 64)) <> 0) AS subjects
+        FROM used u ORDER BY u.events DESC, u.event
         """,
-        (scope_id(conn, scope), month.replace(day=1)),
+        {"scope": scope_id(conn, scope), "month": month.replace(day=1)},
         prepare=False,
     ).fetchall()
     return [{"event": r["event"], "events": int(r["events"]), "subjects": int(r["subjects"])} for r in rows]

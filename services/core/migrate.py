@@ -61,9 +61,10 @@ def discover() -> list[Migration]:
     return found
 
 
-def migrate(conn: DbConn, *, timezone: str | None = None) -> MigrationReport:
+def migrate(conn: DbConn, *, timezone: str | None = None, upto: int | None = None) -> MigrationReport:
     """Bring the database to the newest schema and reference data. Safe to run any number of times.
-    `timezone`: the deployment's zone (PULSE_TIMEZONE), whose local days the day rollup counts."""
+    `timezone`: the deployment's zone (PULSE_TIMEZONE), whose local days the day rollup counts. `upto`: stop after
+    that version (a test of what a migration does to the data before it)."""
     report = MigrationReport()
     conn.autocommit = True
     conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
@@ -75,6 +76,8 @@ def migrate(conn: DbConn, *, timezone: str | None = None) -> MigrationReport:
         )
         done = {r["version"]: r for r in conn.execute("SELECT version, name, checksum FROM schema_migrations")}
         for m in discover():
+            if upto is not None and m.version > upto:
+                break
             if m.version in done:
                 if done[m.version]["checksum"] != m.checksum:
                     raise MigrationError(

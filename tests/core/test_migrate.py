@@ -1,3 +1,6 @@
+import random
+from datetime import date
+
 import psycopg
 import pytest
 
@@ -63,3 +66,53 @@ def test_population_entered_by_an_operator_survives_a_migration(conn: psycopg.Co
         assert row["population"] == 12345
     finally:
         conn.execute("UPDATE units SET population = NULL WHERE unit_set = '2024' AND code = '15865'")
+
+
+def test_feature_use_is_carried_over_to_name_sets_exactly(settings) -> None:
+    """0016 turns 0005's row per scope, month, event name and subject into name sets and name counts: the feature
+    use read before the migration (0005's own query) equals the one read after."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    from services.core import engagement
+    from services.core.db import connect as connect_to
+
+    parts = urlsplit(settings.database_url)
+    name = f"{parts.path.lstrip('/')}_m0016"
+    with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    scratch = settings.model_copy(update={"database_url": urlunsplit(parts._replace(path=f"/{name}"))})
+    rng = random.Random(16)
+    names = [f"event_{i}" for i in range(70)]  # more than one word of bits
+    with connect_to(scratch) as c:
+        migrate(c, timezone=scratch.timezone, upto=15)
+        district = c.execute("SELECT scope_id FROM engagement_scopes WHERE scope_set = '*'").fetchone()["scope_id"]
+        c.execute("INSERT INTO app_subjects (subject) SELECT 's' || g FROM generate_series(1, 30) g")
+        rows = {
+            (district, date(2024, m, 1), rng.choice(names), rng.randint(1, 30)): rng.randint(1, 9)
+            for m in (3, 4)
+            for _ in range(400)
+        }
+        with c.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO engagement_features (scope_id, month, event, subject_id, events)"
+                " VALUES (%s, %s, %s, %s, %s)",
+                [(*key, n) for key, n in rows.items()],
+            )
+        before = {
+            month: c.execute(
+                "SELECT event, sum(events) AS events, count(*) AS subjects FROM engagement_features"
+                " WHERE scope_id = %s AND month = %s GROUP BY event ORDER BY sum(events) DESC, event",
+                (district, month),
+            ).fetchall()
+            for month in (date(2024, 3, 1), date(2024, 4, 1))
+        }
+        migrate(c, timezone=scratch.timezone)
+        for month, old in before.items():
+            new = engagement.feature_use(c, (engagement.DISTRICT, engagement.DISTRICT), month)
+            assert new == [
+                {"event": r["event"], "events": int(r["events"]), "subjects": int(r["subjects"])} for r in old
+            ]
+            assert len(new) > 64
+    with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')

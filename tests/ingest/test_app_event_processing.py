@@ -80,9 +80,71 @@ def test_a_collector_message_becomes_rows_with_their_local_day() -> None:
         (message([event(properties=[1])]), "properties"),
         (message([event(background="no")]), "background"),
         (message([event(event_time="yesterday")]), "event_time"),
+        # no local day in Asia/Ho_Chi_Minh: refused by name, not an OverflowError past the dead-letter path
+        (message([event(), event(event_time="9999-12-31T23:59:59-03:30")]), r"events\[1\]\.event_time: its local day"),
         (message([event(session_id="x" * 65)]), "session_id"),
     ],
 )
 def test_poison_messages_are_refused_with_a_reason(value, reason) -> None:
     with pytest.raises(ValueError, match=reason):
         process_message(value, tz=TZ)
+
+
+def test_properties_are_the_json_text_of_an_object_as_received() -> None:
+    with_properties, without = process_message(message([event(), event(properties=...)]), tz=TZ)
+    assert isinstance(with_properties.properties, bytes)
+    assert json.loads(with_properties.properties) == {"cold_start": True}
+    assert without.properties == b"{}"
+
+
+@pytest.mark.parametrize(
+    "event_time",
+    ["2024-03-31T17:30:00Z", "2024-03-31T17:30:00+00:00", "2024-03-31 17:30:00+00", "2024-03-31T17:30:00.0000009Z"],
+)
+def test_times_are_read_as_they_always_were(event_time) -> None:
+    """`datetime.fromisoformat`, as `parse_rfc3339` does, not msgspec's RFC 3339: the same instant each time."""
+    (row,) = process_message(message([event(event_time=event_time)]), tz=TZ)
+    assert row.event_time == datetime(2024, 3, 31, 17, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (message([event(event_time="2024-03-31T17:30:00z")]), "events[0].event_time: expected an RFC 3339 timestamp"),
+        (message([event(event_time="2024-03-31T17:30:00")]), "events[0].event_time: timestamp needs an offset"),
+        # msgspec passes over unknown fields and raw properties without checking their UTF-8 or their depth
+        (message(locale="vi-\udcff"), "not JSON: invalid unicode code point"),
+        (message([event(properties={"p": "RAW"})]), "not JSON: recursion limit exceeded"),
+    ],
+)
+def test_what_msgspec_does_not_check_is_refused_as_before(value, reason) -> None:
+    value = value.replace(b'"vi-\\udcff"', b'"vi-\xff"').replace(b'"RAW"', b"[" * 198 + b"]" * 198)
+    with pytest.raises(ValueError) as refused:
+        process_message(value, tz=TZ)
+    assert str(refused.value).startswith(reason)
+
+
+def test_properties_nested_as_deep_as_before_are_taken() -> None:
+    value = message([event(properties={"p": "RAW"})]).replace(b'"RAW"', b"[" * 197 + b"]" * 197)
+    (row,) = process_message(value, tz=TZ)
+    assert row.properties.startswith(b'{"p": [[[')
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (
+            message([event(event_id="{00000000-0000-0000-0000-000000000001}")]),
+            "Invalid UUID - at `$.events[0].event_id`",
+        ),
+        (message([event(event_id="0000000000000000-0000-0000-00000001")]), "Invalid UUID - at `$.events[0].event_id`"),
+        (message([event(properties={"x": "NAN"})]).replace(b'"NAN"', b"NaN"), "not JSON: JSON is malformed"),
+        (message().replace(b'{"v": 2', b'{"v": 1, "v": 2'), "Expected `float` >= 2.0 - at `$.v`"),
+    ],
+)
+def test_the_few_things_only_the_old_checks_took_are_refused_in_msgspecs_words(value, reason) -> None:
+    """A UUID spelt other than 8-4-4-4-12 (or 32 hex digits), NaN or Infinity (not JSON, and not storable in jsonb),
+    a key given twice whose first value is wrong: `uuid.UUID` and pydantic-core took them, msgspec does not."""
+    with pytest.raises(ValueError) as refused:
+        process_message(value, tz=TZ)
+    assert str(refused.value).startswith(reason)

@@ -52,7 +52,7 @@ class Ev:
             app_id=None,
             platform="android",
             app_version="2.3.1",
-            properties="{}",
+            properties=b"{}",
             received_at=at.astimezone(UTC) + timedelta(seconds=received_delay_s),
             background=self.background,
             day=at.date(),
@@ -299,3 +299,47 @@ def test_a_batch_written_concurrently_from_two_connections_counts_each_day_once(
         assert sum(pool.map(write, [same_day[::2], same_day[1::2]])) == len(same_day)
     march, _ = engagement.month_figures(conn, "2024", date(2024, 3, 1), date(2024, 6, 1))
     assert (march[GIANG].mau, march[GIANG].active_days) == (1, 1)
+
+
+def expected_features(events: list[Ev], view: str | None, code: str | None, month: int) -> dict[str, dict]:
+    """Per event name in the month and scope: its events and its distinct subjects, from the events themselves."""
+    events_of: dict[str, int] = defaultdict(int)
+    subjects_of: dict[str, set[str]] = defaultdict(set)
+    for e in events:
+        if e.local.month != month or (view is not None and scope_of(e, view) != code):
+            continue
+        events_of[e.event] += 1
+        subjects_of[e.event].add(e.subject)
+    return {n: {"event": n, "events": events_of[n], "subjects": len(subjects_of[n])} for n in events_of}
+
+
+def test_feature_use_per_scope_matches_an_independent_count_beyond_one_word_of_names(conn) -> None:
+    """Feature use keeps each subject's names as bits, 64 names to a word (migration 0016): 150 names in random
+    order, several subjects per name, duplicates and retries in shuffled batches, every scope of both views."""
+    rng = random.Random(19)
+    names = [f"feature_{i:03d}" for i in range(150)]
+    rng.shuffle(names)  # ids are given in the order names first arrive
+    units_2024 = sorted(TO_2025)
+    extra = [
+        Ev(
+            rng.choice([A, B, C, D]),
+            rng.choice([*units_2024, None]),
+            d(rng.choice([3, 4]), rng.randint(1, 28), 10, i % 60),
+            name,
+        )
+        for i, name in enumerate(names * 3)
+    ]
+    events = EVENTS + extra
+    assert write_shuffled(conn, events, seed=3) == len(events)
+    for view in ("2024", "2025"):
+        for code in {scope_of(e, view) for e in events} - {None}:
+            for month in (3, 4):
+                got = {f["event"]: f for f in engagement.feature_use(conn, (view, code), date(2024, month, 1))}
+                assert got == expected_features(events, view, code, month), (view, code, month)
+    for month in (3, 4):
+        got = engagement.feature_use(conn, (engagement.DISTRICT, engagement.DISTRICT), date(2024, month, 1))
+        assert {f["event"]: f for f in got} == expected_features(events, None, None, month)
+        assert [f["events"] for f in got] == sorted((f["events"] for f in got), reverse=True)
+    # The names filled three words, and a subject's set holds more than one name.
+    assert conn.execute("SELECT max(word) AS w FROM engagement_name_sets").fetchone()["w"] == 2
+    assert conn.execute("SELECT count(*) AS n FROM engagement_name_sets WHERE names < 0").fetchone()["n"] > 0
