@@ -5,8 +5,10 @@ message) and a `write` that stores a batch in one database transaction. The loop
 - batches by size and time: it waits up to `batch_wait_s` for the first records, then takes whatever else has
   already arrived (up to `batch_max`) without waiting more, so a quiet stream is written at once and a busy one
   in large COPYs;
-- fetches and decodes the next batch while the previous one is being written (one batch in flight, written
-  and committed strictly in order);
+- fetches and decodes the next batch while the previous one is being written, in takes of at most
+  TAKE_MAX_BYTES; what is decoded while the writer is busy joins the batch waiting for it, up to `batch_max` and
+  `batch_max_bytes` (`_Handover`): small batches when the writer keeps up, big ones when it does not; written
+  and committed strictly in order;
 - sends undecodable messages (and the bad items of a message that holds many) to the pipeline's dead-letter
   topic with reason, stage, partition and offset, and waits for Kafka to acknowledge them before going on;
 - retries the write with backoff while the database is unreachable; isolates rows the database refuses by
@@ -77,6 +79,7 @@ class Pipeline(Generic[T]):
     rejected: Callable[[T], Sequence[str]] = lambda _: ()
     batch_max: int = 20_000
     # Messages of many rows (a gateway's chunk of heartbeats) fill a batch by size before they reach batch_max.
+    # Both bound a batch as written, grown while the writer was busy (one take is at most TAKE_MAX_BYTES).
     batch_max_bytes: int = 8 << 20
     batch_wait_s: float = 0.5
     background_every_s: float = 0.2
@@ -230,6 +233,56 @@ class _Batch(Generic[T]):
     items: list[T]
     origin: dict[int, ConsumerRecord]
     poison: list[_Poison]
+    size: int = 0  # bytes of the records' values
+
+    def extend(self, later: _Batch[T]) -> None:
+        self.records += later.records
+        self.items += later.items
+        self.origin.update(later.origin)
+        self.poison += later.poison
+        self.size += later.size
+
+
+class _Handover(Generic[T]):
+    """The decoded batch waiting for the writer. While the writer is busy, what is decoded meanwhile joins it, up
+    to the pipeline's batch bounds: a batch is small when the writer is free (written at once while the next is
+    decoded: the two overlap) and grows while a write takes long (the per-batch work, per camera for heartbeats,
+    spreads over more rows). Taken in order, so offsets are still committed in order."""
+
+    def __init__(self, pipeline: Pipeline[T]) -> None:
+        self.pipeline = pipeline
+        self.waiting: _Batch[T] | None = None
+        self.closed = False
+        self.changed = asyncio.Condition()
+
+    def _fits(self, batch: _Batch[T]) -> bool:
+        w = self.waiting
+        return w is None or (
+            len(w.records) + len(batch.records) <= self.pipeline.batch_max
+            and w.size + batch.size <= self.pipeline.batch_max_bytes
+        )
+
+    async def put(self, batch: _Batch[T]) -> None:
+        async with self.changed:
+            await self.changed.wait_for(lambda: self._fits(batch))
+            if self.waiting is None:
+                self.waiting = batch
+            else:
+                self.waiting.extend(batch)
+            self.changed.notify_all()
+
+    async def close(self) -> None:
+        async with self.changed:
+            self.closed = True
+            self.changed.notify_all()
+
+    async def take(self) -> _Batch[T] | None:
+        """The waiting batch; None once closed with nothing waiting."""
+        async with self.changed:
+            await self.changed.wait_for(lambda: self.waiting is not None or self.closed)
+            batch, self.waiting = self.waiting, None
+            self.changed.notify_all()
+            return batch
 
 
 # Allocations between two young-generation collections of the cyclic GC (Python's default: 700). A pipeline holds a
@@ -262,7 +315,7 @@ async def run_pipeline(settings: Settings, pipeline: Pipeline[T], stop: asyncio.
     )
     dlq = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True)
     writer: _Writer[T] = _Writer(settings, pipeline, stop)
-    in_flight: asyncio.Queue[_Batch[T] | None] = asyncio.Queue(maxsize=1)
+    handover: _Handover[T] = _Handover(pipeline)
     await consumer.start()
     await dlq.start()
     log.info("consuming %s as group %s", pipeline.topic, pipeline.group_id)
@@ -272,12 +325,13 @@ async def run_pipeline(settings: Settings, pipeline: Pipeline[T], stop: asyncio.
             while not stop.is_set():
                 records = await _next_batch(consumer, pipeline, stop)
                 if records:
-                    await in_flight.put(_decode(pipeline, records))
+                    await handover.put(_decode(pipeline, records))
+                    await asyncio.sleep(0)  # a free writer takes it now, not after the next take is decoded
         finally:
-            await in_flight.put(None)
+            await handover.close()
 
     async def write() -> None:
-        while (batch := await in_flight.get()) is not None:
+        while (batch := await handover.take()) is not None:
             await _handle_batch(consumer, dlq, writer, pipeline, batch)
 
     async def watch_lag() -> None:
@@ -293,12 +347,14 @@ async def run_pipeline(settings: Settings, pipeline: Pipeline[T], stop: asyncio.
     async def background() -> None:
         # Rest, then drain the queue: work queued meanwhile is handled in larger, cheaper steps (the rollup costs
         # per camera more than per heartbeat), at most `background_every_s` behind the writes. The process is
-        # spawned at the first step (about a second of imports): after one rest, a minute for app events.
+        # spawned now, while the consumer joins its group and the machine waits on the network: its imports take
+        # about half a second of CPU, which the first batches would otherwise share a core with.
         if pipeline.background is None:
             return
         loop = asyncio.get_running_loop()
         pool = _background_pool(settings, pipeline.background)
         try:
+            await loop.run_in_executor(pool, int)  # nothing to do: starts the process
             while not stop.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=pipeline.background_every_s)
@@ -338,11 +394,12 @@ async def _next_batch(consumer: AIOKafkaConsumer, pipeline: Pipeline[Any], stop:
     records: list[ConsumerRecord] = []
     size = 0
     timeout_ms = int(pipeline.batch_wait_s * 1000)
-    while len(records) < pipeline.batch_max and size < pipeline.batch_max_bytes and not stop.is_set():
+    take_bytes = min(pipeline.batch_max_bytes, TAKE_MAX_BYTES)
+    while len(records) < pipeline.batch_max and size < take_bytes and not stop.is_set():
         # As many messages as the bytes left allow, judged by the messages so far (a few to begin with): the
         # client may hold far more than a batch already fetched — 74 MB of heartbeat chunks were seen taken in
         # one call — and a batch is decoded whole before its write begins, so nothing would overlap.
-        fits = (pipeline.batch_max_bytes - size) // max(1, size // len(records)) + 1 if records else FIRST_TAKE
+        fits = (take_bytes - size) // max(1, size // len(records)) + 1 if records else FIRST_TAKE
         wanted = min(pipeline.batch_max - len(records), fits)
         fetched = await consumer.getmany(timeout_ms=timeout_ms, max_records=wanted)
         for part in fetched.values():
@@ -355,11 +412,12 @@ async def _next_batch(consumer: AIOKafkaConsumer, pipeline: Pipeline[Any], stop:
 
 
 FIRST_TAKE = 16  # messages taken first when a batch begins, to judge their size
+TAKE_MAX_BYTES = 8 << 20  # what is fetched and decoded before it is handed to the writer (it may grow: _Handover)
 
 
 def _decode(pipeline: Pipeline[T], records: list[ConsumerRecord]) -> _Batch[T]:
     MESSAGES.labels(pipeline.topic).inc(len(records))
-    batch: _Batch[T] = _Batch(records, [], {}, [])
+    batch: _Batch[T] = _Batch(records, [], {}, [], sum(len(r.value or b"") for r in records))
     for record in records:
         try:
             item = pipeline.decode(record.value)
