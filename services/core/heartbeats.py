@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import msgspec
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator, with_config
@@ -35,6 +35,10 @@ def parse_rfc3339(value: Any) -> datetime:
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise ValueError("timestamp needs an offset (Z or ±hh:mm)")
     return parsed
+
+
+Status = Literal["ok", "degraded", "down"]  # what a camera reports (SPEC §4)
+STATUSES: tuple[str, ...] = get_args(Status)
 
 
 class _Strict(BaseModel):
@@ -72,7 +76,7 @@ def without_none(values: Metrics | Quality | None) -> dict[str, Any] | None:
 class HeartbeatItem(_Strict):
     camera_id: str = Field(pattern=CAMERA_ID_PATTERN)
     ts: datetime
-    status: Literal["ok", "degraded", "down"] = "ok"
+    status: Status = "ok"
     seq: int | None = Field(default=None, ge=0, strict=True)
     metrics: Metrics | None = None
     quality: Quality | None = None
@@ -186,7 +190,7 @@ class WireQuality(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True
 class WireItem(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     camera_id: Annotated[str, msgspec.Meta(pattern=CAMERA_ID_PATTERN)]
     ts: AwareTime
-    status: Literal["ok", "degraded", "down"] = "ok"
+    status: Status = "ok"
     seq: Annotated[int, msgspec.Meta(ge=0)] | None = None
     metrics: WireMetrics | None = None
     quality: WireQuality | None = None

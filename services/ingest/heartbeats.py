@@ -7,6 +7,7 @@ the consumer dead-letters it while the rest of the message is stored.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from operator import attrgetter
 from typing import NamedTuple
@@ -14,6 +15,7 @@ from typing import NamedTuple
 import msgspec
 
 from services.core.heartbeats import (
+    STATUSES,
     InvalidMessage,
     KeepAlive,
     WireHeartbeats,
@@ -55,43 +57,54 @@ class HeartbeatMessage(NamedTuple):
 
 _JSON = msgspec.json.Encoder()
 _FLAGS = attrgetter(*QUALITY_FLAGS)  # a tuple of the flags' values, read in C (this runs for every heartbeat)
+# SPEC §5's state of every (status, flagged) pair, from `state_of` (its one home), looked up per heartbeat.
+_STATES = {(status, flagged): state_of(status, flagged=flagged) for status in STATUSES for flagged in (False, True)}
+_new_row = tuple.__new__  # HeartbeatRow's own constructor is a Python function around this call
 
 
-def _row(item: WireItem, gateway_id: int, unit_set: str, unit_code: str, received_at: datetime) -> HeartbeatRow:
-    quality = item.quality
-    flagged = quality is not None and any(_FLAGS(quality))
-    metrics = item.metrics
-    return HeartbeatRow(  # positional: a third of the cost of keywords, for every heartbeat
-        item.camera_id,
-        item.ts,
-        item.status,
-        state_of(item.status, flagged=flagged),
-        item.seq,
-        _JSON.encode(metrics) if metrics is not None else None,
-        _JSON.encode(quality) if quality is not None else None,
-        gateway_id,
-        unit_set,
-        unit_code,
-        received_at,
-    )
+def _rows(items: Iterable[WireItem], gateway_id: int, unit_set: str, unit_code: str, received_at: datetime) -> list:
+    """The rows of items delivered together. Hundreds of thousands a second: one comprehension, no call per row
+    but msgspec's encoding of the readings (stored as the JSON they arrived as, minus absent fields)."""
+    encode, flags, states = _JSON.encode, _FLAGS, _STATES
+    return [
+        _new_row(
+            HeartbeatRow,
+            (
+                item.camera_id,
+                item.ts,
+                item.status,
+                states[item.status, item.quality is not None and any(flags(item.quality))],
+                item.seq,
+                None if item.metrics is None else encode(item.metrics),
+                None if item.quality is None else encode(item.quality),
+                gateway_id,
+                unit_set,
+                unit_code,
+                received_at,
+            ),
+        )
+        for item in items
+    ]
 
 
 def process_message(value: bytes | None) -> HeartbeatMessage:
     wire = decode_wire(value)
-    if isinstance(wire, WireHeartbeatsChecked):
-        g, s, c, r = wire.gateway_id, wire.unit_set, wire.unit_code, wire.received_at
-        return HeartbeatMessage(tuple([_row(item, g, s, c, r) for item in wire.items]))
-    if isinstance(wire, WireHeartbeats):
-        rows: list[HeartbeatRow | KeepAlive] = []
-        rejected: list[str] = []
-        for index, raw in enumerate(wire.items):
-            try:
-                item = decode_item(raw)
-            except InvalidMessage as exc:
-                rejected.append(f"items[{index}]: {exc}")
-                continue
-            rows.append(_row(item, wire.gateway_id, wire.unit_set, wire.unit_code, wire.received_at))
+    if isinstance(wire, WireHeartbeatsChecked | WireHeartbeats):
+        items, rejected = (wire.items, []) if isinstance(wire, WireHeartbeatsChecked) else _each_item(wire.items)
+        rows = _rows(items, wire.gateway_id, wire.unit_set, wire.unit_code, wire.received_at)
         return HeartbeatMessage(tuple(rows), tuple(rejected))
     if isinstance(wire, WireHeartbeatV1):
-        return HeartbeatMessage((_row(wire, wire.gateway_id, wire.unit_set, wire.unit_code, wire.received_at),))
+        return HeartbeatMessage(tuple(_rows([wire], wire.gateway_id, wire.unit_set, wire.unit_code, wire.received_at)))
     return HeartbeatMessage((KeepAlive(wire.gateway_id, wire.ts, wire.received_at),))
+
+
+def _each_item(raws: list[msgspec.Raw]) -> tuple[list[WireItem], list[str]]:
+    """A message's items one by one (one of them is bad): the good ones, and why each bad one is refused."""
+    good: list[WireItem] = []
+    rejected: list[str] = []
+    for index, raw in enumerate(raws):
+        try:
+            good.append(decode_item(raw))
+        except InvalidMessage as exc:
+            rejected.append(f"items[{index}]: {exc}")
+    return good, rejected
