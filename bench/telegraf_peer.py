@@ -47,7 +47,8 @@ PEER_DDL = """
 CREATE TABLE IF NOT EXISTS {table} (
     time            timestamptz NOT NULL,
     camera_id       text NOT NULL,
-    status          text NOT NULL CHECK (status IN ('ok', 'degraded', 'down')),
+    -- the wire leaves out a status of "ok" (its default, SPEC §4), and Telegraf then leaves out the column
+    status          text NOT NULL DEFAULT 'ok' CHECK (status IN ('ok', 'degraded', 'down')),
     seq             bigint,
     metrics         json,
     quality         json,

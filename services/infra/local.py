@@ -9,12 +9,14 @@ connections. PostgreSQL refuses to run as root, so when we are root its commands
 from __future__ import annotations
 
 import base64
+import grp
 import os
 import pwd
 import shlex
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import time
 import uuid
@@ -90,6 +92,35 @@ def _log_tail(path: Path, lines: int = 15) -> str:
         return "(no log)"
 
 
+def unreachable_ancestor(path: Path, uid: int, gids: set[int]) -> Path | None:
+    """The first directory on the way to `path` that user `uid` (in groups `gids`) may not enter, from the mode
+    bits (no ACLs); None when every one can be entered. `path` itself need not exist yet."""
+    for directory in [*reversed(path.parents), path]:
+        try:
+            st = directory.stat()
+        except FileNotFoundError:
+            return None  # created later, by root, and handed over
+        if uid == 0:
+            continue
+        bit = stat.S_IXUSR if st.st_uid == uid else stat.S_IXGRP if st.st_gid in gids else stat.S_IXOTH
+        if not st.st_mode & bit:
+            return directory
+    return None
+
+
+def _postgres_user_can_reach(path: Path) -> None:
+    """As root, PostgreSQL runs as `postgres`, which must be able to walk to its data directory: a project cloned
+    under /root (mode 700) is not reachable, and initdb would fail with "Permission denied" deep in its output."""
+    user = pwd.getpwnam("postgres")
+    gids = {user.pw_gid, *(g.gr_gid for g in grp.getgrall() if user.pw_name in g.gr_mem)}
+    blocked = unreachable_ancestor(path, user.pw_uid, gids)
+    if blocked is not None:
+        raise InfraError(
+            f"PostgreSQL runs as the postgres user, which cannot enter {blocked}: set PULSE_DATA_DIR to a directory "
+            "it can reach (e.g. PULSE_DATA_DIR=/var/lib/commune-pulse) or clone the project elsewhere (e.g. /srv)"
+        )
+
+
 class Postgres:
     """A PostgreSQL 15 cluster of the project's own under <data_dir>/postgres, with TimescaleDB preloaded."""
 
@@ -115,6 +146,8 @@ class Postgres:
         return subprocess.run(cmd, capture_output=True, text=True, check=check)
 
     def _prepare_dirs(self) -> None:
+        if self.as_root:
+            _postgres_user_can_reach(self.datadir)
         for d in (self.base / "log", self.sockdir):
             d.mkdir(parents=True, exist_ok=True)
         if self.as_root:
