@@ -298,7 +298,7 @@ async def main() -> None:
         gateway_id = conn.execute("SELECT gateway_id FROM gateways").fetchone()["gateway_id"]
         conn.execute(
             "INSERT INTO cameras (camera_id, unit_set, unit_code, gateway_id)"
-            " SELECT format('cam-%%s', lpad(g::text, 5, '0')), '2024', '15865', %s FROM generate_series(0, %s - 1) g",
+            " SELECT format('cam-%%s', lpad(g::text, greatest(5, length(g::text)), '0')), '2024', '15865', %s FROM generate_series(0, %s - 1) g",
             (gateway_id, args.cameras),
         )
         rows = make_rows(args.cameras, args.per_camera, gateway_id)

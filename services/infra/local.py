@@ -92,6 +92,12 @@ def _log_tail(path: Path, lines: int = 15) -> str:
         return "(no log)"
 
 
+# Ingest's writer holds an advisory lock per camera of a transaction (up to 4,000), the rollup per camera of a
+# step (up to 5,000); the shared lock table has max_locks_per_transaction × max_connections slots (TimescaleDB
+# also takes a lock per chunk a statement touches, and its own tuning raises this setting too).
+_LOCKS_SETTING = "max_locks_per_transaction = 256"
+
+
 def unreachable_ancestor(path: Path, uid: int, gids: set[int]) -> Path | None:
     """The first directory on the way to `path` that user `uid` (in groups `gids`) may not enter, from the mode
     bits (no ACLs); None when every one can be entered. `path` itself need not exist yet."""
@@ -182,6 +188,7 @@ class Postgres:
             )
         if not (self.datadir / "PG_VERSION").exists():
             self._init_cluster()
+        self._add_missing_settings()
         result = self._run(
             str(self.bindir / "pg_ctl"),
             "-D",
@@ -226,7 +233,17 @@ class Postgres:
                 f"unix_socket_directories = '{self.sockdir}'\n"
                 "shared_preload_libraries = 'timescaledb'\ntimescaledb.telemetry_level = off\n"
                 "max_connections = 200\nshared_buffers = 256MB\nmax_wal_size = 2GB\n"
+                f"{_LOCKS_SETTING}\n"
             )
+
+    def _add_missing_settings(self) -> None:
+        """Settings added to the local cluster's configuration after clusters were made with it, appended to an
+        older `postgresql.conf` before it starts (the file is the cluster's own, under PULSE_DATA_DIR)."""
+        conf = self.datadir / "postgresql.conf"
+        text = conf.read_text()
+        if _LOCKS_SETTING not in text:
+            with conf.open("a") as f:
+                f.write(f"\n# added by commune-pulse (services/infra/local.py)\n{_LOCKS_SETTING}\n")
 
     def psql(self, sql: str, database: str = "postgres") -> str:
         result = self._run(

@@ -249,32 +249,66 @@ def _extend_in_order(conn: DbConn, rows: Sequence[HeartbeatRow]) -> list[str]:
     return late
 
 
+# Cameras written in one transaction at most. The writer holds an advisory lock per camera until it commits
+# (`_extend_in_order`), and PostgreSQL keeps such locks in one shared table (max_locks_per_transaction ×
+# max_connections slots): a backlog of 150,000 cameras in one batch ran out of it ("out of shared memory") and
+# was retried for ever. Two writers and two rollup steps (5,000 cameras each) stay far below the 51,200 slots of
+# the configuration the product ships (operations.md, PostgreSQL).
+CAMERAS_PER_TRANSACTION = 4_000
+
+
 def write_batch(conn: DbConn, rows: Sequence[HeartbeatRow], keepalives: Sequence[KeepAlive] = ()) -> WriteResult:
+    """Store a batch. Up to CAMERAS_PER_TRANSACTION cameras in one transaction; a batch of more is written in
+    several, each camera's rows in one of them, and the gateways' watermarks move in the last, once every
+    heartbeat they vouch for is stored. The consumer commits the batch's offsets after the last; a crash between
+    transactions replays the batch, and what was stored is stored once."""
+    parts = by_cameras(rows, CAMERAS_PER_TRANSACTION)
+    inserted = 0
+    for part in parts[:-1]:
+        with conn.transaction():
+            inserted += _write_rows(conn, part)
     with conn.transaction():
-        inserted = 0
-        if rows:
-            conn.execute(_CREATE_SUMMARY)
-            copy_in(
-                conn,
-                "hb_cameras",
-                list(_SUMMARY),
-                list(_SUMMARY.values()),
-                (
-                    (c.camera_id, c.first_ts, c.last_ts, c.latest.status, c.latest.state, c.latest.quality,
-                     c.latest.metrics, c.latest.gateway_id, c.first.gateway_id, c.first.unit_set, c.first.unit_code)
-                    for c in summarize(rows)
-                ),
-            )  # fmt: skip
-            # Rows of `cameras` first, before `_extend_in_order` takes the cameras' advisory locks: an import that
-            # moves a camera locks its row and then waits for that lock (migration 0014's trigger), so the other
-            # order could deadlock.
-            conn.execute(_REGISTER_UNKNOWN)
-            conn.execute(_GATEWAY_OF_CAMERA)
-            inserted = _insert(conn, rows)
-            late = _extend_in_order(conn, rows)
-            if late:
-                conn.execute(_QUEUE, (late,))
-            conn.execute(_LATEST)
+        if parts:
+            inserted += _write_rows(conn, parts[-1])
         marks = watermarks(rows, keepalives)
         conn.execute(_WATERMARKS, (list(marks), list(marks.values())))
     return WriteResult(received=len(rows), inserted=inserted)
+
+
+def by_cameras(rows: Sequence[HeartbeatRow], most: int) -> list[Sequence[HeartbeatRow]]:
+    """The rows in parts of at most `most` cameras, every camera's rows in one part, in their order. Pure."""
+    cameras: dict[str, list[HeartbeatRow]] = {}
+    for row in rows:
+        cameras.setdefault(row.camera_id, []).append(row)
+    if len(cameras) <= most:
+        return [rows] if rows else []
+    groups = list(cameras.values())
+    return [[row for group in groups[i : i + most] for row in group] for i in range(0, len(groups), most)]
+
+
+def _write_rows(conn: DbConn, rows: Sequence[HeartbeatRow]) -> int:
+    """The heartbeats, and what they change for their cameras, inside the caller's transaction; returns how many
+    were new."""
+    conn.execute(_CREATE_SUMMARY)
+    copy_in(
+        conn,
+        "hb_cameras",
+        list(_SUMMARY),
+        list(_SUMMARY.values()),
+        (
+            (c.camera_id, c.first_ts, c.last_ts, c.latest.status, c.latest.state, c.latest.quality,
+             c.latest.metrics, c.latest.gateway_id, c.first.gateway_id, c.first.unit_set, c.first.unit_code)
+            for c in summarize(rows)
+        ),
+    )  # fmt: skip
+    # Rows of `cameras` first, before `_extend_in_order` takes the cameras' advisory locks: an import that moves a
+    # camera locks its row and then waits for that lock (migration 0014's trigger), so the other order could
+    # deadlock.
+    conn.execute(_REGISTER_UNKNOWN)
+    conn.execute(_GATEWAY_OF_CAMERA)
+    inserted = _insert(conn, rows)
+    late = _extend_in_order(conn, rows)
+    if late:
+        conn.execute(_QUEUE, (late,))
+    conn.execute(_LATEST)
+    return inserted

@@ -103,3 +103,36 @@ def test_readings_are_stored_as_json_objects_on_the_fast_path_and_the_careful_on
     assert (status["last_ts"], status["last_metrics"], status["last_quality"]) == (at(60), metrics, quality)
     dirty = conn.execute("SELECT from_ts, to_ts FROM camera_dirty").fetchone()
     assert (dirty["from_ts"], dirty["to_ts"]) == (at(0), at(60))
+
+
+def test_a_batch_of_more_cameras_than_one_transaction_holds_is_written_whole(conn, gateway_id, monkeypatch) -> None:
+    """A backlog spread over many cameras (150,000 once ran PostgreSQL's lock table out: one advisory lock per
+    camera) is written a few thousand cameras a transaction; each camera's rows go together, so its intervals are
+    the same as in one transaction, and the watermark moves once all are stored."""
+    from services.ingest import heartbeat_writer
+
+    monkeypatch.setattr(heartbeat_writer, "CAMERAS_PER_TRANSACTION", 3)
+    conn.execute(
+        "INSERT INTO cameras (camera_id, unit_set, unit_code, gateway_id) SELECT 'c' || g, '2024', '15865', %s"
+        " FROM generate_series(1, 7) g",
+        (gateway_id,),
+    )
+    rows = [row(gateway_id, f"c{c}", s) for s in (0, 60, 120, 600) for c in range(1, 8)]  # camera after camera
+    assert write_batch(conn, rows).inserted == len(rows)
+    assert write_batch(conn, rows).inserted == 0  # a replay of it: stored once
+    for c in range(1, 8):
+        assert stored(conn, f"c{c}") == [(0, 180, "up"), (180, 600, "down")], c  # I = G = 60 s
+    assert conn.execute("SELECT watermark FROM gateways").fetchone()["watermark"] == at(600)
+
+
+def test_parts_of_a_batch_keep_each_cameras_rows_together_in_order() -> None:
+    from services.ingest.heartbeat_writer import by_cameras
+
+    rows = [row(1, c, s) for s in (0, 60) for c in ("a", "b", "c", "d", "e")]
+    parts = by_cameras(rows, 2)
+    assert [[(r.camera_id, r.ts) for r in p] for p in parts] == [
+        [("a", at(0)), ("a", at(60)), ("b", at(0)), ("b", at(60))],
+        [("c", at(0)), ("c", at(60)), ("d", at(0)), ("d", at(60))],
+        [("e", at(0)), ("e", at(60))],
+    ]
+    assert by_cameras(rows, 5) == [rows] and by_cameras([], 5) == []
