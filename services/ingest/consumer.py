@@ -354,7 +354,8 @@ async def run_pipeline(settings: Settings, pipeline: Pipeline[T], stop: asyncio.
         loop = asyncio.get_running_loop()
         pool = _background_pool(settings, pipeline.background)
         try:
-            await loop.run_in_executor(pool, int)  # nothing to do: starts the process
+            with contextlib.suppress(BrokenProcessPool):  # the first step below starts a new one
+                await loop.run_in_executor(pool, int)  # nothing to do: starts the process
             while not stop.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=pipeline.background_every_s)

@@ -2,21 +2,17 @@ import asyncio
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient
 
 from services.core.kafka import ALL_TOPICS, ensure_topics
 from services.core.settings import Settings
+from tests.topics import create_topic
 
 pytestmark = pytest.mark.kafka
 
 
 async def test_a_message_produced_with_aiokafka_is_consumed_back(base_settings: Settings, topic_name: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=base_settings.kafka_bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic_name, num_partitions=1, replication_factor=1)])
-    finally:
-        await admin.close()
+    await create_topic(base_settings.kafka_bootstrap, topic_name)
     producer = AIOKafkaProducer(bootstrap_servers=base_settings.kafka_bootstrap, acks="all")
     await producer.start()
     try:

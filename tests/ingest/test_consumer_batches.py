@@ -7,10 +7,10 @@ import asyncio
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from services.core.settings import Settings
 from services.ingest.consumer import Pipeline, _next_batch
+from tests.topics import create_topic
 
 pytestmark = pytest.mark.kafka
 MESSAGE = 10_000  # bytes
@@ -20,12 +20,7 @@ MESSAGES = 300
 async def test_a_batch_stops_at_its_byte_bound_though_the_client_holds_more(
     base_settings: Settings, topic_name
 ) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=base_settings.kafka_bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic_name, num_partitions=1, replication_factor=1)])
-    finally:
-        await admin.close()
+    await create_topic(base_settings.kafka_bootstrap, topic_name)
     producer = AIOKafkaProducer(bootstrap_servers=base_settings.kafka_bootstrap, acks="all", linger_ms=5)
     await producer.start()
     try:
