@@ -93,9 +93,16 @@ LEFT JOIN camera_dirty d ON d.camera_id = s.camera_id
 LEFT JOIN LATERAL (SELECT start_ts, end_ts, state FROM camera_intervals ci WHERE ci.camera_id = s.camera_id
                    ORDER BY ci.start_ts DESC LIMIT 1) i ON true
 """
+# The grown ends, copied in (binary COPY, C dumpers): as array parameters psycopg adapted every element in Python,
+# 21 µs a camera for a province's 150,000.
+_CREATE_ENDS = (
+    "CREATE TEMP TABLE IF NOT EXISTS hb_ends (camera_id text, start_ts timestamptz, end_ts timestamptz)"
+    " ON COMMIT DELETE ROWS"
+)
+_ENDS_TYPES = ("text", "timestamptz", "timestamptz")
 _SET_END = """
 UPDATE camera_intervals i SET end_ts = e.end_ts
-FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[]) AS e(camera_id, start_ts, end_ts)
+FROM hb_ends e
 WHERE i.camera_id = e.camera_id AND i.start_ts = e.start_ts
 """
 _INTERVAL_COLUMNS = ("camera_id", "start_ts", "end_ts", "state")
@@ -243,7 +250,9 @@ def _extend_in_order(conn: DbConn, rows: Sequence[HeartbeatRow]) -> list[str]:
     known = {i[0] for i in inputs}
     late.extend(c for c in beats if c not in known)  # not registered (cannot be): the rollup decides
     if ends:
-        conn.execute(_SET_END, tuple(map(list, zip(*ends, strict=True))))
+        conn.execute(_CREATE_ENDS)
+        copy_in(conn, "hb_ends", ("camera_id", "start_ts", "end_ts"), _ENDS_TYPES, ends)
+        conn.execute(_SET_END)
     if added:
         copy_in(conn, "camera_intervals", _INTERVAL_COLUMNS, _INTERVAL_TYPES, added)
     return late
