@@ -165,7 +165,11 @@ class Stack:
                     return False
             return True
 
-        await until(done, timeout=timeout, what=f"{heartbeats} heartbeats stored and rolled up")
+        try:
+            await until(done, timeout=timeout, what=f"{heartbeats} heartbeats stored and rolled up")
+        except AssertionError as exc:  # say which half is missing: the rows, or the rollup
+            queued = self.count("SELECT count(*) AS n FROM camera_dirty")
+            raise AssertionError(f"{exc} (stored {self.stored()}, cameras queued for the rollup {queued})") from None
 
     def start_alerts(self, clock: Callable[[], datetime] | None = None) -> asyncio.Task[Any]:
         """`pulse alerts` in this loop, on the stack's clock unless given another."""
