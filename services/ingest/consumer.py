@@ -15,7 +15,7 @@ message) and a `write` that stores a batch in one database transaction. The loop
   bisecting the batch, and dead-letters only those (stage `write`);
 - commits offsets only after the write committed (a crash before that replays the batch, and the writers are
   idempotent, so nothing is lost and nothing is stored twice);
-- runs the pipeline's background step (the rollup) beside the loop, in a process of its own;
+- runs the pipeline's background step (the rollup) beside the loop, in a process of its own (`background.py`);
 - on stop, finishes the batches in hand, commits and leaves the group.
 """
 
@@ -27,17 +27,11 @@ import contextlib
 import gc
 import json
 import logging
-import multiprocessing as mp
-import os
-import signal
-import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, Generic, TypeVar
 
 import psycopg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -46,6 +40,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from services.core.db import DbConn, connect
 from services.core.settings import Settings
+from services.ingest.background import run_background
 
 log = logging.getLogger("pulse.ingest")
 T = TypeVar("T")
@@ -58,7 +53,6 @@ DEAD_LETTERS = Counter("pulse_ingest_dead_letters_total", "Messages sent to the 
 BATCH_SECONDS = Histogram("pulse_ingest_batch_seconds", "Time to write and commit one batch", ["topic"])
 LAG = Gauge("pulse_ingest_consumer_lag", "Messages not yet stored (end offset − committed offset)", ["topic"])
 LAG_EVERY_S = 5.0
-BACKGROUND_ERRORS = Counter("pulse_ingest_background_errors_total", "Failed rollup steps", ["topic"])
 DB_RETRIES = Counter("pulse_ingest_db_retries_total", "Writes retried because the database was unreachable", ["topic"])
 
 
@@ -85,7 +79,7 @@ class Pipeline(Generic[T]):
     background_every_s: float = 0.2
 
 
-def _open(settings: Settings) -> DbConn:
+def open_connection(settings: Settings) -> DbConn:
     conn = connect(settings, autocommit=True)
     # A statement stuck behind a lock (or running away) becomes an error that is retried and counted, never a
     # pipeline that silently stops: a batch or a rollup step takes seconds at most.
@@ -134,7 +128,7 @@ class _Writer(Generic[T]):
 
     def _connection(self) -> DbConn:
         if self.conn is None or self.conn.closed:
-            self.conn = _open(self.settings)
+            self.conn = open_connection(self.settings)
         return self.conn
 
     def write(self, items: Sequence[T]) -> int:
@@ -169,62 +163,6 @@ class _Writer(Generic[T]):
                 self.conn.close()
             finally:
                 self.conn = None
-
-
-# The background step runs in a process of its own. In the ingest process its Python work (the rollup turns
-# every stored heartbeat back into state intervals) would share one interpreter lock with decoding and
-# writing: 40,000 → 60,000 heartbeats/s stored and rolled up in one experiment (docs/benchmarks.md §1).
-_background: tuple[Settings, Callable[[DbConn], int]] | None = None
-_background_conn: DbConn | None = None
-
-
-def _start_background_process(settings: Settings, step: Callable[[DbConn], int], parent: int) -> None:
-    global _background
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the parent, which stops this process in order
-    _background = (settings, step)
-    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
-
-
-def _exit_with_parent(parent: int) -> None:
-    # A parent killed outright (SIGKILL, OOM) cannot stop its pool; an orphan would go on holding a database
-    # connection. A step cut short is rolled back and its queue entries stay for the next process.
-    while os.getppid() == parent:
-        time.sleep(1)  # ok: a watchdog, not a wait for a condition this process controls
-    os._exit(1)
-
-
-class _StepOutcome(NamedTuple):
-    done: int  # queue entries handled (0: nothing to do, or the step did not complete)
-    problem: str | None = None
-    fault: bool = False  # a failure worth counting (not the database being away)
-
-
-def _background_step() -> _StepOutcome:
-    """One step in the background process. The queue stays in the database, so a step that does not complete
-    loses nothing; the parent logs the problem, then tries again."""
-    global _background_conn
-    assert _background is not None
-    settings, step = _background
-    try:
-        if _background_conn is None or _background_conn.closed:
-            _background_conn = _open(settings)
-        return _StepOutcome(step(_background_conn))
-    except psycopg.OperationalError as exc:
-        _background_conn = None
-        return _StepOutcome(0, f"interrupted ({type(exc).__name__}); the queue keeps the work")
-    except psycopg.Error as exc:
-        # A bug or bad data must not stop ingest: the queue keeps the work until someone fixes it.
-        return _StepOutcome(0, f"failed: {exc}", fault=True)
-
-
-def _background_pool(settings: Settings, step: Callable[[DbConn], int]) -> ProcessPoolExecutor:
-    # spawn: forking a process that already runs threads and an event loop is unsafe.
-    return ProcessPoolExecutor(
-        1,
-        mp_context=mp.get_context("spawn"),
-        initializer=_start_background_process,
-        initargs=(settings, step, os.getpid()),
-    )
 
 
 @dataclass
@@ -323,9 +261,9 @@ async def run_pipeline(settings: Settings, pipeline: Pipeline[T], stop: asyncio.
     async def fetch() -> None:
         try:
             while not stop.is_set():
-                records = await _next_batch(consumer, pipeline, stop)
+                records, size = await _next_batch(consumer, pipeline, stop)
                 if records:
-                    await handover.put(_decode(pipeline, records))
+                    await handover.put(_decode(pipeline, records, size))
                     await asyncio.sleep(0)  # a free writer takes it now, not after the next take is decoded
         finally:
             await handover.close()
@@ -345,39 +283,10 @@ async def run_pipeline(settings: Settings, pipeline: Pipeline[T], stop: asyncio.
                 await asyncio.wait_for(stop.wait(), timeout=LAG_EVERY_S)
 
     async def background() -> None:
-        # Rest, then drain the queue: work queued meanwhile is handled in larger, cheaper steps (the rollup costs
-        # per camera more than per heartbeat), at most `background_every_s` behind the writes. The process is
-        # spawned now, while the consumer joins its group and the machine waits on the network: its imports take
-        # about half a second of CPU, which the first batches would otherwise share a core with.
-        if pipeline.background is None:
-            return
-        loop = asyncio.get_running_loop()
-        pool = _background_pool(settings, pipeline.background)
-        try:
-            with contextlib.suppress(BrokenProcessPool):  # the first step below starts a new one
-                await loop.run_in_executor(pool, int)  # nothing to do: starts the process
-            while not stop.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=pipeline.background_every_s)
-                while not stop.is_set():
-                    try:
-                        outcome = await loop.run_in_executor(pool, _background_step)
-                    except BrokenProcessPool:
-                        if stop.is_set():
-                            break
-                        log.error("the background process died; starting a new one")
-                        pool.shutdown(wait=False)
-                        pool = _background_pool(settings, pipeline.background)
-                        outcome = _StepOutcome(0)
-                    if outcome.fault:
-                        BACKGROUND_ERRORS.labels(pipeline.topic).inc()
-                        log.error("background step %s", outcome.problem)
-                    elif outcome.problem is not None:
-                        log.warning("background step %s", outcome.problem)
-                    if not outcome.done:
-                        break
-        finally:
-            await asyncio.to_thread(pool.shutdown)  # lets a running step finish (seconds at most)
+        if pipeline.background is not None:
+            await run_background(
+                settings, pipeline.background, open_connection, pipeline.topic, pipeline.background_every_s, stop
+            )
 
     tasks = [asyncio.create_task(job()) for job in (fetch, write, background, watch_lag)]
     try:
@@ -391,7 +300,10 @@ async def run_pipeline(settings: Settings, pipeline: Pipeline[T], stop: asyncio.
         await asyncio.to_thread(writer.close)
 
 
-async def _next_batch(consumer: AIOKafkaConsumer, pipeline: Pipeline[Any], stop: asyncio.Event) -> list[ConsumerRecord]:
+async def _next_batch(
+    consumer: AIOKafkaConsumer, pipeline: Pipeline[Any], stop: asyncio.Event
+) -> tuple[list[ConsumerRecord], int]:
+    """The next take of records, and the bytes of their values."""
     records: list[ConsumerRecord] = []
     size = 0
     timeout_ms = int(pipeline.batch_wait_s * 1000)
@@ -409,16 +321,16 @@ async def _next_batch(consumer: AIOKafkaConsumer, pipeline: Pipeline[Any], stop:
         if not fetched:
             break
         timeout_ms = 0  # take what has already arrived, but do not wait for more
-    return records
+    return records, size
 
 
 FIRST_TAKE = 16  # messages taken first when a batch begins, to judge their size
 TAKE_MAX_BYTES = 8 << 20  # what is fetched and decoded before it is handed to the writer (it may grow: _Handover)
 
 
-def _decode(pipeline: Pipeline[T], records: list[ConsumerRecord]) -> _Batch[T]:
+def _decode(pipeline: Pipeline[T], records: list[ConsumerRecord], size: int) -> _Batch[T]:
     MESSAGES.labels(pipeline.topic).inc(len(records))
-    batch: _Batch[T] = _Batch(records, [], {}, [], sum(len(r.value or b"") for r in records))
+    batch: _Batch[T] = _Batch(records, [], {}, [], size)
     for record in records:
         try:
             item = pipeline.decode(record.value)

@@ -52,7 +52,7 @@ async def test_a_batch_stops_at_its_byte_bound_though_the_client_holds_more(
     try:
         batches = []
         while sum(len(b) for b in batches) < MESSAGES:
-            batch = await _next_batch(consumer, pipeline, stop)
+            batch, _ = await _next_batch(consumer, pipeline, stop)
             assert batch, "the topic ran dry before every message was taken"
             batches.append(batch)
     finally:
