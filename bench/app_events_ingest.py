@@ -33,14 +33,14 @@ from aiokafka import AIOKafkaProducer
 from pydantic_core import to_json
 
 from app_events.messages import subject_partition
-from bench.common import fresh_database, machine
+from bench.common import fresh_database, machine, poll_interval_s, stored_so_far
 from bench.procs import start_ingest_group
 from services.core import kafka
 from services.core.db import DbConn, connect
 from services.core.settings import Settings, load_settings
 from services.core.units import list_units
 from services.ingest.app_events import EventRow, process_message
-from services.ingest.consumer import ROWS_WRITTEN, run_pipeline
+from services.ingest.consumer import run_pipeline
 from services.ingest.event_writer import write_events
 from services.ingest.service import app_event_pipeline
 
@@ -178,23 +178,15 @@ async def time_pipeline(settings: Settings, conn: DbConn, expected: int, process
     first = None
     topic = kafka.topic(settings, kafka.APP_EVENTS)
 
-    def written() -> int:
-        """Events stored so far. One process: the pipeline's own counter, read without a query — counting a
-        growing hypertable every few ms costs PostgreSQL CPU and blocks this event loop, which the pipeline runs
-        on. Several processes: a count, four times a second."""
-        if processes == 1:
-            return int(ROWS_WRITTEN.labels(topic)._value.get())
-        return conn.execute("SELECT count(*) AS n FROM app_events").fetchone()["n"]
-
     while True:
-        n = written()
+        n = stored_so_far(conn, topic, "app_events", processes)
         if n and first is None:
             first = time.perf_counter() - started
         if n >= expected:
             break
         if task.done():
             task.result()
-        await asyncio.sleep(0.005 if processes == 1 else 0.25)  # poll
+        await asyncio.sleep(poll_interval_s(processes))
     elapsed = time.perf_counter() - started
     stop.set()
     await task

@@ -30,7 +30,7 @@ import msgspec
 import uvloop
 from aiokafka import AIOKafkaProducer
 
-from bench.common import fresh_database, machine
+from bench.common import fresh_database, machine, poll_interval_s, stored_so_far
 from bench.procs import children_of, cpu_seconds, postgres_pids, start_ingest_group, total_cpu_seconds
 from bench.telegraf_peer import run_peer
 from services.core import accounts, kafka
@@ -175,6 +175,11 @@ async def produce(settings, rows: list[HeartbeatRow], gateway_id: int, chunk: in
     return time.perf_counter() - started
 
 
+def rolled_up(conn: DbConn) -> bool:
+    """Nothing left in the rollup's queue."""
+    return not conn.execute("SELECT EXISTS (SELECT 1 FROM camera_dirty) AS q").fetchone()["q"]
+
+
 def cpu_by_process() -> dict[str, float]:
     """CPU seconds so far of what the pipeline runs on: this process (the pipeline, and the benchmark's polling),
     its children (ingest's rollup process), PostgreSQL (all its processes) and the Kafka broker."""
@@ -205,29 +210,18 @@ async def time_pipeline(
     first = stored = None
     topic = kafka.topic(settings, kafka.HEARTBEATS)
 
-    def written() -> int:
-        """Rows stored so far. One process: the pipeline's own counter, read here without a query — counting a
-        growing hypertable every few ms cost PostgreSQL more CPU than some of the pipeline (1.7 s in a 600,000-row
-        run). Several processes: a count, four times a second."""
-        if processes == 1:
-            return int(ROWS_WRITTEN.labels(topic)._value.get())
-        return conn.execute("SELECT count(*) AS n FROM heartbeats").fetchone()["n"]
-
-    def rolled_up() -> bool:
-        return not conn.execute("SELECT EXISTS (SELECT 1 FROM camera_dirty) AS q").fetchone()["q"]
-
     while True:
-        n = written()
+        n = stored_so_far(conn, topic, "heartbeats", processes)
         now = time.perf_counter() - started
         if n and first is None:
             first = now
         if n >= expected and stored is None:
             stored = now
-        if stored is not None and rolled_up():
+        if stored is not None and rolled_up(conn):
             break
         if task.done():
             task.result()
-        await asyncio.sleep(0.005 if processes == 1 else 0.25)  # poll
+        await asyncio.sleep(poll_interval_s(processes))
     elapsed = time.perf_counter() - started
     cpu = {name: round(seconds - cpu_before.get(name, 0.0), 2) for name, seconds in cpu_by_process().items()}
     stop.set()
@@ -259,13 +253,10 @@ async def time_replay(settings, conn: DbConn, expected: int) -> float:
     stop = asyncio.Event()
     started = time.perf_counter()
     task = asyncio.create_task(run_pipeline(settings, pipeline, stop))
-    while (
-        handled() - already < expected
-        or conn.execute("SELECT EXISTS (SELECT 1 FROM camera_dirty) AS q").fetchone()["q"]
-    ):
+    while handled() - already < expected or not rolled_up(conn):
         if task.done():
             task.result()
-        await asyncio.sleep(0.005)  # poll
+        await asyncio.sleep(poll_interval_s(1))
     elapsed = time.perf_counter() - started
     stop.set()
     await task
@@ -298,7 +289,8 @@ async def main() -> None:
         gateway_id = conn.execute("SELECT gateway_id FROM gateways").fetchone()["gateway_id"]
         conn.execute(
             "INSERT INTO cameras (camera_id, unit_set, unit_code, gateway_id)"
-            " SELECT format('cam-%%s', lpad(g::text, greatest(5, length(g::text)), '0')), '2024', '15865', %s FROM generate_series(0, %s - 1) g",
+            " SELECT format('cam-%%s', lpad(g::text, greatest(5, length(g::text)), '0')), '2024', '15865', %s"
+            " FROM generate_series(0, %s - 1) g",
             (gateway_id, args.cameras),
         )
         rows = make_rows(args.cameras, args.per_camera, gateway_id)

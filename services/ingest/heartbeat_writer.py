@@ -286,11 +286,11 @@ def write_batch(conn: DbConn, rows: Sequence[HeartbeatRow], keepalives: Sequence
 
 def by_cameras(rows: Sequence[HeartbeatRow], most: int) -> list[Sequence[HeartbeatRow]]:
     """The rows in parts of at most `most` cameras, every camera's rows in one part, in their order. Pure."""
+    if len({row.camera_id for row in rows}) <= most:  # the usual case: no regrouping
+        return [rows] if rows else []
     cameras: dict[str, list[HeartbeatRow]] = {}
     for row in rows:
         cameras.setdefault(row.camera_id, []).append(row)
-    if len(cameras) <= most:
-        return [rows] if rows else []
     groups = list(cameras.values())
     return [[row for group in groups[i : i + most] for row in group] for i in range(0, len(groups), most)]
 
