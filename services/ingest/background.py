@@ -1,9 +1,13 @@
-"""The pipeline's background step (the rollup, the pruning of seen app-event ids) in a process of its own, beside
-the consumer loop (`consumer.run_pipeline`).
+"""Work beside a pipeline's consumer loop (`consumer.run_pipeline`): cheap upkeep in a thread, and a queue's heavy
+work (the rollup) in a process of its own, started the first time the queue holds any.
 
-In the ingest process its Python work (the rollup turns every stored heartbeat back into state intervals) would
-share one interpreter lock with decoding and writing: 40,000 → 60,000 heartbeats/s stored and rolled up in one
-experiment (docs/benchmarks.md §1). The queue stays in the database, so a step cut short loses nothing.
+Upkeep (folding the day rollup's changes, pruning seen app-event ids) is SQL the database does; the ingest process
+only waits, so a thread is enough. The rollup's Python work (it reads heartbeats back and turns them into state
+intervals) would share one interpreter lock with decoding and writing: 40,000 → 60,000 heartbeats/s stored and
+rolled up in one experiment, so it has a process. Most heartbeats arrive in order and the writer extends their
+intervals itself, so that process is started only when the queue has work — late or replayed ranges — and then
+kept: its start is ≈ 0.4 s of CPU (spawn and imports), which a pipeline that never needs it does not pay
+(docs/benchmarks.md §1). The queue stays in the database, so a step cut short loses nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import psycopg
@@ -29,6 +34,19 @@ from services.core.settings import Settings
 
 log = logging.getLogger("pulse.ingest")
 BACKGROUND_ERRORS = Counter("pulse_ingest_background_errors_total", "Failed rollup steps", ["topic"])
+
+
+@dataclass(frozen=True)
+class Background:
+    """What a pipeline does beside its loop, every `every_s`: first the queue's work while `queued` says there is
+    some (each `work` step in the process, returning how much it did), then `upkeep` (in a thread). The functions
+    are module-level: `work` is sent to the process by name."""
+
+    upkeep: Callable[[DbConn], int]
+    every_s: float
+    queued: Callable[[DbConn], bool] | None = None
+    work: Callable[[DbConn], int] | None = None
+
 
 # In the background process: what it runs, and its connection.
 _background: tuple[Settings, Callable[[DbConn], int], Callable[[Settings], DbConn]] | None = None
@@ -58,22 +76,29 @@ class _StepOutcome(NamedTuple):
     fault: bool = False  # a failure worth counting (not the database being away)
 
 
-def _background_step() -> _StepOutcome:
-    """One step in the background process. The queue stays in the database, so a step that does not complete
-    loses nothing; the parent logs the problem, then tries again."""
-    global _background_conn
-    assert _background is not None
-    settings, step, connect = _background
+def _outcome(step: Callable[[DbConn], int], conn: DbConn) -> _StepOutcome:
+    """One step; a step that does not complete loses nothing (the work stays in the database), and the caller
+    logs the problem, then tries again."""
     try:
-        if _background_conn is None or _background_conn.closed:
-            _background_conn = connect(settings)
-        return _StepOutcome(step(_background_conn))
+        return _StepOutcome(step(conn))
     except psycopg.OperationalError as exc:
-        _background_conn = None
         return _StepOutcome(0, f"interrupted ({type(exc).__name__}); the queue keeps the work")
     except psycopg.Error as exc:
         # A bug or bad data must not stop ingest: the queue keeps the work until someone fixes it.
         return _StepOutcome(0, f"failed: {exc}", fault=True)
+
+
+def _background_step() -> _StepOutcome:
+    """One step of the queue's work, in the background process."""
+    global _background_conn
+    assert _background is not None
+    settings, step, connect = _background
+    if _background_conn is None or _background_conn.closed:
+        try:
+            _background_conn = connect(settings)
+        except psycopg.OperationalError as exc:
+            return _StepOutcome(0, f"interrupted ({type(exc).__name__}); the queue keeps the work")
+    return _outcome(step, _background_conn)
 
 
 def _background_pool(
@@ -88,43 +113,85 @@ def _background_pool(
     )
 
 
+class _Local:
+    """The ingest process's side: its own connection for `queued` and `upkeep` (the writer's is busy in its
+    thread), opened again after a failure."""
+
+    def __init__(self, settings: Settings, connect: Callable[[Settings], DbConn]) -> None:
+        self.settings, self.connect = settings, connect
+        self.conn: DbConn | None = None
+
+    def run(self, step: Callable[[DbConn], int]) -> _StepOutcome:
+        try:
+            if self.conn is None or self.conn.closed:
+                self.conn = self.connect(self.settings)
+        except psycopg.OperationalError as exc:
+            return _StepOutcome(0, f"interrupted ({type(exc).__name__}); the queue keeps the work")
+        outcome = _outcome(step, self.conn)
+        if outcome.problem is not None and not outcome.fault:
+            self.close()
+        return outcome
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
 async def run_background(
     settings: Settings,
-    step: Callable[[DbConn], int],
+    background: Background,
     connect: Callable[[Settings], DbConn],
     topic: str,
-    every_s: float,
     stop: asyncio.Event,
 ) -> None:
-    """Rest, then drain the queue: work queued meanwhile is handled in larger, cheaper steps (the rollup costs per
-        camera more than per heartbeat), at most `every_s` behind the writes. The process is spawned at once, while
-        the consumer joins its group and the machine waits on the network: its imports take about half a second of
-        CPU, which the first batches would otherwise share a core with. `connect` opens the process's connection (a
+    """Rest, then do what is there: work queued meanwhile is handled in larger, cheaper steps (the rollup costs per
+    camera more than per heartbeat), at most `every_s` behind the writes. `connect` opens a connection (a
     module-level function: it is sent to the process by name)."""
     loop = asyncio.get_running_loop()
-    pool = _background_pool(settings, step, connect)
+    local = _Local(settings, connect)
+    pool: ProcessPoolExecutor | None = None
+
+    def report(outcome: _StepOutcome) -> None:
+        if outcome.fault:
+            BACKGROUND_ERRORS.labels(topic).inc()
+            log.error("background step %s", outcome.problem)
+        elif outcome.problem is not None:
+            log.warning("background step %s", outcome.problem)
+
+    async def work_queued() -> None:
+        nonlocal pool
+        assert background.work is not None and background.queued is not None
+        queued = background.queued
+        while not stop.is_set():
+            is_queued = await asyncio.to_thread(local.run, lambda conn: int(queued(conn)))
+            report(is_queued)
+            if not is_queued.done:
+                return
+            pool = pool or _background_pool(settings, background.work, connect)
+            try:
+                outcome = await loop.run_in_executor(pool, _background_step)
+            except BrokenProcessPool:
+                if stop.is_set():
+                    return
+                log.error("the background process died; starting a new one")
+                pool.shutdown(wait=False)
+                pool = None
+                continue
+            report(outcome)
+            if not outcome.done:
+                return
+
     try:
-        with contextlib.suppress(BrokenProcessPool):  # the first step below starts a new one
-            await loop.run_in_executor(pool, int)  # nothing to do: starts the process
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=every_s)
-            while not stop.is_set():
-                try:
-                    outcome = await loop.run_in_executor(pool, _background_step)
-                except BrokenProcessPool:
-                    if stop.is_set():
-                        break
-                    log.error("the background process died; starting a new one")
-                    pool.shutdown(wait=False)
-                    pool = _background_pool(settings, step, connect)
-                    outcome = _StepOutcome(0)
-                if outcome.fault:
-                    BACKGROUND_ERRORS.labels(topic).inc()
-                    log.error("background step %s", outcome.problem)
-                elif outcome.problem is not None:
-                    log.warning("background step %s", outcome.problem)
-                if not outcome.done:
-                    break
+                await asyncio.wait_for(stop.wait(), timeout=background.every_s)
+            if stop.is_set():
+                break
+            if background.work is not None:
+                await work_queued()
+            report(await asyncio.to_thread(local.run, background.upkeep))
     finally:
-        await asyncio.to_thread(pool.shutdown)  # lets a running step finish (seconds at most)
+        if pool is not None:
+            await asyncio.to_thread(pool.shutdown)  # lets a running step finish (seconds at most)
+        await asyncio.to_thread(local.close)

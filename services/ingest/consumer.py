@@ -15,7 +15,8 @@ message) and a `write` that stores a batch in one database transaction. The loop
   bisecting the batch, and dead-letters only those (stage `write`);
 - commits offsets only after the write committed (a crash before that replays the batch, and the writers are
   idempotent, so nothing is lost and nothing is stored twice);
-- runs the pipeline's background step (the rollup) beside the loop, in a process of its own (`background.py`);
+- runs the pipeline's background work beside the loop (`background.py`: upkeep in a thread, the rollup's queue in a
+  process of its own, started when the queue first holds work);
 - on stop, finishes the batches in hand, commits and leaves the group.
 """
 
@@ -40,7 +41,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from services.core.db import DbConn, connect
 from services.core.settings import Settings
-from services.ingest.background import run_background
+from services.ingest.background import Background, run_background
 
 log = logging.getLogger("pulse.ingest")
 T = TypeVar("T")
@@ -64,8 +65,8 @@ class Pipeline(Generic[T]):
     decode: Callable[[bytes | None], T]
     # Stores a batch in one transaction; returns how many rows were new.
     write: Callable[[DbConn, Sequence[T]], int]
-    # Background work beside the loop (the rollup): one step, returning how much it did (0: nothing to do).
-    background: Callable[[DbConn], int] | None = None
+    # Work beside the loop: upkeep, and a queue worked off in a process of its own (the rollup).
+    background: Background | None = None
     # How many rows one decoded message holds (an app-events message carries one subject's batch).
     rows: Callable[[T], int] = lambda _: 1
     # Items of a decoded message set aside, each with its reason naming it (e.g. `items[3]: invalid: ts: …`):
@@ -76,7 +77,6 @@ class Pipeline(Generic[T]):
     # Both bound a batch as written, grown while the writer was busy (one take is at most TAKE_MAX_BYTES).
     batch_max_bytes: int = 8 << 20
     batch_wait_s: float = 0.5
-    background_every_s: float = 0.2
 
 
 def open_connection(settings: Settings) -> DbConn:
@@ -284,9 +284,7 @@ async def run_pipeline(settings: Settings, pipeline: Pipeline[T], stop: asyncio.
 
     async def background() -> None:
         if pipeline.background is not None:
-            await run_background(
-                settings, pipeline.background, open_connection, pipeline.topic, pipeline.background_every_s, stop
-            )
+            await run_background(settings, pipeline.background, open_connection, pipeline.topic, stop)
 
     tasks = [asyncio.create_task(job()) for job in (fetch, write, background, watch_lag)]
     try:

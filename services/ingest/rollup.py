@@ -115,6 +115,11 @@ def extend(
     return Extension(None, new)
 
 
+def rollup_queued(conn: DbConn) -> bool:
+    """Whether any camera waits for the rollup."""
+    return conn.execute("SELECT EXISTS (SELECT 1 FROM camera_dirty) AS queued").fetchone()["queued"]
+
+
 def rollup_step(conn: DbConn, *, limit: int = 5000) -> int:
     """Recompute up to `limit` queued cameras; returns how many (0 when the queue is empty)."""
     with conn.transaction():

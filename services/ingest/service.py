@@ -11,11 +11,12 @@ from services.core.db import DbConn
 from services.core.settings import Settings
 from services.ingest import app_events
 from services.ingest.app_events import EventRow
+from services.ingest.background import Background
 from services.ingest.consumer import Pipeline, run_pipeline
 from services.ingest.event_writer import prune_seen, write_events
 from services.ingest.heartbeat_writer import write_batch
 from services.ingest.heartbeats import HeartbeatMessage, HeartbeatRow, KeepAlive, process_message
-from services.ingest.rollup import rollup_step
+from services.ingest.rollup import rollup_queued, rollup_step
 
 
 def _write_heartbeats(conn: DbConn, messages: Sequence[HeartbeatMessage]) -> int:
@@ -23,12 +24,6 @@ def _write_heartbeats(conn: DbConn, messages: Sequence[HeartbeatMessage]) -> int
     rows = [i for i in items if isinstance(i, HeartbeatRow)]
     keepalives = [i for i in items if isinstance(i, KeepAlive)]
     return write_batch(conn, rows, keepalives).inserted
-
-
-def _rollup(conn: DbConn) -> int:
-    done = rollup_step(conn)
-    uptime_days.compact(conn)  # cheap when little changed; readers sum what is not folded yet anyway
-    return done
 
 
 def heartbeat_pipeline(settings: Settings) -> Pipeline[HeartbeatMessage]:
@@ -40,7 +35,9 @@ def heartbeat_pipeline(settings: Settings) -> Pipeline[HeartbeatMessage]:
         write=_write_heartbeats,
         rows=lambda message: sum(isinstance(r, HeartbeatRow) for r in message.rows),
         rejected=lambda message: message.rejected,
-        background=_rollup,
+        # The rollup for the ranges the writer could not extend itself; the day rollup's changes folded after it
+        # (cheap when little changed; readers sum what is not folded yet anyway).
+        background=Background(upkeep=uptime_days.compact, every_s=0.2, queued=rollup_queued, work=rollup_step),
         batch_max=settings.ingest_batch_max,
         # Per batch ingest pays per camera (its summary, its interval extended, its status): a backlog drains
         # fastest in big batches — 600,000 heartbeats of 5,000 cameras: 143,500/s in batches of 32 MiB of
@@ -61,8 +58,7 @@ def app_event_pipeline(settings: Settings) -> Pipeline[tuple[EventRow, ...]]:
         decode=partial(app_events.process_message, tz=settings.tz),
         write=_write_events,
         rows=len,
-        background=prune_seen,
-        background_every_s=60.0,
+        background=Background(upkeep=prune_seen, every_s=60.0),
         batch_max=settings.ingest_batch_max,
     )
 

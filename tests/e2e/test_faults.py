@@ -106,7 +106,7 @@ async def test_ingest_killed_mid_stream_and_restarted_stores_everything_once(set
         **os.environ,
         "PULSE_DATABASE_URL": settings.database_url,
         "PULSE_KAFKA_PREFIX": stack.settings.kafka_prefix,
-        "PULSE_INGEST_BATCH_MAX": "4",  # Kafka messages of 100 heartbeats each (below): 30 batches
+        "PULSE_INGEST_BATCH_MAX": "4",  # Kafka messages of 100 heartbeats each (below): 60 batches
         "PULSE_INGEST_METRICS_PORT": str(free_port()),
         "PULSE_LOG_LEVEL": "WARNING",
     }
@@ -115,17 +115,20 @@ async def test_ingest_killed_mid_stream_and_restarted_stores_everything_once(set
         token = stack.gateway("gw", "15865")
         stack.start_alerts()  # judging the whole time: a stalled pipeline is not a camera going down
         clock.advance(7200)
-        sent = beats(200, 60)  # 12,000 heartbeats
+        # 24,000 heartbeats, each two minutes' after the next two's (a batch holds two minutes): late heartbeats all
+        # along, so the rollup's process (started when its queue first holds work) runs while ingest is killed
+        sent = [beat for m in range(0, 120, 4) for beat in beats(200, 2, start_s=60 * (m + 2)) + beats(200, 2, 60 * m)]
         for i in range(0, len(sent), 100):
             assert (await stack.push(token, sent[i : i + 100])).json()["accepted"] == 100
         log = tmp_path / "ingest.log"
         with log.open("ab") as out:
             first = await asyncio.create_subprocess_exec(*command, env=env, stdout=out, stderr=out)
-            await until(lambda: stack.stored() >= 1500, timeout=60, what="ingest to store a few batches")
-            await until(lambda: children_of(first.pid), what="the rollup's own process")
-            orphans = children_of(first.pid)
-            first.send_signal(signal.SIGKILL)
-            await asyncio.wait_for(first.wait(), 30)
+            try:
+                await until(lambda: children_of(first.pid), timeout=60, what="the rollup's own process")
+                orphans = children_of(first.pid)
+            finally:  # never left running (on this test's database) if the wait above fails
+                first.send_signal(signal.SIGKILL)
+                await asyncio.wait_for(first.wait(), 30)
             await until(lambda: not any(os.path.exists(f"/proc/{pid}") for pid in orphans), what="no orphan left")
             killed_at = stack.stored()
             assert 0 < killed_at < len(sent), "the kill should land while the stream is being ingested"
@@ -355,24 +358,27 @@ async def test_a_write_stuck_on_the_database_shows_as_consumer_lag(settings, con
 async def test_the_rollup_process_killed_is_replaced_and_uptime_still_follows(
     settings, conn, tmp_path, clock, caplog
 ) -> None:
-    """The rollup runs in a process of its own beside ingest's event loop; killed, it is replaced, and the
-    queue it left in the database is worked off: the intervals still equal the pure rules."""
+    """The rollup runs in a process of its own beside ingest's event loop, started when its queue first holds
+    work; killed, it is replaced, and the queue it left in the database is worked off: the intervals still equal
+    the pure rules."""
     stack = await start_stack(settings, conn, tmp_path, clock)
     try:
         token = stack.gateway("gw", "15865")
         clock.advance(3600)
         assert (await stack.push(token, beats(10, 3))).json()["accepted"] == 30
         await stack.settle(30)
-        children = multiprocessing.active_children()  # the background processes of this stack's two pipelines
-        assert children
-        for child in children:
-            os.kill(child.pid, signal.SIGKILL)
+        assert not multiprocessing.active_children(), "in-order heartbeats need no rollup process"
         # late heartbeats, between the stored ones: work for the rollup (in-order ones the writer stores itself)
         assert (await stack.push(token, beats(10, 3, start_s=30))).json()["accepted"] == 30
         await stack.settle(60)
+        children = multiprocessing.active_children()  # the heartbeat pipeline's rollup process
+        assert len(children) == 1
+        os.kill(children[0].pid, signal.SIGKILL)
+        assert (await stack.push(token, beats(10, 3, start_s=15))).json()["accepted"] == 30
+        await stack.settle(90)
         check_intervals_match_heartbeats(conn)
         assert "the background process died; starting a new one" in caplog.text
-        assert all(not child.is_alive() for child in children)
+        assert not children[0].is_alive()
     finally:
         await stack.close()
     assert not multiprocessing.active_children(), "ingest stopped and left a background process running"
