@@ -19,7 +19,7 @@ import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, Protocol
 
 import numpy as np
 
@@ -32,6 +32,15 @@ QUALITY_FLAGS = ("black", "frozen", "obstructed")
 class Beat(NamedTuple):
     ts: datetime
     state: State
+
+
+class Timed(Protocol):
+    """What the rules read of a heartbeat: a `Beat`, or a row as ingest decoded it (no copy made per row)."""
+
+    @property
+    def ts(self) -> datetime: ...
+    @property
+    def state(self) -> State: ...
 
 
 class Interval(NamedTuple):
@@ -68,14 +77,14 @@ def merge(intervals: Iterable[Interval]) -> list[Interval]:
     return out
 
 
-def _after(beat: Beat, until: datetime, interval: timedelta, grace: timedelta) -> list[Interval]:
+def _after(beat: Timed, until: datetime, interval: timedelta, grace: timedelta) -> list[Interval]:
     """The span from one heartbeat to the next one (or to the watermark) at `until`."""
     if until - beat.ts <= interval + grace:
         return [Interval(beat.ts, until, beat.state)]
     return [Interval(beat.ts, beat.ts + interval, beat.state), Interval(beat.ts + interval, until, "down")]
 
 
-def spans(beats: Sequence[Beat], *, interval_s: float, grace_s: float | None = None) -> list[Interval]:
+def spans(beats: Sequence[Timed], *, interval_s: float, grace_s: float | None = None) -> list[Interval]:
     """The closed part [h₁, hₙ): what ingest stores. `beats` in any order; duplicates of a ts count once."""
     interval = timedelta(seconds=interval_s)
     grace = timedelta(seconds=interval_s if grace_s is None else grace_s)
@@ -86,7 +95,7 @@ def spans(beats: Sequence[Beat], *, interval_s: float, grace_s: float | None = N
     return merge(out)
 
 
-def tail(last: Beat, watermark: datetime | None, *, interval_s: float, grace_s: float | None = None) -> list[Interval]:
+def tail(last: Timed, watermark: datetime | None, *, interval_s: float, grace_s: float | None = None) -> list[Interval]:
     """The open part [hₙ, W): known only up to the gateway's watermark."""
     if watermark is None or watermark <= last.ts:
         return []
@@ -254,9 +263,9 @@ def live_states(
     return np.where(unknown, 3, np.where(down, 2, last_state))
 
 
-def _dedupe(beats: Iterable[Beat]) -> list[Beat]:
+def _dedupe(beats: Iterable[Timed]) -> list[Timed]:
     """Sort by ts; of several heartbeats with one ts keep the first seen (they are stored once)."""
-    by_ts: dict[datetime, Beat] = {}
+    by_ts: dict[datetime, Timed] = {}
     for b in beats:
         by_ts.setdefault(b.ts, b)
     return [by_ts[ts] for ts in sorted(by_ts)]

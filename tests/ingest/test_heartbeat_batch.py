@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
-from services.ingest.heartbeat_writer import summarize, watermarks
+from services.ingest.heartbeat_writer import by_camera, summarize, watermarks
 from services.ingest.heartbeats import HeartbeatRow, KeepAlive
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
@@ -26,17 +26,17 @@ def test_each_camera_gets_its_first_and_latest_heartbeat_whatever_the_order() ->
         row("a", 180, status="down", gateway=3),
         row("a", 60),
     ]
-    by_camera = {c.camera_id: c for c in summarize(rows)}
-    a, b = by_camera["a"], by_camera["b"]
+    summaries = {c.camera_id: c for c in summarize(by_camera(rows))}
+    a, b = summaries["a"], summaries["b"]
     assert (a.first_ts, a.last_ts) == (at(0), at(180))
     assert (a.latest.status, a.latest.gateway_id) == ("down", 3)
     assert a.first.unit_code == "first-unit"  # an unknown camera is registered under its earliest delivery
     assert (b.first_ts, b.last_ts, b.latest.gateway_id, b.first.unit_code) == (at(60), at(60), 2, "15866")
-    assert len(by_camera) == 2
+    assert len(summaries) == 2
 
 
 def test_of_two_heartbeats_at_the_same_second_the_first_received_is_the_latest() -> None:
-    (only,) = summarize([row("a", 60, status="degraded"), row("a", 60, status="down"), row("a", 0)])
+    (only,) = summarize(by_camera([row("a", 60, status="degraded"), row("a", 60, status="down"), row("a", 0)]))
     assert (only.last_ts, only.latest.status) == (at(60), "degraded")
 
 

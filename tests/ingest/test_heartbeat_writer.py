@@ -126,13 +126,13 @@ def test_a_batch_of_more_cameras_than_one_transaction_holds_is_written_whole(con
 
 
 def test_parts_of_a_batch_keep_each_cameras_rows_together_in_order() -> None:
-    from services.ingest.heartbeat_writer import by_cameras
+    from services.ingest.heartbeat_writer import by_camera, in_parts
 
     rows = [row(1, c, s) for s in (0, 60) for c in ("a", "b", "c", "d", "e")]
-    parts = by_cameras(rows, 2)
-    assert [[(r.camera_id, r.ts) for r in p] for p in parts] == [
+    parts = in_parts(by_camera(rows), 2)
+    assert [[(r.camera_id, r.ts) for rs in p.values() for r in rs] for p in parts] == [
         [("a", at(0)), ("a", at(60)), ("b", at(0)), ("b", at(60))],
         [("c", at(0)), ("c", at(60)), ("d", at(0)), ("d", at(60))],
         [("e", at(0)), ("e", at(60))],
     ]
-    assert by_cameras(rows, 5) == [rows] and by_cameras([], 5) == []
+    assert in_parts(by_camera(rows), 5) == [by_camera(rows)] and in_parts(by_camera([]), 5) == []
