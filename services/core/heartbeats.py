@@ -8,6 +8,7 @@ again because a topic can hold anything. Keep-alives of a gateway travel on the 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -187,13 +188,20 @@ class WireQuality(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True
     noise: Annotated[float, msgspec.Meta(ge=0)] | None = None
 
 
-class WireItem(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    camera_id: Annotated[str, msgspec.Meta(pattern=CAMERA_ID_PATTERN)]
+class WireItemIdUnchecked(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """An item but for its camera id's pattern, which `decode_wire` checks once per id it has not seen: the regex,
+    run by msgspec for every item, was half of decoding a message (0.35 of 0.66 µs an item)."""
+
+    camera_id: str
     ts: AwareTime
     status: Status = "ok"
     seq: Annotated[int, msgspec.Meta(ge=0)] | None = None
     metrics: WireMetrics | None = None
     quality: WireQuality | None = None
+
+
+class WireItem(WireItemIdUnchecked, forbid_unknown_fields=True, omit_defaults=True):
+    camera_id: Annotated[str, msgspec.Meta(pattern=CAMERA_ID_PATTERN)]
 
 
 class WireHeartbeatV1(WireItem, tag_field="kind", tag="heartbeat", forbid_unknown_fields=True, kw_only=True):
@@ -215,14 +223,15 @@ class WireHeartbeats(msgspec.Struct, tag_field="kind", tag="heartbeats", forbid_
 
 class WireHeartbeatsChecked(msgspec.Struct, tag_field="kind", tag="heartbeats", forbid_unknown_fields=True):
     """The same message as `WireHeartbeats` with its items decoded in the same call: what the gateway writes, and
-    what ingest reads first (one C call for the whole chunk); only a message it refuses is read item by item."""
+    what ingest reads first (one C call for the whole chunk, the camera ids checked after it); only a message it
+    refuses is read item by item."""
 
     v: Literal[2]
     gateway_id: int
     unit_set: _Code
     unit_code: _Code
     received_at: AwareTime
-    items: list[WireItem]
+    items: list[WireItemIdUnchecked]
 
 
 class WireKeepAlive(msgspec.Struct, tag_field="kind", tag="keepalive", forbid_unknown_fields=True):
@@ -269,7 +278,9 @@ def decode_wire(
     if value is None:
         raise InvalidMessage("empty message")
     try:
-        return _MESSAGE_CHECKED.decode(value)
+        wire = _MESSAGE_CHECKED.decode(value)
+        if not isinstance(wire, WireHeartbeatsChecked) or _camera_ids_valid(wire.items):
+            return wire
     except (msgspec.ValidationError, msgspec.DecodeError):
         pass  # read again below, to say what is wrong and where
     try:
@@ -281,6 +292,24 @@ def decode_wire(
         raise InvalidMessage(_reason(exc)) from None
     except msgspec.DecodeError as exc:
         raise InvalidMessage(f"not JSON: {exc}") from None
+
+
+_CAMERA_ID = re.compile(CAMERA_ID_PATTERN)
+_VALID_IDS: set[str] = set()  # camera ids seen to match the pattern (a province has ≈ 150,000 cameras)
+_VALID_IDS_MAX = 1_000_000
+
+
+def _camera_ids_valid(items: Sequence[WireItemIdUnchecked]) -> bool:
+    """Whether every item's camera id matches the pattern — checked as msgspec checks it (`re.search`), once per id."""
+    new = {item.camera_id for item in items} - _VALID_IDS
+    if not new:
+        return True
+    if not all(_CAMERA_ID.search(camera_id) for camera_id in new):
+        return False
+    if len(_VALID_IDS) + len(new) > _VALID_IDS_MAX:
+        _VALID_IDS.clear()
+    _VALID_IDS.update(new)
+    return True
 
 
 def decode_item(raw: msgspec.Raw) -> WireItem:

@@ -22,6 +22,7 @@ from services.core.heartbeats import (
     WireHeartbeatsChecked,
     WireHeartbeatV1,
     WireItem,
+    WireItemIdUnchecked,
     decode_item,
     decode_wire,
 )
@@ -62,7 +63,9 @@ _STATES = {(status, flagged): state_of(status, flagged=flagged) for status in ST
 _new_row = tuple.__new__  # HeartbeatRow's own constructor is a Python function around this call
 
 
-def _rows(items: Iterable[WireItem], gateway_id: int, unit_set: str, unit_code: str, received_at: datetime) -> list:
+def _rows(
+    items: Iterable[WireItemIdUnchecked], gateway_id: int, unit_set: str, unit_code: str, received_at: datetime
+) -> list:
     """The rows of items delivered together. Hundreds of thousands a second: one comprehension, no call per row
     but msgspec's encoding of the readings (stored as the JSON they arrived as, minus absent fields)."""
     encode, flags, states = _JSON.encode, _FLAGS, _STATES
