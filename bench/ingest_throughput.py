@@ -40,7 +40,7 @@ from services.core.settings import load_settings
 from services.infra.local import Kafka
 from services.ingest.consumer import DUPLICATES, ROWS_WRITTEN, run_pipeline
 from services.ingest.heartbeat_writer import COLUMNS, copy_rows, write_batch
-from services.ingest.heartbeats import HeartbeatRow, process_message
+from services.ingest.heartbeats import JSONB_VERSION, HeartbeatRow, process_message
 from services.ingest.service import heartbeat_pipeline
 
 RAW_COLUMNS = ", ".join(COLUMNS)
@@ -63,7 +63,12 @@ def make_rows(cameras: int, per_camera: int, gateway_id: int) -> list[HeartbeatR
 
 
 def readings(stored: bytes | None) -> dict | None:
-    return msgspec.json.decode(stored) if stored else None
+    return msgspec.json.decode(json_text(stored)) if stored else None
+
+
+def json_text(stored: bytes) -> bytes:
+    """A row's readings (jsonb's binary form) as JSON text."""
+    return stored.removeprefix(JSONB_VERSION)
 
 
 def v1_message(row: HeartbeatRow) -> bytes:
@@ -74,8 +79,8 @@ def v1_message(row: HeartbeatRow) -> bytes:
         "camera_id": row.camera_id,
         "ts": row.ts,
         "status": row.status,
-        "metrics": msgspec.Raw(row.metrics) if row.metrics else None,
-        "quality": msgspec.Raw(row.quality) if row.quality else None,
+        "metrics": msgspec.Raw(json_text(row.metrics)) if row.metrics else None,
+        "quality": msgspec.Raw(json_text(row.quality)) if row.quality else None,
         "gateway_id": row.gateway_id,
         "unit_set": row.unit_set,
         "unit_code": row.unit_code,
@@ -118,8 +123,8 @@ def time_unnest_insert(conn: DbConn, rows: list[HeartbeatRow], batch: int) -> fl
                 r.camera_id,
                 r.status,
                 r.seq,
-                r.metrics.decode() if r.metrics else None,
-                r.quality.decode() if r.quality else None,
+                json_text(r.metrics).decode() if r.metrics else None,
+                json_text(r.quality).decode() if r.quality else None,
                 r.gateway_id,
                 r.received_at,
             )

@@ -401,5 +401,6 @@ def test_what_the_gateway_accepts_the_wire_accepts_unchanged(status, seq, metric
     message = ingest_heartbeats.process_message(heartbeats.to_message([http], Delivery(7, "2024", "15865", NOW)))
     assert message.rejected == ()
     (row,) = message.rows
-    assert row.metrics == (msgspec.json.encode(http.metrics) if http.metrics else None)
-    assert row.quality == (msgspec.json.encode(http.quality) if http.quality else None)
+    jsonb = ingest_heartbeats.JSONB_VERSION
+    assert row.metrics == (jsonb + msgspec.json.encode(http.metrics) if http.metrics else None)
+    assert row.quality == (jsonb + msgspec.json.encode(http.quality) if http.quality else None)

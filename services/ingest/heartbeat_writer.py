@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import NamedTuple
 
 import psycopg
@@ -27,12 +27,12 @@ from services.core.uptime import Beat, Interval
 from services.ingest.heartbeats import HeartbeatRow, KeepAlive
 from services.ingest.rollup import CAMERA_LOCK, extend
 
-# The columns of `heartbeats` a row fills, and the types psycopg writes them as in binary COPY. The readings go
-# in jsonb's binary form, written here (`_JSONB` + the JSON): as "bytea" psycopg passes them through in C, where
-# its jsonb dumper is Python code run twice for every heartbeat.
+# The columns of `heartbeats` a row fills, and the types psycopg writes them as in binary COPY. The readings are
+# in jsonb's binary form already (`HeartbeatRow`): as "bytea" psycopg passes them through in C, where its jsonb
+# dumper is Python code run twice for every heartbeat. A row's COPY tuple is taken from it in C (`_AS_COPIED`).
 COLUMNS = ("ts", "camera_id", "status", "seq", "metrics", "quality", "gateway_id", "received_at")
 TYPES = ("timestamptz", "text", "text", "int8", "bytea", "bytea", "int8", "timestamptz")
-_JSONB = b"\x01"  # jsonb's binary format version
+_AS_COPIED = itemgetter(*(HeartbeatRow._fields.index(column) for column in COLUMNS))
 _TS = attrgetter("ts")
 _COLUMN_LIST = ", ".join(COLUMNS)
 
@@ -58,6 +58,8 @@ _SUMMARY = {
     "unit_set": "text",
     "unit_code": "text",
 }
+# The readings are copied in jsonb's binary form, as "bytea" (see COLUMNS).
+_SUMMARY_TYPES = ["bytea" if t == "jsonb" else t for t in _SUMMARY.values()]
 _CREATE_SUMMARY = (
     f"CREATE TEMP TABLE IF NOT EXISTS hb_cameras ({', '.join(f'{c} {t}' for c, t in _SUMMARY.items())})"
     " ON COMMIT DELETE ROWS"
@@ -191,25 +193,7 @@ class WriteResult:
 
 def copy_rows(conn: DbConn, table: str, rows: Sequence[HeartbeatRow]) -> None:
     """Binary COPY of heartbeats into `heartbeats` or a table like it (and nothing else)."""
-    copy_in(
-        conn,
-        table,
-        COLUMNS,
-        TYPES,
-        (
-            (
-                r.ts,
-                r.camera_id,
-                r.status,
-                r.seq,
-                r.metrics and _JSONB + r.metrics,
-                r.quality and _JSONB + r.quality,
-                r.gateway_id,
-                r.received_at,
-            )
-            for r in rows
-        ),
-    )
+    copy_in(conn, table, COLUMNS, TYPES, map(_AS_COPIED, rows))
 
 
 def _insert(conn: DbConn, rows: Sequence[HeartbeatRow]) -> int:
@@ -304,7 +288,7 @@ def _write_rows(conn: DbConn, cameras: dict[str, list[HeartbeatRow]]) -> int:
         conn,
         "hb_cameras",
         list(_SUMMARY),
-        list(_SUMMARY.values()),
+        _SUMMARY_TYPES,
         (
             (c.camera_id, c.first_ts, c.last_ts, c.latest.status, c.latest.state, c.latest.quality,
              c.latest.metrics, c.latest.gateway_id, c.first.gateway_id, c.first.unit_set, c.first.unit_code)

@@ -28,7 +28,7 @@ from services.core.heartbeats import (
 )
 from services.core.uptime import QUALITY_FLAGS, State, state_of
 
-__all__ = ["HeartbeatMessage", "HeartbeatRow", "InvalidMessage", "KeepAlive", "process_message"]
+__all__ = ["JSONB_VERSION", "HeartbeatMessage", "HeartbeatRow", "InvalidMessage", "KeepAlive", "process_message"]
 
 
 class HeartbeatRow(NamedTuple):
@@ -39,8 +39,8 @@ class HeartbeatRow(NamedTuple):
     status: str
     state: State
     seq: int | None
-    # The readings as the JSON they are stored as (without the fields left out): written once by msgspec and
-    # handed to COPY as they are, not turned into dicts and back for every heartbeat.
+    # The readings as they are stored: jsonb's binary form (JSONB_VERSION, then the JSON without the fields left
+    # out), written once by msgspec and handed to COPY as they are.
     metrics: bytes | None
     quality: bytes | None
     gateway_id: int
@@ -57,6 +57,7 @@ class HeartbeatMessage(NamedTuple):
 
 
 _JSON = msgspec.json.Encoder()
+JSONB_VERSION = b"\x01"  # the first byte of a jsonb value in binary form; the JSON text follows
 _FLAGS = attrgetter(*QUALITY_FLAGS)  # a tuple of the flags' values, read in C (this runs for every heartbeat)
 # SPEC §5's state of every (status, flagged) pair, from `state_of` (its one home), looked up per heartbeat.
 _STATES = {(status, flagged): state_of(status, flagged=flagged) for status in STATUSES for flagged in (False, True)}
@@ -67,8 +68,9 @@ def _rows(
     items: Iterable[WireItemIdUnchecked], gateway_id: int, unit_set: str, unit_code: str, received_at: datetime
 ) -> list:
     """The rows of items delivered together. Hundreds of thousands a second: one comprehension, no call per row
-    but msgspec's encoding of the readings (stored as the JSON they arrived as, minus absent fields)."""
-    encode, flags, states = _JSON.encode, _FLAGS, _STATES
+    but msgspec's encoding of the readings (stored as the JSON they arrived as, minus absent fields, in jsonb's
+    binary form)."""
+    encode, flags, states, jsonb = _JSON.encode, _FLAGS, _STATES, JSONB_VERSION
     return [
         _new_row(
             HeartbeatRow,
@@ -78,8 +80,8 @@ def _rows(
                 item.status,
                 states[item.status, item.quality is not None and any(flags(item.quality))],
                 item.seq,
-                None if item.metrics is None else encode(item.metrics),
-                None if item.quality is None else encode(item.quality),
+                None if item.metrics is None else jsonb + encode(item.metrics),
+                None if item.quality is None else jsonb + encode(item.quality),
                 gateway_id,
                 unit_set,
                 unit_code,

@@ -8,7 +8,7 @@ import pytest
 
 from services.core import accounts
 from services.ingest.heartbeat_writer import write_batch
-from services.ingest.heartbeats import HeartbeatRow, KeepAlive
+from services.ingest.heartbeats import JSONB_VERSION, HeartbeatRow, KeepAlive
 from services.ingest.rollup import rollup_all
 
 pytestmark = pytest.mark.db
@@ -88,7 +88,10 @@ def test_the_watermark_never_runs_ahead_of_when_the_gateway_received_the_data(co
 
 def test_readings_are_stored_as_json_objects_on_the_fast_path_and_the_careful_one(conn, gateway_id) -> None:
     metrics, quality = {"fps": 25.0, "recording": True}, {"blur": 310.5, "frozen": False}
-    as_json = {"metrics": json.dumps(metrics).encode(), "quality": json.dumps(quality).encode()}  # as ingest has them
+    as_json = {
+        "metrics": JSONB_VERSION + json.dumps(metrics).encode(),
+        "quality": JSONB_VERSION + json.dumps(quality).encode(),
+    }  # as ingest has them
     fresh = row(gateway_id, "c1", 0)._replace(**as_json)
     assert write_batch(conn, [fresh]).inserted == 1  # nothing stored before: one COPY into heartbeats
     replay = row(gateway_id, "c1", 60)._replace(**as_json)
