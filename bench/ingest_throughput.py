@@ -37,7 +37,7 @@ from services.core import accounts, kafka
 from services.core.db import DbConn, connect
 from services.core.heartbeats import Delivery, make_item, message_key, to_message, to_messages
 from services.core.settings import load_settings
-from services.infra.local import Kafka
+from services.infra.kafka import Kafka
 from services.ingest.consumer import DUPLICATES, ROWS_WRITTEN, run_pipeline
 from services.ingest.heartbeat_writer import COLUMNS, copy_rows, write_batch
 from services.ingest.heartbeats import JSONB_VERSION, HeartbeatRow, process_message

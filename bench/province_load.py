@@ -68,7 +68,7 @@ from bench.procs import (
 from services.core import accounts
 from services.core.db import connect
 from services.core.settings import Settings, load_settings
-from services.infra.local import Kafka
+from services.infra.kafka import Kafka
 
 PER_GATEWAY = 500
 GENERATOR = "load generator (this process)"

@@ -32,7 +32,7 @@ from bench.procs import cpu_seconds, postgres_pids, total_cpu_seconds
 from services.core import accounts, kafka
 from services.core.db import connect
 from services.core.settings import load_settings
-from services.infra.local import Kafka
+from services.infra.kafka import Kafka
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "scripts" / "build_telegraf.sh"

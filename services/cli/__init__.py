@@ -64,7 +64,7 @@ cli.add_command(components.simulate)
 
 
 def main() -> None:
-    from services.infra.local import InfraError
+    from services.infra.process import InfraError
 
     try:
         cli(standalone_mode=True)

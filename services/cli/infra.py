@@ -1,4 +1,4 @@
-"""`pulse infra`: start, stop and inspect the local Kafka and PostgreSQL/TimescaleDB (services/infra/local.py)."""
+"""`pulse infra`: start, stop and inspect the local Kafka and PostgreSQL/TimescaleDB (services/infra/)."""
 
 from __future__ import annotations
 
@@ -16,14 +16,24 @@ def infra() -> None:
 
 
 @infra.command("start")
+@click.option(
+    "--kafka-brokers",
+    type=click.IntRange(1, 9),
+    default=None,
+    help="Kafka brokers to run here (default: as last started, else one): 3 makes a replicated cluster that "
+    "survives one lost broker.",
+)
 @pass_ctx
-def infra_start(ctx: Context) -> None:
+def infra_start(ctx: Context, kafka_brokers: int | None) -> None:
     """Start both (idempotent); returns when both accept connections."""
-    from services.infra.local import services
+    from services.infra.kafka import components_env, kafka_nodes
+    from services.infra.local import start_all
 
-    for service in services(ctx.settings):
-        click.echo(f"{service.status().name}: {service.start()}")
+    for name, done in start_all(ctx.settings, kafka_brokers):
+        click.echo(f"{name}: {done}")
     _print_status(ctx.settings)
+    if env := components_env(kafka_nodes(ctx.settings)):
+        click.echo(f"components use this cluster with: {env}")
 
 
 @infra.command("stop")

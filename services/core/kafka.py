@@ -19,6 +19,12 @@ APP_EVENTS_DLQ = "app.events.dlq"
 ALL_TOPICS = (HEARTBEATS, HEARTBEATS_DLQ, APP_EVENTS, APP_EVENTS_DLQ)
 
 
+def min_insync_replicas(replicas: int) -> int:
+    """Replicas that must have a message before it is acknowledged (producers use acks=all): all but one, so one
+    broker may be lost without losing an acknowledged message or refusing writes (3 replicas: 2)."""
+    return max(1, replicas - 1)
+
+
 def topic(settings: Settings, name: str) -> str:
     """The deployment's name for a topic or consumer group (`PULSE_KAFKA_PREFIX` + name)."""
     return settings.kafka_prefix + name
@@ -33,8 +39,14 @@ async def ensure_topics(settings: Settings, names: tuple[str, ...] = ALL_TOPICS)
         existing = set(await admin.list_topics())
         missing = [t for t in topics if t not in existing]
         if missing:
+            replicas = settings.kafka_replication
             new = [
-                NewTopic(t, num_partitions=settings.kafka_partitions, replication_factor=settings.kafka_replication)
+                NewTopic(
+                    t,
+                    num_partitions=settings.kafka_partitions,
+                    replication_factor=replicas,
+                    topic_configs={"min.insync.replicas": str(min_insync_replicas(replicas))},
+                )
                 for t in missing
             ]
             try:

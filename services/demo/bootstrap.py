@@ -17,7 +17,7 @@ from services.core.db import connect
 from services.core.kafka import ensure_topics
 from services.core.migrate import migrate
 from services.core.settings import Settings
-from services.infra.local import services
+from services.infra.local import start_all
 
 DEMO_USER = "admin"
 
@@ -43,8 +43,7 @@ def demo_pseudonym_key(settings: Settings) -> Settings:
 
 
 def prepare_demo(settings: Settings) -> DemoLogin:
-    for service in services(settings):
-        service.start()
+    start_all(settings)
     with connect(settings, autocommit=True) as conn:
         migrate(conn, timezone=settings.timezone)
         password = secrets.token_urlsafe(9)

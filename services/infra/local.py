@@ -1,4 +1,4 @@
-"""Local infrastructure without Docker: a real Apache Kafka broker (KRaft) and PostgreSQL + TimescaleDB.
+"""Local infrastructure without Docker: PostgreSQL + TimescaleDB here, Apache Kafka (KRaft) in `kafka.py`.
 
 `pulse infra start` runs both from what `make setup` installed (Debian's PostgreSQL 15 with TimescaleDB built
 from Debian's source package; Kafka jars resolved from Maven Central into the cache), with their data, logs and
@@ -8,89 +8,18 @@ connections. PostgreSQL refuses to run as root, so when we are root its commands
 
 from __future__ import annotations
 
-import base64
 import grp
 import os
 import pwd
-import shlex
 import shutil
-import signal
-import socket
 import stat
 import subprocess
-import time
-import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from services.core.settings import Settings
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-VERSIONS_FILE = PROJECT_ROOT / "infra" / "versions.env"
-
-
-class InfraError(Exception):
-    """Something the operator must fix; the message says what."""
-
-
-@dataclass(frozen=True)
-class ServiceStatus:
-    name: str
-    running: bool
-    address: str
-    pid: int | None
-    detail: str
-
-
-def pinned_versions() -> dict[str, str]:
-    values = {}
-    for line in VERSIONS_FILE.read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#") and "=" in line:
-            key, value = line.split("=", 1)
-            values[key.strip()] = value.strip()
-    return values
-
-
-def _port_open(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child of ours still answers kill(0); it is not running.
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ", 1)[1][:1] != "Z"
-    except OSError:
-        return False
-
-
-def _read_pid(path: Path) -> int | None:
-    try:
-        return int(path.read_text().split("\n", 1)[0].strip())
-    except (OSError, ValueError):
-        return None
-
-
-def _log_tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
+from services.infra.kafka import Kafka, kafka_nodes, start_kafka
+from services.infra.process import InfraError, ServiceStatus, log_tail, pid_alive, pinned_versions, port_open, read_pid
 
 # Ingest's writer holds an advisory lock per camera of a transaction (up to 4,000), the rollup per camera of a
 # step (up to 5,000); the shared lock table has max_locks_per_transaction × max_connections slots (TimescaleDB
@@ -165,8 +94,8 @@ class Postgres:
                 os.chown(self.logfile, uid, gid)
 
     def status(self) -> ServiceStatus:
-        pid = _read_pid(self.datadir / "postmaster.pid") if self.datadir.exists() else None
-        running = _pid_alive(pid) and _port_open(self.host, self.port)
+        pid = read_pid(self.datadir / "postmaster.pid") if self.datadir.exists() else None
+        running = pid_alive(pid) and port_open(self.host, self.port)
         return ServiceStatus(
             "postgresql",
             running,
@@ -181,7 +110,7 @@ class Postgres:
         self._prepare_dirs()
         if self.status().running:
             return "already running"
-        if _port_open(self.host, self.port):
+        if port_open(self.host, self.port):
             raise InfraError(
                 f"port {self.port} is taken by another program (Debian's own cluster? "
                 "`pg_ctlcluster 15 main stop`), or set PULSE_DATABASE_URL to another port"
@@ -202,7 +131,7 @@ class Postgres:
             check=False,
         )
         if result.returncode != 0:
-            raise InfraError(f"PostgreSQL did not start: {result.stderr.strip()}\n{_log_tail(self.logfile)}")
+            raise InfraError(f"PostgreSQL did not start: {result.stderr.strip()}\n{log_tail(self.logfile)}")
         self._bootstrap_database()
         return "started"
 
@@ -294,152 +223,13 @@ class Postgres:
         return "stopped"
 
 
-class Kafka:
-    """A single-node Apache Kafka broker in KRaft mode (broker + controller) under <data_dir>/kafka."""
-
-    def __init__(self, settings: Settings) -> None:
-        versions = pinned_versions()
-        self.version = versions["KAFKA_VERSION"]
-        self.libs = settings.cache_dir / f"kafka-{self.version}" / "libs"
-        self.base = settings.data_dir.resolve()
-        self.dir = self.base / "kafka"
-        self.logfile = self.base / "log" / "kafka.log"
-        self.pidfile = self.base / "run" / "kafka.pid"
-        first = settings.kafka_bootstrap.split(",")[0]
-        host, port = first.rsplit(":", 1)
-        self.host, self.port = host, int(port)
-        self.controller_port = self.port + 1
-
-    def status(self) -> ServiceStatus:
-        pid = _read_pid(self.pidfile)
-        running = _pid_alive(pid) and _port_open(self.host, self.port)
-        return ServiceStatus(
-            f"kafka {self.version}",
-            running,
-            f"{self.host}:{self.port}",
-            pid if running else None,
-            f"data {self.dir / 'data'}, log {self.logfile}",
-        )
-
-    def _java(self, *args: str) -> list[str]:
-        java = shutil.which("java")
-        if not java:
-            raise InfraError("java not found; run `make setup` first")
-        return [
-            java,
-            "-Xms256m",
-            "-Xmx512m",
-            "-XX:+UseG1GC",
-            "-Djava.awt.headless=true",
-            f"-Dlog4j2.configurationFile={self.dir / 'log4j2.properties'}",
-            "-cp",
-            f"{self.libs}/*",
-            *args,
-        ]
-
-    def _write_config(self) -> Path:
-        (self.dir / "data").mkdir(parents=True, exist_ok=True)
-        props = self.dir / "server.properties"
-        props.write_text(
-            "# written by `pulse infra start` (services/infra/local.py)\n"
-            "process.roles=broker,controller\nnode.id=1\n"
-            f"controller.quorum.bootstrap.servers={self.host}:{self.controller_port}\n"
-            f"listeners=PLAINTEXT://{self.host}:{self.port},CONTROLLER://{self.host}:{self.controller_port}\n"
-            f"advertised.listeners=PLAINTEXT://{self.host}:{self.port}\n"
-            "controller.listener.names=CONTROLLER\ninter.broker.listener.name=PLAINTEXT\n"
-            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT\n"
-            f"log.dirs={self.dir / 'data'}\n"
-            "num.partitions=4\ndefault.replication.factor=1\nmin.insync.replicas=1\n"
-            "offsets.topic.replication.factor=1\ntransaction.state.log.replication.factor=1\n"
-            "transaction.state.log.min.isr=1\nshare.coordinator.state.topic.replication.factor=1\n"
-            "share.coordinator.state.topic.min.isr=1\ngroup.initial.rebalance.delay.ms=0\n"
-            "auto.create.topics.enable=false\nlog.retention.hours=168\n"
-        )
-        (self.dir / "log4j2.properties").write_text(
-            "status = warn\nappender.file.type = File\nappender.file.name = file\n"
-            f"appender.file.fileName = {self.logfile}\nappender.file.layout.type = PatternLayout\n"
-            "appender.file.layout.pattern = [%d] %p %m (%c)%n\n"
-            "rootLogger.level = info\nrootLogger.appenderRef.file.ref = file\n"
-            "logger.kafka.name = kafka\nlogger.kafka.level = info\n"
-            "logger.state.name = state.change.logger\nlogger.state.level = warn\n"
-        )
-        return props
-
-    def start(self, timeout_s: float = 90) -> str:
-        if not self.libs.is_dir():
-            raise InfraError(f"Kafka {self.version} jars not found in {self.libs}; run `make setup` first")
-        if self.status().running:
-            return "already running"
-        if _port_open(self.host, self.port):
-            raise InfraError(f"port {self.port} is taken by another program; set PULSE_KAFKA_BOOTSTRAP to another port")
-        (self.base / "log").mkdir(parents=True, exist_ok=True)
-        self.pidfile.parent.mkdir(parents=True, exist_ok=True)
-        props = self._write_config()
-        if not (self.dir / "data" / "meta.properties").exists():
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-            result = subprocess.run(
-                self._java("kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_id, "-c", str(props)),
-                capture_output=True,
-                text=True,
-            )
-            if result.returncode != 0:
-                raise InfraError(f"formatting Kafka storage failed: {result.stderr.strip() or result.stdout.strip()}")
-        # Started through a shell that backgrounds the broker and exits, so the broker outlives this process
-        # and is nobody's child here (no zombie, nothing to wait for); we keep its pid.
-        out = shlex.quote(str(self.base / "log" / "kafka.out"))
-        launch = subprocess.run(
-            ["sh", "-c", f"{shlex.join(self._java('kafka.Kafka', str(props)))} >>{out} 2>&1 </dev/null & echo $!"],
-            capture_output=True,
-            text=True,
-            start_new_session=True,
-            check=True,
-        )
-        pid = int(launch.stdout.strip())
-        self.pidfile.write_text(str(pid))
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if not _pid_alive(pid):
-                raise InfraError(f"Kafka exited during start:\n{_log_tail(self.logfile)}")
-            if _port_open(self.host, self.port) and self._answers_metadata():
-                return "started"
-            time.sleep(0.5)
-        raise InfraError(f"Kafka did not accept connections within {timeout_s:.0f} s:\n{_log_tail(self.logfile)}")
-
-    def _answers_metadata(self) -> bool:
-        """True once the broker answers a metadata request (the port opens before KRaft is ready)."""
-        import asyncio
-
-        from aiokafka.admin import AIOKafkaAdminClient
-
-        async def probe() -> bool:
-            client = AIOKafkaAdminClient(bootstrap_servers=f"{self.host}:{self.port}", request_timeout_ms=3000)
-            try:
-                await client.start()
-                await client.list_topics()
-                return True
-            except Exception:
-                return False
-            finally:
-                await client.close()
-
-        return asyncio.run(probe())
-
-    def stop(self, timeout_s: float = 30, *, kill: bool = False) -> str:
-        """SIGTERM (a clean shutdown, SIGKILL after `timeout_s`), or with `kill` SIGKILL at once: a crash."""
-        pid = _read_pid(self.pidfile)
-        if not _pid_alive(pid):
-            self.pidfile.unlink(missing_ok=True)
-            return "not running"
-        assert pid is not None
-        os.kill(pid, signal.SIGKILL if kill else signal.SIGTERM)
-        deadline = time.monotonic() + timeout_s
-        while _pid_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if _pid_alive(pid):
-            os.kill(pid, signal.SIGKILL)
-        self.pidfile.unlink(missing_ok=True)
-        return "stopped"
+def services(settings: Settings, kafka_brokers: int | None = None) -> tuple[Postgres, *tuple[Kafka, ...]]:
+    """PostgreSQL and the Kafka nodes (`kafka.kafka_nodes`)."""
+    return (Postgres(settings), *kafka_nodes(settings, kafka_brokers))
 
 
-def services(settings: Settings) -> tuple[Postgres, Kafka]:
-    return Postgres(settings), Kafka(settings)
+def start_all(settings: Settings, kafka_brokers: int | None = None) -> list[tuple[str, str]]:
+    """Start PostgreSQL and the Kafka nodes (idempotent); returns each one's name and what was done."""
+    postgres, *nodes = services(settings, kafka_brokers)
+    done = [(postgres.status().name, postgres.start())]
+    return done + [(node.status().name, what) for node, what in zip(nodes, start_kafka(settings, nodes), strict=True)]

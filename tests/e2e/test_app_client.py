@@ -8,7 +8,7 @@ import pytest
 from pydantic import SecretStr
 
 from app_events.client import EventClient
-from services.infra.local import Kafka
+from services.infra.kafka import Kafka
 from tests.e2e.harness import DISTRICT_EVENTS, free_port, start_stack, until
 
 pytestmark = [pytest.mark.db, pytest.mark.kafka]

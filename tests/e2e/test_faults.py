@@ -12,24 +12,22 @@ import multiprocessing
 import os
 import signal
 import sys
-from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from prometheus_client import REGISTRY
-from pydantic import SecretStr
 
 from bench.procs import children_of
 from services.core import kafka
 from services.core.db import connect
-from services.core.uptime import Beat, beat_state, spans
-from services.infra.local import Kafka, Postgres
+from services.infra.kafka import Kafka
+from services.infra.local import Postgres
+from tests.e2e.chaos import CAMERA_INCIDENTS, chaos_under_load, check_intervals_match_heartbeats
 from tests.e2e.conftest import T
-from tests.e2e.harness import DISTRICT_EVENTS, Stack, free_port, start_stack, until
-from tests.e2e.load import CAMERA_GONE, Load
+from tests.e2e.harness import Stack, free_port, start_stack, until
+from tests.e2e.load import Load
 
 pytestmark = [pytest.mark.db, pytest.mark.kafka]
-KEY = "chaos-pseudonym-key-for-tests-only"
 
 
 def beats(cameras: int, per_camera: int, start_s: int = 0) -> list[dict]:
@@ -38,24 +36,6 @@ def beats(cameras: int, per_camera: int, start_s: int = 0) -> list[dict]:
         for i in range(per_camera)
         for c in range(cameras)
     ]
-
-
-# Camera incidents opened during a fault test: there must be none, since every camera kept beating (a fault in
-# the pipeline is not a camera going down).
-CAMERA_INCIDENT_KINDS = "('camera_down', 'camera_degraded', 'commune_outage')"
-CAMERA_INCIDENTS = f"SELECT count(*) AS n FROM incidents WHERE kind IN {CAMERA_INCIDENT_KINDS}"
-
-
-def check_intervals_match_heartbeats(conn) -> None:
-    """After any fault the stored intervals equal what the pure rules give on the stored heartbeats."""
-    by_camera = defaultdict(list)
-    for r in conn.execute("SELECT camera_id, ts, status, quality FROM heartbeats"):
-        by_camera[r["camera_id"]].append(Beat(r["ts"], beat_state(r["status"], r["quality"])))
-    stored = defaultdict(list)
-    for r in conn.execute("SELECT camera_id, start_ts, end_ts, state FROM camera_intervals ORDER BY start_ts"):
-        stored[r["camera_id"]].append((r["start_ts"], r["end_ts"], r["state"]))
-    for camera, bs in by_camera.items():
-        assert stored[camera] == [(i.start, i.end, i.state) for i in spans(bs, interval_s=60)], camera
 
 
 async def test_heartbeats_accepted_while_kafka_is_down_are_spooled_and_all_stored(
@@ -152,7 +132,13 @@ async def test_kafka_killed_under_load_loses_nothing_acknowledged(settings, base
         return stack.gateway_app.state.publisher.spooling and load.flushes_deferred > 0
 
     await chaos_under_load(
-        settings, conn, tmp_path, clock, crash=lambda: kafka.stop(kill=True), recover=kafka.start, felt=felt
+        settings,
+        conn,
+        tmp_path,
+        clock,
+        crash=lambda _: kafka.stop(kill=True),
+        recover=lambda _: kafka.start(),
+        felt=felt,
     )
 
 
@@ -163,50 +149,10 @@ async def test_postgresql_crashed_under_load_loses_nothing_acknowledged(settings
         conn,
         tmp_path,
         clock,
-        crash=lambda: postgres.stop(mode="immediate"),
-        recover=postgres.start,
+        crash=lambda _: postgres.stop(mode="immediate"),
+        recover=lambda _: postgres.start(),
         felt=lambda stack, load: stack.stored() == -1,  # the database does not answer
     )
-
-
-async def chaos_under_load(settings, conn, tmp_path, clock, *, crash, recover, felt) -> None:
-    """Cameras and citizens keep sending (tests/e2e/load.py) while a server is crashed and, a while later, started
-    again; `pulse alerts` judges the whole time. Afterwards: exactly the acknowledged heartbeats are stored, every
-    event the apps tracked is stored once and counted once, intervals follow the rules, and the only camera
-    incident is the one for the camera that really went silent before the crash."""
-    stack = await start_stack(settings, conn, tmp_path, clock, gateway_send_timeout_s=1.0, pseudonym_key=SecretStr(KEY))
-    load = Load(stack, stack.gateway("gw", "15865"), tmp_path)
-    try:
-        stack.start_alerts()
-        clock.advance(3600)
-        load.start()
-        gone = f"SELECT count(*) AS n FROM incidents WHERE kind = 'camera_down' AND camera_ids = ARRAY['{CAMERA_GONE}']"
-        await until(lambda: stack.count(gone) == 1, timeout=90, what="the silent camera's incident")
-        crashed_at = load.rounds
-        await asyncio.to_thread(crash)
-        await until(lambda: load.rounds >= crashed_at + 60, timeout=120, what="ten minutes of load during the crash")
-        await until(lambda: felt(stack, load), timeout=60, what="the crash to be felt")
-        await asyncio.to_thread(recover)
-        recovered_at = load.rounds
-        await until(lambda: load.rounds >= recovered_at + 30, timeout=120, what="load after the recovery")
-        await load.finish()
-        await stack.settle(len(load.heartbeats), timeout=180)
-        stored = {(r["camera_id"], r["ts"]) for r in stack.db().execute("SELECT camera_id, ts FROM heartbeats")}
-        assert stored == load.heartbeats
-        check_intervals_match_heartbeats(stack.db())
-        events = len(load.events_tracked)
-        assert load.events_accepted == events == len(set(load.events_tracked))
-        stored_events = lambda: stack.count("SELECT count(*) AS n FROM app_events")  # noqa: E731
-        await until(lambda: stored_events() == events, timeout=120, what="every tracked event stored")
-        ids = {str(r["event_id"]) for r in stack.db().execute("SELECT event_id FROM app_events")}
-        assert ids == set(load.events_tracked)
-        await until(lambda: stack.count(DISTRICT_EVENTS) == events, timeout=30, what="every event counted once")
-        cameras = stack.db().execute(f"SELECT camera_ids FROM incidents WHERE kind IN {CAMERA_INCIDENT_KINDS}")
-        assert [r["camera_ids"] for r in cameras] == [[CAMERA_GONE]]  # no false camera alerts
-    finally:
-        await asyncio.to_thread(recover)
-        await load.close()
-        await stack.close()
 
 
 def _pulse(*args: str) -> list[str]:

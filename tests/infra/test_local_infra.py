@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from services.core.settings import Settings
-from services.infra.local import pinned_versions
+from services.infra.process import pinned_versions
 
 pytestmark = [pytest.mark.db, pytest.mark.kafka]
 
@@ -74,7 +74,8 @@ def test_a_directory_the_postgres_user_cannot_enter_is_named(open_tmp) -> None:
 def test_infra_start_as_root_under_a_closed_home_stops_first_with_one_line(base_settings: Settings, open_tmp) -> None:
     import os
 
-    from services.infra.local import InfraError, Postgres
+    from services.infra.local import Postgres
+    from services.infra.process import InfraError
 
     if os.geteuid() != 0:
         pytest.fail("this machine's tests run as root, as CI does; the check only applies to root")

@@ -1,0 +1,81 @@
+"""Fault injection under load with exact accounting, shared by the fault tests (one broker and PostgreSQL:
+test_faults.py; a three-broker cluster: test_cluster_faults.py)."""
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Callable
+
+from pydantic import SecretStr
+
+from services.core.settings import Settings
+from services.core.uptime import Beat, beat_state, spans
+from tests.e2e.harness import DISTRICT_EVENTS, Stack, start_stack, until
+from tests.e2e.load import CAMERA_GONE, Load
+
+KEY = "chaos-pseudonym-key-for-tests-only"
+
+# Camera incidents opened during a fault test: there must be none, since every camera kept beating (a fault in
+# the pipeline is not a camera going down).
+CAMERA_INCIDENT_KINDS = "('camera_down', 'camera_degraded', 'commune_outage')"
+CAMERA_INCIDENTS = f"SELECT count(*) AS n FROM incidents WHERE kind IN {CAMERA_INCIDENT_KINDS}"
+
+
+def check_intervals_match_heartbeats(conn) -> None:
+    """After any fault the stored intervals equal what the pure rules give on the stored heartbeats."""
+    by_camera = defaultdict(list)
+    for r in conn.execute("SELECT camera_id, ts, status, quality FROM heartbeats"):
+        by_camera[r["camera_id"]].append(Beat(r["ts"], beat_state(r["status"], r["quality"])))
+    stored = defaultdict(list)
+    for r in conn.execute("SELECT camera_id, start_ts, end_ts, state FROM camera_intervals ORDER BY start_ts"):
+        stored[r["camera_id"]].append((r["start_ts"], r["end_ts"], r["state"]))
+    for camera, bs in by_camera.items():
+        assert stored[camera] == [(i.start, i.end, i.state) for i in spans(bs, interval_s=60)], camera
+
+
+async def chaos_under_load(
+    settings: Settings,
+    conn,
+    tmp_path,
+    clock,
+    *,
+    crash: Callable[[Stack], object],
+    recover: Callable[[Stack], object],
+    felt: Callable[[Stack, Load], object],
+) -> None:
+    """Cameras and citizens keep sending (tests/e2e/load.py) while a server is crashed and, a while later, started
+    again; `pulse alerts` judges the whole time. Afterwards: exactly the acknowledged heartbeats are stored, every
+    event the apps tracked is stored once and counted once, intervals follow the rules, and the only camera
+    incident is the one for the camera that really went silent before the crash."""
+    stack = await start_stack(settings, conn, tmp_path, clock, gateway_send_timeout_s=1.0, pseudonym_key=SecretStr(KEY))
+    load = Load(stack, stack.gateway("gw", "15865"), tmp_path)
+    try:
+        stack.start_alerts()
+        clock.advance(3600)
+        load.start()
+        gone = f"SELECT count(*) AS n FROM incidents WHERE kind = 'camera_down' AND camera_ids = ARRAY['{CAMERA_GONE}']"
+        await until(lambda: stack.count(gone) == 1, timeout=90, what="the silent camera's incident")
+        crashed_at = load.rounds
+        await asyncio.to_thread(crash, stack)
+        await until(lambda: load.rounds >= crashed_at + 60, timeout=120, what="ten minutes of load during the crash")
+        await until(lambda: felt(stack, load), timeout=60, what="the crash to be felt")
+        await asyncio.to_thread(recover, stack)
+        recovered_at = load.rounds
+        await until(lambda: load.rounds >= recovered_at + 30, timeout=120, what="load after the recovery")
+        await load.finish()
+        await stack.settle(len(load.heartbeats), timeout=180)
+        stored = {(r["camera_id"], r["ts"]) for r in stack.db().execute("SELECT camera_id, ts FROM heartbeats")}
+        assert stored == load.heartbeats
+        check_intervals_match_heartbeats(stack.db())
+        events = len(load.events_tracked)
+        assert load.events_accepted == events == len(set(load.events_tracked))
+        stored_events = lambda: stack.count("SELECT count(*) AS n FROM app_events")  # noqa: E731
+        await until(lambda: stored_events() == events, timeout=120, what="every tracked event stored")
+        ids = {str(r["event_id"]) for r in stack.db().execute("SELECT event_id FROM app_events")}
+        assert ids == set(load.events_tracked)
+        await until(lambda: stack.count(DISTRICT_EVENTS) == events, timeout=30, what="every event counted once")
+        cameras = stack.db().execute(f"SELECT camera_ids FROM incidents WHERE kind IN {CAMERA_INCIDENT_KINDS}")
+        assert [r["camera_ids"] for r in cameras] == [[CAMERA_GONE]]  # no false camera alerts
+    finally:
+        await asyncio.to_thread(recover, stack)
+        await load.close()
+        await stack.close()
