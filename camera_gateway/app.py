@@ -25,7 +25,7 @@ from camera_gateway.devices.manager import DeviceCollector
 from camera_gateway.prober import Prober
 from camera_gateway.publisher import Publisher, heartbeat_records, keepalive_record
 from camera_gateway.registry import KnownGateway, Registry
-from camera_gateway.spool import Record, Spool, SpoolFull
+from camera_gateway.spool import Record, Spool, SpoolFull, SpoolInUse
 from services.core import kafka
 from services.core.heartbeats import (
     Delivery,
@@ -37,7 +37,7 @@ from services.core.heartbeats import (
 )
 from services.core.http import CredentialFailures, client_address, health_router
 from services.core.http_body import read_limited
-from services.core.settings import Settings
+from services.core.settings import ConfigError, Settings
 
 MAX_BODY = 1 << 20
 MAX_DEVICE_PUSH = 4 << 20  # an alarm with a few JPEG pictures
@@ -100,7 +100,12 @@ Gateway = Annotated[KnownGateway, Depends(current_gateway)]
 
 def create_app(settings: Settings, *, clock: Clock = _utc_now, registry: Registry | None = None) -> FastAPI:
     registry = registry or Registry(settings)
-    spool = Spool(settings.data_dir / "spool", max_bytes=settings.spool_max_bytes)
+    try:
+        spool = Spool(settings.data_dir / "spool", max_bytes=settings.spool_max_bytes)
+    except SpoolInUse as exc:
+        raise ConfigError(
+            f"configuration error: PULSE_DATA_DIR: {exc} — another gateway uses it; give each gateway its own"
+        ) from None
     publisher = Publisher(
         bootstrap=settings.kafka_bootstrap,
         topic=kafka.topic(settings, kafka.HEARTBEATS),

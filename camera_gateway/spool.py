@@ -48,6 +48,10 @@ class SpoolFull(Exception):
     """Appending would exceed `max_bytes`; nothing was written (the HTTP layer answers 503 + Retry-After)."""
 
 
+class SpoolInUse(RuntimeError):
+    """Another process (or this one) has the spool open: two gateways must never share one."""
+
+
 class SpoolCorrupt(Exception):
     """Acknowledged data on disk is damaged (not a torn tail); an operator has to look."""
 
@@ -106,7 +110,7 @@ class Spool:
             try:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError as exc:
-                raise RuntimeError(f"spool {self._dir} is already open (in this or another process)") from exc
+                raise SpoolInUse(f"spool {self._dir} is already open (in this or another process)") from exc
             self._recover()
         except BaseException:
             self.close()

@@ -1,5 +1,10 @@
 """The CLI against the real test database: secrets printed once as the last line, errors in one line."""
 
+import os
+import subprocess
+import sys
+import time
+
 import psycopg
 import pytest
 from click.testing import CliRunner
@@ -7,6 +12,8 @@ from click.testing import CliRunner
 from services.cli import cli
 from services.core import accounts
 from services.core.settings import Settings
+from tests.e2e.harness import free_port
+from tests.topics import fresh_prefix
 
 pytestmark = pytest.mark.db
 
@@ -146,3 +153,67 @@ def test_users_add_a_district_operator(settings: Settings, conn: psycopg.Connect
     assert not principal.can_read_unit("2024", "15865")
     code, _, err = _run(settings, "users", "add", "--username", "x", "--role", "district", "--district", "398")
     assert code == 1 and "unknown district 398 in set 2024" in err
+
+
+def _start(settings: Settings, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    full = {
+        **os.environ,
+        "PULSE_DATABASE_URL": settings.database_url,
+        "PULSE_KAFKA_PREFIX": fresh_prefix(),  # deleted with the session's topics
+        "PYTHONUNBUFFERED": "1",  # its lines as they are printed
+        **env,
+    }
+    command = [sys.executable, "-c", "from services.cli import main; main()", *args]
+    return subprocess.Popen(command, env=full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _second_instance_refused(settings: Settings, env: dict[str, str], args: list[str], ready: str) -> str:
+    """Start an instance, wait until it prints `ready`, start a second with the same settings: its error."""
+    first = _start(settings, env, *args)
+    try:
+        assert first.stdout is not None
+        deadline = time.monotonic() + 60
+        for line in first.stdout:  # blocks per line; the first instance prints as it starts
+            if ready in line:
+                break
+            assert time.monotonic() < deadline, f"the first instance never said {ready!r}"
+        second = _start(settings, env, *args)
+        _, err = second.communicate(timeout=60)
+        assert second.returncode == 2, err
+        return err.strip().splitlines()[-1]
+    finally:
+        first.terminate()
+        first.communicate(timeout=60)  # waits, and closes its pipes
+
+
+@pytest.mark.kafka
+def test_two_ingest_processes_on_one_metrics_port_are_refused_by_name(settings: Settings, conn) -> None:
+    port = str(free_port())
+    env = {"PULSE_INGEST_METRICS_PORT": port}
+    error = _second_instance_refused(settings, env, ["ingest"], "ingest: consuming")
+    assert error == (
+        f"configuration error: PULSE_INGEST_METRICS_PORT: port {port} is already in use (another instance here?) "
+        "— give each instance on a machine its own"
+    )
+
+
+@pytest.mark.kafka
+def test_two_gateways_on_one_spool_are_refused_by_name(settings: Settings, conn, tmp_path) -> None:
+    env = {"PULSE_DATA_DIR": str(tmp_path), "PULSE_GATEWAY_PORT": str(free_port())}
+    first = _start(settings, env, "camera-gateway")
+    try:
+        assert first.stdout is not None
+        assert "camera-gateway: http://" in next(iter(first.stdout))  # started: it holds the spool
+        second = _start(settings, {**env, "PULSE_GATEWAY_PORT": str(free_port())}, "camera-gateway")
+        _, err = second.communicate(timeout=60)
+        assert second.returncode == 2, err
+        assert err.strip().splitlines()[-1] == (
+            f"configuration error: PULSE_DATA_DIR: spool {tmp_path / 'spool'} is already open (in this or "
+            "another process) — another gateway uses it; give each gateway its own"
+        )
+        third = _start(settings, {**env, "PULSE_DATA_DIR": str(tmp_path / "other")}, "camera-gateway")  # same port
+        _, err = third.communicate(timeout=60)
+        assert third.returncode == 2 and "PULSE_GATEWAY_PORT: port" in err, err
+    finally:
+        first.terminate()
+        first.communicate(timeout=60)  # waits, and closes its pipes

@@ -10,7 +10,7 @@ from __future__ import annotations
 import click
 
 from services.cli.common import Context, pass_ctx
-from services.core.settings import Settings
+from services.core.settings import ConfigError, Settings
 
 
 def _setup_logging(settings: Settings) -> None:
@@ -19,6 +19,37 @@ def _setup_logging(settings: Settings) -> None:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # httpx logs every request at INFO: the simulator and the alerts make dozens a second.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+# The setting that names each HTTP component's port, for the error when two instances collide.
+_PORT_SETTINGS = {"api": "api_port", "camera-gateway": "gateway_port", "app-events": "app_events_port"}
+
+
+def _port_taken(host: str, port: int) -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers do: TIME_WAIT is no owner
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def _in_use(setting: str, port: int) -> ConfigError:
+    return ConfigError(
+        f"configuration error: {setting}: port {port} is already in use (another instance here?) — give each "
+        "instance on a machine its own"
+    )
+
+
+def _serve_metrics(settings: Settings, setting: str, port: int) -> None:
+    from prometheus_client import start_http_server
+
+    if _port_taken(settings.bind_host, port):
+        raise _in_use(setting, port)
+    start_http_server(port, addr=settings.bind_host)
 
 
 def _run(
@@ -39,6 +70,10 @@ def _run(
     from services.core.kafka import ensure_topics
 
     _setup_logging(settings)
+    for name in names:  # before anything starts: one clear line instead of a server that dies half-started
+        port = getattr(settings, _PORT_SETTINGS[name])
+        if _port_taken(settings.bind_host, port):
+            raise _in_use(f"PULSE_{_PORT_SETTINGS[name].upper()}", port)
     factories = {
         "api": ("services.api.app", settings.api_port),
         "camera-gateway": ("camera_gateway.app", settings.gateway_port),
@@ -114,9 +149,7 @@ def app_events(ctx: Context) -> None:
 @pass_ctx
 def ingest(ctx: Context) -> None:
     """Kafka → TimescaleDB consumers (heartbeats), with the state rollup."""
-    from prometheus_client import start_http_server
-
-    start_http_server(ctx.settings.ingest_metrics_port, addr=ctx.settings.bind_host)
+    _serve_metrics(ctx.settings, "PULSE_INGEST_METRICS_PORT", ctx.settings.ingest_metrics_port)
     _run(ctx.settings, [], with_ingest=True)
 
 
@@ -124,9 +157,7 @@ def ingest(ctx: Context) -> None:
 @pass_ctx
 def alerts(ctx: Context) -> None:
     """Incidents and notifications (SPEC §6); run one or more — one leads at a time."""
-    from prometheus_client import start_http_server
-
-    start_http_server(ctx.settings.alerts_metrics_port, addr=ctx.settings.bind_host)
+    _serve_metrics(ctx.settings, "PULSE_ALERTS_METRICS_PORT", ctx.settings.alerts_metrics_port)
     click.echo(f"alerts: metrics on http://{ctx.settings.bind_host}:{ctx.settings.alerts_metrics_port}/metrics")
     _run(ctx.settings, [], with_alerts=True)
 
