@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 import numpy as np
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 
-from services.api.deps import AppSettings, Conn, Now, Reader, require_unit
+from services.api.deps import AppSettings, Conn, Now, ReadConn, Reader, require_unit
 from services.api.uptime import UnitSetParam, seconds_item
 from services.core import camera_state, fleet, uptime
 from services.core.camera_state import CameraSnapshot
@@ -42,7 +42,7 @@ def camera_item(c: CameraSnapshot, state: str) -> dict:
 @router.get("", summary="Cameras with their live state")
 def list_cameras(
     principal: Reader,
-    conn: Conn,
+    conn: ReadConn,
     settings: AppSettings,
     now: Now,
     unit: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,32}$", description="unit code in unit_set")] = None,
@@ -72,7 +72,7 @@ def list_cameras(
 @router.get("/{camera_id}", summary="One camera, with its availability over the last 24 hours")
 def get_camera(
     principal: Reader,
-    conn: Conn,
+    conn: ReadConn,
     settings: AppSettings,
     now: Now,
     camera_id: Annotated[str, Path(pattern=CAMERA_ID_PATTERN)],

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, Response, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.core import accounts, auth
@@ -29,6 +29,21 @@ def get_conn(request: Request) -> Iterator[DbConn]:
 
 
 Conn = Annotated[DbConn, Depends(get_conn)]
+
+
+READS_HEADER = "X-Pulse-Reads"
+
+
+def get_read_conn(request: Request, response: Response) -> Iterator[DbConn]:
+    """A connection for a route that only reads: the replica's when there is one that answers (services/api/
+    reads.py); the answer's `X-Pulse-Reads` header says when it is behind, or when the primary answered instead."""
+    with request.app.state.reads.connection() as (conn, said):
+        if said is not None:
+            response.headers[READS_HEADER] = said
+        yield conn
+
+
+ReadConn = Annotated[DbConn, Depends(get_read_conn)]
 
 
 def get_settings(request: Request) -> Settings:

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
 
-from services.api.deps import AppSettings, Conn, Now, Reader, require_unit
+from services.api.deps import AppSettings, Conn, Now, ReadConn, Reader, require_unit
 from services.api.uptime import UnitSetParam, group_header, readable_groups, unit_names
 from services.core import engagement
 from services.core.auth import Principal
@@ -56,7 +56,7 @@ def _scope(conn: Conn, principal: Principal, view: str, unit: str | None) -> tup
 @router.get("", summary="Engagement per unit and for the district in one month (SPEC §8)")
 def month_engagement(
     principal: Reader,
-    conn: Conn,
+    conn: ReadConn,
     settings: AppSettings,
     now: Now,
     month: MonthParam = None,
@@ -100,7 +100,7 @@ def month_engagement(
 @router.get("/daily", summary="DAU and events per day, and WAU per ISO week, for a unit or the district")
 def daily(
     principal: Reader,
-    conn: Conn,
+    conn: ReadConn,
     settings: AppSettings,
     now: Now,
     from_: Annotated[str | None, Query(alias="from", description="YYYY-MM-DD; 30 days ago when omitted")] = None,
@@ -130,7 +130,7 @@ def daily(
 @router.get("/features", summary="Events and distinct subjects per event name in a month")
 def features(
     principal: Reader,
-    conn: Conn,
+    conn: ReadConn,
     settings: AppSettings,
     now: Now,
     month: MonthParam = None,
@@ -151,7 +151,7 @@ def features(
 @router.get("/retention", summary="Monthly retention cohorts: each month's new subjects, active in later months")
 def retention(
     principal: Reader,
-    conn: Conn,
+    conn: ReadConn,
     settings: AppSettings,
     now: Now,
     from_: Annotated[str | None, Query(alias="from", description="first cohort, YYYY-MM; 11 months back")] = None,

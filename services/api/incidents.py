@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import BaseModel, Field
 
-from services.api.deps import FREE_TEXT, AdminOnly, AppSettings, Conn, Now, Reader
+from services.api.deps import FREE_TEXT, AdminOnly, AppSettings, Conn, Now, ReadConn, Reader
 from services.api.uptime import UnitSetParam
 from services.core import maintenance
 from services.core.auth import Principal
@@ -51,7 +51,7 @@ def _names(conn: Conn) -> dict[tuple[str, str], str]:
 @router.get("/incidents", summary="Incidents, newest first (open or resolved; merged ones are left out)")
 def list_incidents(
     principal: Reader,
-    conn: Conn,
+    conn: ReadConn,
     settings: AppSettings,
     status_: Annotated[Literal["open", "resolved"] | None, Query(alias="status")] = None,
     unit: CodeParam = None,

@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 
-from services.api.deps import AppSettings, Conn, Now, Reader
+from services.api.deps import AppSettings, Now, ReadConn, Reader
 from services.api.engagement import parse_month
 from services.api.uptime import UnitSetParam
 from services.reports import FORMATS, filename, issue, render
@@ -52,7 +52,7 @@ def _district_only(principal: Reader) -> None:
 )
 def monthly(
     principal: Reader,
-    conn: Conn,
+    conn: ReadConn,
     settings: AppSettings,
     now: Now,
     month: Annotated[str | None, Query(description="YYYY-MM; last month when omitted")] = None,
@@ -77,7 +77,7 @@ def monthly(
 
 
 @router.get("", summary="Reports kept (by the monthly schedule or on request), newest first")
-def kept(principal: Reader, conn: Conn) -> dict:
+def kept(principal: Reader, conn: ReadConn) -> dict:
     _district_only(principal)
     return {"items": issue.list_kept(conn)}
 
@@ -90,7 +90,7 @@ def kept(principal: Reader, conn: Conn) -> dict:
 )
 def kept_file(
     principal: Reader,
-    conn: Conn,
+    conn: ReadConn,
     report_id: Annotated[int, Path(ge=1)],
     format_: Annotated[Format, Query(alias="format")] = "pdf",
 ) -> Response:

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import BaseModel, Field
 
-from services.api.deps import FREE_TEXT, AdminOnly, AppSettings, Conn, Now, Reader, require_unit
+from services.api.deps import FREE_TEXT, AdminOnly, AppSettings, Conn, Now, ReadConn, Reader, require_unit
 from services.core import camera_state, engagement, fleet, unit_places, units, uptime
 
 router = APIRouter(prefix="/api/v1/units", tags=["units"])
@@ -35,7 +35,9 @@ def _item(row: dict) -> dict:
 
 
 @router.get("", summary="Units you may see, with cameras by live state and availability today and this month")
-def list_units(principal: Reader, conn: Conn, settings: AppSettings, now: Now, unit_set: UnitSetParam = None) -> dict:
+def list_units(
+    principal: Reader, conn: ReadConn, settings: AppSettings, now: Now, unit_set: UnitSetParam = None
+) -> dict:
     view = unit_set or settings.unit_set
     rows = [r for r in units.list_units(conn, view) if principal.can_read_unit(view, r["code"])]
     cams = fleet.fleet(conn, view_set=view)  # every camera once, as arrays: live states, tails
@@ -87,7 +89,7 @@ def _summary(items: list[dict], rows: list[dict], day: dict, month: dict) -> dic
 
 
 @router.get("/{unit_set}/{code}", summary="One unit")
-def get_unit(principal: Reader, conn: Conn, unit_set: CodePath, code: CodePath) -> dict:
+def get_unit(principal: Reader, conn: ReadConn, unit_set: CodePath, code: CodePath) -> dict:
     require_unit(principal, unit_set, code)
     row = next((r for r in units.list_units(conn, unit_set) if r["code"] == code), None)
     if row is None:

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
 
-from services.api.deps import AppSettings, Conn, Now, Reader, require_unit
+from services.api.deps import AppSettings, Conn, Now, ReadConn, Reader, require_unit
 from services.core import camera_state, units, uptime
 from services.core.auth import Principal
 from services.core.heartbeats import parse_rfc3339
@@ -123,7 +123,7 @@ def group_items(conn: Conn, principal: Principal, view: str, level: str, result:
 @router.get("/uptime", summary="Uptime per unit or camera over a window")
 def get_uptime(
     principal: Reader,
-    conn: Conn,
+    conn: ReadConn,
     settings: AppSettings,
     from_: Annotated[str, Query(alias="from", description="RFC 3339 with offset")],
     to: Annotated[str, Query(description="RFC 3339 with offset")],
@@ -184,7 +184,7 @@ def get_uptime(
 @router.get("/uptime/series", summary="Availability per hour (24h) or per local day (7d, 30d), for a unit or all")
 def uptime_series(
     principal: Reader,
-    conn: Conn,
+    conn: ReadConn,
     settings: AppSettings,
     now: Now,
     window: Literal["24h", "7d", "30d"] = "24h",

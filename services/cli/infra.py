@@ -23,13 +23,20 @@ def infra() -> None:
     help="Kafka brokers to run here (default: as last started, else one): 3 makes a replicated cluster that "
     "survives one lost broker.",
 )
+@click.option(
+    "--replica",
+    is_flag=True,
+    default=None,
+    help="Also a streaming replica of PostgreSQL (port of PULSE_DATABASE_READ_URL, default 5433) for the API's "
+    "reads; once made, started with the rest.",
+)
 @pass_ctx
-def infra_start(ctx: Context, kafka_brokers: int | None) -> None:
+def infra_start(ctx: Context, kafka_brokers: int | None, replica: bool | None) -> None:
     """Start both (idempotent); returns when both accept connections."""
     from services.infra.kafka import components_env, kafka_nodes
     from services.infra.local import start_all
 
-    for name, done in start_all(ctx.settings, kafka_brokers):
+    for name, done in start_all(ctx.settings, kafka_brokers, replica=replica):
         click.echo(f"{name}: {done}")
     _print_status(ctx.settings)
     if env := components_env(kafka_nodes(ctx.settings)):
@@ -62,5 +69,5 @@ def _print_status(settings: Settings) -> bool:
         st = service.status()
         all_up &= st.running
         state = f"running (pid {st.pid})" if st.running else "stopped"
-        click.echo(f"{st.name:<16} {state:<22} {st.address:<18} {st.detail}")
+        click.echo(f"{st.name:<18} {state:<22} {st.address:<18} {st.detail}")
     return all_up

@@ -27,10 +27,13 @@ def connect(settings: Settings, *, autocommit: bool = False) -> DbConn:
     return psycopg.connect(settings.database_url, autocommit=autocommit, row_factory=dict_row)
 
 
-def pool(settings: Settings, *, min_size: int = 1, max_size: int = 10, name: str = "pulse") -> ConnectionPool[DbConn]:
-    """An unopened pool of autocommit connections; `pool.open(wait=...)` or use it as a context manager."""
+def pool(
+    settings: Settings, *, min_size: int = 1, max_size: int = 10, name: str = "pulse", url: str | None = None
+) -> ConnectionPool[DbConn]:
+    """An unopened pool of autocommit connections (to `url`, default the primary); `pool.open(wait=...)` or use it
+    as a context manager."""
     return ConnectionPool(
-        settings.database_url,
+        url or settings.database_url,
         min_size=min_size,
         max_size=max_size,
         open=False,

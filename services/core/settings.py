@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
 
     database_url: str = "postgresql://pulse:pulse@127.0.0.1:5432/pulse"
+    # A streaming replica for the API's and the reports' reads (writers never use it); unset: the primary.
+    database_read_url: str | None = None
+    # Beyond this lag the dashboard's footer says the figures come from a replica that far behind.
+    read_replica_max_lag_s: float = Field(default=10.0, gt=0, le=86_400)
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_partitions: int = Field(default=6, ge=1, le=1000)
     kafka_replication: int = Field(default=1, ge=1, le=10)
@@ -110,9 +114,11 @@ class Settings(BaseSettings):
     cache_dir: Path = Path.home() / ".cache" / "commune-pulse"
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
 
-    @field_validator("database_url")
+    @field_validator("database_url", "database_read_url")
     @classmethod
-    def _postgres_url(cls, value: str) -> str:
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
         parts = urlsplit(value)
         if parts.scheme not in ("postgresql", "postgres") or not parts.hostname or not parts.path.strip("/"):
             raise ValueError("expected postgresql://user:password@host:port/database")
@@ -148,7 +154,15 @@ class Settings(BaseSettings):
         return urlsplit(self.database_url).path.strip("/")
 
 
-_SECRET_FIELDS = ("pseudonym_key", "database_url", "prober_token", "smtp_password", "collector_token", "device_key")
+_SECRET_FIELDS = (
+    "pseudonym_key",
+    "database_url",
+    "database_read_url",
+    "prober_token",
+    "smtp_password",
+    "collector_token",
+    "device_key",
+)
 
 
 def env_name(field: str) -> str:

@@ -8,6 +8,7 @@ connections. PostgreSQL refuses to run as root, so when we are root its commands
 
 from __future__ import annotations
 
+import dataclasses
 import grp
 import os
 import pwd
@@ -18,7 +19,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from services.core.settings import Settings
-from services.infra.kafka import Kafka, kafka_nodes, start_kafka
+from services.infra.kafka import kafka_nodes, start_kafka
 from services.infra.process import InfraError, ServiceStatus, log_tail, pid_alive, pinned_versions, port_open, read_pid
 
 # Ingest's writer holds an advisory lock per camera of a transaction (up to 4,000), the rollup per camera of a
@@ -223,13 +224,61 @@ class Postgres:
         return "stopped"
 
 
-def services(settings: Settings, kafka_brokers: int | None = None) -> tuple[Postgres, *tuple[Kafka, ...]]:
-    """PostgreSQL and the Kafka nodes (`kafka.kafka_nodes`)."""
-    return (Postgres(settings), *kafka_nodes(settings, kafka_brokers))
+class Replica(Postgres):
+    """A streaming replica of the local cluster (read-only, hot standby) under <data_dir>/postgres-replica, on the
+    port of PULSE_DATABASE_READ_URL (default: the primary's + 1): made with `pg_basebackup -R` the first time."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.primary_port = self.port
+        read = urlsplit(settings.database_read_url) if settings.database_read_url else None
+        self.port = (read.port if read else None) or self.primary_port + 1
+        self.datadir = self.base / "postgres-replica"
+        self.logfile = self.base / "log" / "postgres-replica.log"
+
+    def status(self) -> ServiceStatus:
+        return dataclasses.replace(super().status(), name="postgresql replica")
+
+    def _init_cluster(self) -> None:
+        self.datadir.mkdir(parents=True, exist_ok=True)
+        self.datadir.chmod(0o700)
+        if self.as_root:
+            shutil.chown(self.datadir, "postgres", "postgres")
+        result = self._run(
+            str(self.bindir / "pg_basebackup"),
+            *("-D", str(self.datadir), "-h", str(self.sockdir), "-p", str(self.primary_port), "-U", "postgres"),
+            *("-R", "-X", "stream", "-c", "fast"),
+            check=False,
+        )
+        if result.returncode != 0:
+            shutil.rmtree(self.datadir, ignore_errors=True)  # half a copy is no replica: try again from scratch
+            raise InfraError(f"pg_basebackup from the primary failed: {result.stderr.strip()}")
+        with (self.datadir / "postgresql.conf").open("a") as f:
+            f.write(f"\n# the replica (services/infra/local.py)\nport = {self.port}\nhot_standby = on\n")
+
+    def _bootstrap_database(self) -> None:
+        pass  # read-only: it has what the primary has
 
 
-def start_all(settings: Settings, kafka_brokers: int | None = None) -> list[tuple[str, str]]:
-    """Start PostgreSQL and the Kafka nodes (idempotent); returns each one's name and what was done."""
-    postgres, *nodes = services(settings, kafka_brokers)
-    done = [(postgres.status().name, postgres.start())]
+def replica_wanted(settings: Settings) -> bool:
+    return (settings.data_dir.resolve() / "postgres-replica").exists()
+
+
+def services(
+    settings: Settings, kafka_brokers: int | None = None, *, replica: bool | None = None
+) -> tuple[Postgres, ...]:
+    """PostgreSQL, its replica (when asked, or made here before), and the Kafka nodes (`kafka.kafka_nodes`)."""
+    wanted = replica_wanted(settings) if replica is None else replica
+    return (Postgres(settings), *([Replica(settings)] if wanted else []), *kafka_nodes(settings, kafka_brokers))
+
+
+def start_all(
+    settings: Settings, kafka_brokers: int | None = None, *, replica: bool | None = None
+) -> list[tuple[str, str]]:
+    """Start PostgreSQL (and its replica), and the Kafka nodes (idempotent); returns each one's name and what was
+    done."""
+    wanted = replica_wanted(settings) if replica is None else replica
+    databases: list[Postgres] = [Postgres(settings), *([Replica(settings)] if wanted else [])]
+    done = [(db.status().name, db.start()) for db in databases]
+    nodes = kafka_nodes(settings, kafka_brokers)
     return done + [(node.status().name, what) for node, what in zip(nodes, start_kafka(settings, nodes), strict=True)]

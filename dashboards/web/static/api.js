@@ -10,6 +10,7 @@ export class ApiError extends Error {
 
 let csrfToken = null;
 let onUnauthorized = () => {};
+let onReads = () => {};
 
 export function setCsrf(token) {
   csrfToken = token;
@@ -17,6 +18,12 @@ export function setCsrf(token) {
 
 export function whenUnauthorized(callback) {
   onUnauthorized = callback;
+}
+
+// Where a read was answered from, when worth saying (services/api/reads.py): "lag=SECONDS" from a replica that far
+// behind, "primary" when the replica did not answer; null otherwise.
+export function whenReads(callback) {
+  onReads = callback;
 }
 
 export async function api(path, { method = "GET", params = {}, body } = {}) {
@@ -35,6 +42,7 @@ export async function api(path, { method = "GET", params = {}, body } = {}) {
     credentials: "same-origin",
     body: body === undefined ? undefined : JSON.stringify(body),
   });
+  if (method === "GET") onReads(response.headers.get("X-Pulse-Reads"));
   if (response.status === 204) return null;
   const payload = await response.json().catch(() => null);
   if (!response.ok) {

@@ -3,7 +3,7 @@
 // few seconds without reloading; the figures are the API's, only formatted here. This module is the shell:
 // log-in, the header (navigation, unit-set and language switch, log-out), the router and the polling loop.
 
-import { api, ApiError, setCsrf, whenUnauthorized } from "./api.js";
+import { api, ApiError, setCsrf, whenReads, whenUnauthorized } from "./api.js";
 import { chartsAvailable, forgetCharts } from "./charts.js";
 import { $, html, raw, render } from "./dom.js";
 import { engagementView } from "./engagement.js";
@@ -13,7 +13,7 @@ import { incidentsView } from "./incidents.js";
 import { mapView } from "./map.js";
 import { overviewView } from "./overview.js";
 import { reportsView } from "./reports.js";
-import { session, setStatus } from "./session.js";
+import { session, setReads, setStatus } from "./session.js";
 import { unitView } from "./unit.js";
 
 const { t } = i18n;
@@ -154,6 +154,7 @@ async function start(me) {
   route_();
 }
 
+whenReads(setReads);
 whenUnauthorized(() => {
   if (session.me) {
     session.me = null;

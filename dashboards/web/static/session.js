@@ -36,3 +36,13 @@ export function setStatus(error) {
     line.textContent = t("updated", { t: clock(serverNow()) });
   }
 }
+
+// The footer's note on where the figures come from: a read replica behind by more than the server's bound, or the
+// primary because the replica does not answer (the header X-Pulse-Reads; nothing when all is well).
+export function setReads(value) {
+  const note = $("#reads");
+  const lag = value?.startsWith("lag=") ? Number(value.slice(4)) : null;
+  note.textContent = lag !== null ? t("reads_lag", { s: lag }) : value === "primary" ? t("reads_primary") : "";
+  note.hidden = !note.textContent;
+}
+

@@ -1,0 +1,114 @@
+"""The API's reads from a streaming replica (`pulse infra start --replica`, PULSE_DATABASE_READ_URL): every read
+route answers from it, a figure written on the primary shows there within a bound, and with the replica stopped
+the API answers from the primary and says so (`X-Pulse-Reads: primary`, `pulse_api_read_replica_up 0`).
+
+The replica is the local cluster's (a `pg_basebackup` of it the first time); stopped again after these tests if
+they started it.
+"""
+
+import time
+from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from services.api.app import create_app
+from services.api.reads import WATCH_EVERY_S
+from services.core import accounts
+from services.core.settings import Settings
+from services.infra.local import Replica
+
+pytestmark = pytest.mark.db
+
+# Every route that reads through `ReadConn`, as a district admin may call it.
+READ_ROUTES = [
+    "/api/v1/units",
+    "/api/v1/units/2024/15865",
+    "/api/v1/uptime?from=2024-03-01T00:00:00%2B07:00&to=2024-03-02T00:00:00%2B07:00",
+    "/api/v1/uptime/series?window=24h",
+    "/api/v1/engagement?month=2024-03",
+    "/api/v1/engagement/daily?month=2024-03",
+    "/api/v1/engagement/features?month=2024-03",
+    "/api/v1/engagement/retention",
+    "/api/v1/cameras",
+    "/api/v1/incidents",
+    "/api/v1/reports",
+    "/api/v1/reports/monthly?month=2024-03&format=csv",
+]
+
+
+@pytest.fixture(scope="module")
+def replica(base_settings: Settings) -> Iterator[Replica]:
+    node = Replica(base_settings)
+    started = node.start() == "started"
+    try:
+        yield node
+    finally:
+        if started:
+            node.stop()
+
+
+def on_replica(settings: Settings, replica: Replica) -> Settings:
+    parts = urlsplit(settings.database_url)
+    read_url = urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.port}", f":{replica.port}")))
+    return settings.model_copy(update={"database_read_url": read_url, "read_replica_max_lag_s": 10.0})
+
+
+def admin(conn: psycopg.Connection) -> dict[str, str]:
+    accounts.create_operator(conn, username="reader", role="admin", unit_set="2024", unit_codes=[], password=None)
+    return {"Authorization": f"Bearer {accounts.create_api_token(conn, username='reader')}"}
+
+
+def until(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while not (result := condition()):
+        assert time.monotonic() < deadline, f"timed out after {timeout:.0f} s waiting for {what}"
+        time.sleep(0.02)  # ok: polling another server's state with a deadline
+    return result
+
+
+def metric(client: TestClient, name: str) -> float:
+    line = next(line for line in client.get("/metrics").text.splitlines() if line.startswith(f"{name} "))
+    return float(line.split()[1])
+
+
+def test_reads_come_from_the_replica_and_a_write_shows_there_within_a_bound(
+    settings: Settings, conn: psycopg.Connection, replica: Replica
+) -> None:
+    headers = admin(conn)
+    with TestClient(create_app(on_replica(settings, replica))) as client:
+        until(lambda: metric(client, "pulse_api_read_replica_up") == 1, 30, "the watch to see the replica")
+        for path in READ_ROUTES:
+            response = client.get(path, headers=headers)
+            assert response.status_code == 200, (path, response.text)
+            assert "X-Pulse-Reads" not in response.headers, path  # caught up: nothing to say
+        # Written on the primary, read through the API (from the replica): visible within seconds.
+        written = time.monotonic()
+        conn.execute("UPDATE units SET population = 12345 WHERE unit_set = '2024' AND code = '15865'")
+        population = lambda: client.get("/api/v1/units/2024/15865", headers=headers).json()["population"]  # noqa: E731
+        until(lambda: population() == 12345, 10, "the write to reach the replica")
+        print(f"visible on the replica after {time.monotonic() - written:.3f} s")
+        with psycopg.connect(on_replica(settings, replica).database_read_url) as direct:
+            assert direct.execute("SELECT pg_is_in_recovery()").fetchone() == (True,)  # it was the replica
+
+
+def test_with_the_replica_stopped_the_api_reads_the_primary_and_says_so(
+    settings: Settings, conn: psycopg.Connection, replica: Replica
+) -> None:
+    headers = admin(conn)
+    with TestClient(create_app(on_replica(settings, replica))) as client:
+        until(lambda: metric(client, "pulse_api_read_replica_up") == 1, 30, "the watch to see the replica")
+        replica.stop()
+        try:
+            first = client.get("/api/v1/cameras", headers=headers)
+            assert first.status_code == 200  # the connection failed over at once, or after the watch noticed
+            until(lambda: metric(client, "pulse_api_read_replica_up") == 0, 3 * WATCH_EVERY_S + 10, "the watch")
+            for path in READ_ROUTES[:4]:
+                response = client.get(path, headers=headers)
+                assert response.status_code == 200 and response.headers["X-Pulse-Reads"] == "primary", path
+        finally:
+            replica.start()
+        until(lambda: metric(client, "pulse_api_read_replica_up") == 1, 60, "the replica back")
+        assert "X-Pulse-Reads" not in client.get("/api/v1/cameras", headers=headers).headers
