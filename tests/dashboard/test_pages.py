@@ -94,3 +94,32 @@ async def test_the_keyboard_alone_logs_in_and_opens_a_commune(district: District
         ".filter(e => e.tabIndex < 0 && !e.closest('dialog:not([open])')).map(e => e.outerHTML.slice(0, 80))"
     )
     assert unreachable == []
+
+
+async def test_the_footer_says_where_the_figures_come_from(district: District, browser: Browser) -> None:
+    """The API marks reads answered by a lagging replica, or by the primary when the replica is down (`X-Pulse-Reads`,
+    tests/api/test_read_replica.py); the footer says so in Vietnamese, and nothing when all is well. The header
+    is added here to the real server's answers."""
+    page = await district.page(browser, DESKTOP)
+    said: dict[str, str | None] = {"reads": None}
+
+    async def mark(route) -> None:
+        response = await route.fetch()
+        headers = {**response.headers, **({"x-pulse-reads": said["reads"]} if said["reads"] else {})}
+        await route.fulfill(response=response, headers=headers)
+
+    await page.route("**/api/v1/**", mark)
+    await log_in(page)
+    reads = page.locator("#reads")
+    await page.locator(".tile").first.wait_for()
+    await expect(reads).to_be_hidden()
+    said["reads"] = "lag=42"
+    await page.goto(f"{district.stack.api_url}/#/incidents/open")
+    await expect(reads).to_have_text("Số liệu đọc từ máy chủ bản sao, chậm 42 giây so với máy chủ chính.")
+    said["reads"] = "primary"
+    await page.goto(f"{district.stack.api_url}/#/engagement")
+    await expect(reads).to_have_text("Máy chủ bản sao không trả lời; số liệu đọc từ máy chủ chính.")
+    await shot(page, "footer-replica-down")
+    said["reads"] = None
+    await page.goto(f"{district.stack.api_url}/#/")
+    await expect(reads).to_be_hidden()
