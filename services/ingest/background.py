@@ -48,17 +48,16 @@ class Background:
     work: Callable[[DbConn], int] | None = None
 
 
-# In the background process: what it runs, and its connection.
-_background: tuple[Settings, Callable[[DbConn], int], Callable[[Settings], DbConn]] | None = None
-_background_conn: DbConn | None = None
+# In the background process: its connection, and the step it runs.
+_worker: tuple[_OwnConnection, Callable[[DbConn], int]] | None = None
 
 
 def _start_background_process(
     settings: Settings, step: Callable[[DbConn], int], connect: Callable[[Settings], DbConn], parent: int
 ) -> None:
-    global _background
+    global _worker
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the parent, which stops this process in order
-    _background = (settings, step, connect)
+    _worker = (_OwnConnection(settings, connect), step)
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
 
 
@@ -90,15 +89,9 @@ def _outcome(step: Callable[[DbConn], int], conn: DbConn) -> _StepOutcome:
 
 def _background_step() -> _StepOutcome:
     """One step of the queue's work, in the background process."""
-    global _background_conn
-    assert _background is not None
-    settings, step, connect = _background
-    if _background_conn is None or _background_conn.closed:
-        try:
-            _background_conn = connect(settings)
-        except psycopg.OperationalError as exc:
-            return _StepOutcome(0, f"interrupted ({type(exc).__name__}); the queue keeps the work")
-    return _outcome(step, _background_conn)
+    assert _worker is not None
+    connection, step = _worker
+    return connection.run(step)
 
 
 def _background_pool(
@@ -113,9 +106,9 @@ def _background_pool(
     )
 
 
-class _Local:
-    """The ingest process's side: its own connection for `queued` and `upkeep` (the writer's is busy in its
-    thread), opened again after a failure."""
+class _OwnConnection:
+    """A connection of its own for steps (the ingest process's for `queued` and `upkeep` — the writer's is busy in
+    its thread — and the background process's), opened again after a failure."""
 
     def __init__(self, settings: Settings, connect: Callable[[Settings], DbConn]) -> None:
         self.settings, self.connect = settings, connect
@@ -149,7 +142,7 @@ async def run_background(
     camera more than per heartbeat), at most `every_s` behind the writes. `connect` opens a connection (a
     module-level function: it is sent to the process by name)."""
     loop = asyncio.get_running_loop()
-    local = _Local(settings, connect)
+    local = _OwnConnection(settings, connect)
     pool: ProcessPoolExecutor | None = None
 
     def report(outcome: _StepOutcome) -> None:

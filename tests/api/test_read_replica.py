@@ -74,41 +74,44 @@ def metric(client: TestClient, name: str) -> float:
     return float(line.split()[1])
 
 
+@pytest.fixture
+def api(settings: Settings, conn: psycopg.Connection, replica: Replica) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    """The API reading from the replica (once its watch has seen it answer), and an admin's headers."""
+    headers = admin(conn)
+    with TestClient(create_app(on_replica(settings, replica))) as client:
+        until(lambda: metric(client, "pulse_api_read_replica_up") == 1, 30, "the watch to see the replica")
+        yield client, headers
+
+
 def test_reads_come_from_the_replica_and_a_write_shows_there_within_a_bound(
-    settings: Settings, conn: psycopg.Connection, replica: Replica
+    settings: Settings, conn: psycopg.Connection, replica: Replica, api
 ) -> None:
-    headers = admin(conn)
-    with TestClient(create_app(on_replica(settings, replica))) as client:
-        until(lambda: metric(client, "pulse_api_read_replica_up") == 1, 30, "the watch to see the replica")
-        for path in READ_ROUTES:
+    client, headers = api
+    for path in READ_ROUTES:
+        response = client.get(path, headers=headers)
+        assert response.status_code == 200, (path, response.text)
+        assert "X-Pulse-Reads" not in response.headers, path  # caught up: nothing to say
+    # Written on the primary, read through the API (from the replica): visible within seconds.
+    written = time.monotonic()
+    conn.execute("UPDATE units SET population = 12345 WHERE unit_set = '2024' AND code = '15865'")
+    population = lambda: client.get("/api/v1/units/2024/15865", headers=headers).json()["population"]  # noqa: E731
+    until(lambda: population() == 12345, 10, "the write to reach the replica")
+    print(f"visible on the replica after {time.monotonic() - written:.3f} s")
+    with psycopg.connect(on_replica(settings, replica).database_read_url) as direct:
+        assert direct.execute("SELECT pg_is_in_recovery()").fetchone() == (True,)  # it was the replica
+
+
+def test_with_the_replica_stopped_the_api_reads_the_primary_and_says_so(replica: Replica, api) -> None:
+    client, headers = api
+    replica.stop()
+    try:
+        first = client.get("/api/v1/cameras", headers=headers)
+        assert first.status_code == 200  # the connection failed over at once, or after the watch noticed
+        until(lambda: metric(client, "pulse_api_read_replica_up") == 0, 3 * WATCH_EVERY_S + 10, "the watch")
+        for path in READ_ROUTES[:4]:
             response = client.get(path, headers=headers)
-            assert response.status_code == 200, (path, response.text)
-            assert "X-Pulse-Reads" not in response.headers, path  # caught up: nothing to say
-        # Written on the primary, read through the API (from the replica): visible within seconds.
-        written = time.monotonic()
-        conn.execute("UPDATE units SET population = 12345 WHERE unit_set = '2024' AND code = '15865'")
-        population = lambda: client.get("/api/v1/units/2024/15865", headers=headers).json()["population"]  # noqa: E731
-        until(lambda: population() == 12345, 10, "the write to reach the replica")
-        print(f"visible on the replica after {time.monotonic() - written:.3f} s")
-        with psycopg.connect(on_replica(settings, replica).database_read_url) as direct:
-            assert direct.execute("SELECT pg_is_in_recovery()").fetchone() == (True,)  # it was the replica
-
-
-def test_with_the_replica_stopped_the_api_reads_the_primary_and_says_so(
-    settings: Settings, conn: psycopg.Connection, replica: Replica
-) -> None:
-    headers = admin(conn)
-    with TestClient(create_app(on_replica(settings, replica))) as client:
-        until(lambda: metric(client, "pulse_api_read_replica_up") == 1, 30, "the watch to see the replica")
-        replica.stop()
-        try:
-            first = client.get("/api/v1/cameras", headers=headers)
-            assert first.status_code == 200  # the connection failed over at once, or after the watch noticed
-            until(lambda: metric(client, "pulse_api_read_replica_up") == 0, 3 * WATCH_EVERY_S + 10, "the watch")
-            for path in READ_ROUTES[:4]:
-                response = client.get(path, headers=headers)
-                assert response.status_code == 200 and response.headers["X-Pulse-Reads"] == "primary", path
-        finally:
-            replica.start()
-        until(lambda: metric(client, "pulse_api_read_replica_up") == 1, 60, "the replica back")
-        assert "X-Pulse-Reads" not in client.get("/api/v1/cameras", headers=headers).headers
+            assert response.status_code == 200 and response.headers["X-Pulse-Reads"] == "primary", path
+    finally:
+        replica.start()
+    until(lambda: metric(client, "pulse_api_read_replica_up") == 1, 60, "the replica back")
+    assert "X-Pulse-Reads" not in client.get("/api/v1/cameras", headers=headers).headers

@@ -47,6 +47,7 @@ class District:
     cameras: dict[str, list[str]]  # unit code -> its cameras
     units: list[str]
     consoles: list[str] = field(default_factory=list)
+    contexts: list[BrowserContext] = field(default_factory=list)  # closed after the test, before its servers
 
     @property
     def all_cameras(self) -> list[str]:
@@ -76,6 +77,7 @@ class District:
 
     async def page(self, browser: Browser, viewport: dict, *, bypass_csp: bool = False) -> Page:
         context: BrowserContext = await browser.new_context(viewport=viewport, bypass_csp=bypass_csp, locale="vi-VN")
+        self.contexts.append(context)
         page = await context.new_page()
         # Every console error is kept (the test checks there are none, bar the 401 of the first /me before log-in).
         page.on("console", lambda m: self.consoles.append(m.text) if m.type == "error" else None)
@@ -201,9 +203,13 @@ async def district(settings, conn, tmp_path) -> AsyncIterator[District]:
         alert_tick_s=0.2,
         pseudonym_key=SecretStr("dashboard-test-pseudonym-key-0123"),
     )
+    district = None
     try:
-        yield await make_district(stack, per_unit=2)
+        district = await make_district(stack, per_unit=2)
+        yield district
     finally:
+        for context in district.contexts if district else []:
+            await context.close()  # its pages stop refreshing against servers about to go
         await stack.close()
 
 

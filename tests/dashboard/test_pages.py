@@ -123,3 +123,4 @@ async def test_the_footer_says_where_the_figures_come_from(district: District, b
     said["reads"] = None
     await page.goto(f"{district.stack.api_url}/#/")
     await expect(reads).to_be_hidden()
+    await page.unroute_all(behavior="ignoreErrors")  # the page's refreshes go on until its context is closed
