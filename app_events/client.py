@@ -8,6 +8,8 @@ The app team ports it to Kotlin/Swift/JS; the demo simulator uses it as is. What
   rejected with a reason (a rejection is final; retrying cannot fix it);
 - on a network error, `429` or `503` it keeps the batch and returns the delay to wait (`Retry-After`, else an
   exponential backoff); the retry carries the same event ids, so the server stores each event once;
+- given several collectors' addresses, it sends to the one that answered last and to the next when that one
+  cannot be reached or answers 502/503/504 (`services.core.failover`);
 - `413` halves the batch; `400`/`401` are bugs or a revoked key: kept, reported, not retried in a loop.
 """
 
@@ -17,13 +19,15 @@ import json
 import logging
 import sqlite3
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from services.core.failover import Endpoints
 
 log = logging.getLogger("pulse.app_client")
 MAX_BATCH = 500
@@ -40,7 +44,7 @@ class FlushResult:
 class EventClient:
     def __init__(
         self,
-        url: str,
+        url: str | Sequence[str],
         app_key: str,
         queue_path: Path,
         *,
@@ -51,7 +55,7 @@ class EventClient:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         http: httpx.AsyncClient | None = None,
     ) -> None:
-        self.url = url.rstrip("/") + "/v1/events"
+        self.collectors = Endpoints(url)  # one collector, or several in turn when one cannot be reached
         self.app_key = app_key
         self.context = {"install_id": install_id, "platform": platform, "app_version": app_version, "locale": locale}
         self.clock = clock
@@ -103,7 +107,9 @@ class EventClient:
             "events": [json.loads(e) for _, e in rows],
         }
         try:
-            response = await self.http.post(self.url, json=body, headers={"X-App-Key": self.app_key})
+            response = await self.collectors.post(
+                self.http, "/v1/events", json=body, headers={"X-App-Key": self.app_key}
+            )
         except httpx.HTTPError as exc:
             log.info("events not sent (%s); kept for later", exc.__class__.__name__)
             return FlushResult(0, 0, [], self._backoff())

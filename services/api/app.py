@@ -24,7 +24,9 @@ def _utc_now() -> datetime:
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] = _utc_now) -> FastAPI:
     db_pool = pool(settings, name="api")
-    read_pool = pool(settings, name="api-read", url=settings.database_read_url) if settings.database_read_url else None
+    read_url = settings.database_read_url
+    # checked at each checkout: a replica that went away is noticed by the request that meets it (then the primary)
+    read_pool = pool(settings, name="api-read", url=read_url, check=True) if read_url else None
     reads = Reads(db_pool, read_pool, settings.read_replica_max_lag_s)
 
     @asynccontextmanager

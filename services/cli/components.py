@@ -251,8 +251,25 @@ def up(ctx: Context, demo: bool, backfill_days: int, backfill_camera_days: int) 
     show_default=True,
     help="one round of trouble (power cut, uplink loss, deaths, flapping)",
 )
+@click.option(
+    "--gateway", "gateways", multiple=True, help="a gateway's address (repeat for several; default: this machine's)"
+)
+@click.option(
+    "--collector",
+    "collectors",
+    multiple=True,
+    help="a collector's address (repeat for several; default: this machine's)",
+)
 @pass_ctx
-def simulate(ctx: Context, cameras: int, citizens: int, interval_s: int, cycle_s: float) -> None:
+def simulate(
+    ctx: Context,
+    cameras: int,
+    citizens: int,
+    interval_s: int,
+    cycle_s: float,
+    gateways: tuple[str, ...],
+    collectors: tuple[str, ...],
+) -> None:
     """A simulated 37-commune district sending heartbeats and app events to the running gateway and collector."""
     import asyncio
 
@@ -262,7 +279,9 @@ def simulate(ctx: Context, cameras: int, citizens: int, interval_s: int, cycle_s
     _setup_logging(settings)
     config = WorldConfig(cameras=cameras, citizens=citizens, interval_s=interval_s, cycle_s=cycle_s)
     world = world_for(settings, config)
-    simulator = Simulator(settings, world, prepare(settings, world))
+    simulator = Simulator(
+        settings, world, prepare(settings, world), gateway_urls=list(gateways), collector_urls=list(collectors)
+    )
     click.echo(f"simulating {len(world.cameras)} cameras and {citizens} citizens (synthetic); Ctrl-C stops")
     from services.core import serve
 

@@ -28,10 +28,17 @@ def connect(settings: Settings, *, autocommit: bool = False) -> DbConn:
 
 
 def pool(
-    settings: Settings, *, min_size: int = 1, max_size: int = 10, name: str = "pulse", url: str | None = None
+    settings: Settings,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    name: str = "pulse",
+    url: str | None = None,
+    check: bool = False,
 ) -> ConnectionPool[DbConn]:
     """An unopened pool of autocommit connections (to `url`, default the primary); `pool.open(wait=...)` or use it
-    as a context manager."""
+    as a context manager. `check`: each connection is tried before it is handed out (one round trip), so a
+    server that went away is noticed at once instead of failing the request."""
     return ConnectionPool(
         url or settings.database_url,
         min_size=min_size,
@@ -39,6 +46,7 @@ def pool(
         open=False,
         name=name,
         kwargs={"row_factory": dict_row, "autocommit": True},
+        check=ConnectionPool.check_connection if check else None,
     )
 
 

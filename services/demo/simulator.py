@@ -26,6 +26,7 @@ import httpx
 from services.core import accounts, auth, units
 from services.core.cameras import CameraRow, import_cameras
 from services.core.db import DbConn, connect
+from services.core.failover import Endpoints
 from services.core.maintenance import add_window
 from services.core.settings import Settings
 from services.demo.world import SimCamera, World, WorldConfig, beat_times, citizen_ids, day_number
@@ -130,19 +131,23 @@ class Simulator:
     world: World
     credentials: Credentials
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
-    gateway_url: str = ""
-    collector_url: str = ""
+    # The gateways and collectors to send to (default: this machine's, from the settings); with several, each
+    # request goes to the one that answered last, the next when it cannot be reached (`services.core.failover`).
+    gateway_urls: list[str] = field(default_factory=list)
+    collector_urls: list[str] = field(default_factory=list)
     start: datetime = field(default_factory=lambda: datetime.now(UTC))
     held: dict[str, list[dict]] = field(default_factory=lambda: defaultdict(list))  # uplink down: kept for later
     sent: int = 0
     sessions: int = 0
 
-    async def run(self, stop: asyncio.Event) -> None:
+    def __post_init__(self) -> None:
         s = self.settings
-        self.gateway_url = self.gateway_url or f"http://{s.bind_host}:{s.gateway_port}"
-        self.collector_url = self.collector_url or f"http://{s.bind_host}:{s.app_events_port}"
+        self.gateways = Endpoints(self.gateway_urls or f"http://{s.bind_host}:{s.gateway_port}")
+        self.collectors = Endpoints(self.collector_urls or f"http://{s.bind_host}:{s.app_events_port}")
+
+    async def run(self, stop: asyncio.Event) -> None:
         async with httpx.AsyncClient(timeout=30) as http:
-            await self._wait_for(http, [f"{self.gateway_url}/healthz", f"{self.collector_url}/healthz"], stop)
+            await self._wait_for(http, [f"{self.gateways.urls[0]}/healthz", f"{self.collectors.urls[0]}/healthz"], stop)
             last = self.clock()
             while not stop.is_set():
                 now = self.clock()
@@ -173,12 +178,13 @@ class Simulator:
             # A gateway with its own power and uplink says it is alive even when none of its cameras speak (a
             # power cut in the commune): its watermark moves, so its silent cameras read down, not unknown.
             await self._post(
-                http, f"{self.gateway_url}/v1/keepalive", {"ts": b.isoformat()}, {"Authorization": f"Bearer {token}"}
+                http, self.gateways, "/v1/keepalive", {"ts": b.isoformat()}, {"Authorization": f"Bearer {token}"}
             )
             for i in range(0, len(items), 500):
                 await self._post(
                     http,
-                    f"{self.gateway_url}/v1/heartbeats",
+                    self.gateways,
+                    "/v1/heartbeats",
                     {"heartbeats": items[i : i + 500]},
                     {"Authorization": f"Bearer {token}"},
                 )
@@ -208,7 +214,7 @@ class Simulator:
                     for i, (name, props) in enumerate(events)
                 ],
             }
-            await self._post(http, f"{self.collector_url}/v1/events", body, {"X-App-Key": self.credentials.app_key})
+            await self._post(http, self.collectors, "/v1/events", body, {"X-App-Key": self.credentials.app_key})
             self.sessions += 1
 
     async def _wait_for(self, http: httpx.AsyncClient, urls: list[str], stop: asyncio.Event) -> None:
@@ -226,13 +232,13 @@ class Simulator:
                 except TimeoutError:
                     pass
 
-    async def _post(self, http: httpx.AsyncClient, url: str, body: dict, headers: dict) -> None:
+    async def _post(self, http: httpx.AsyncClient, to: Endpoints, path: str, body: dict, headers: dict) -> None:
         try:
-            response = await http.post(url, json=body, headers=headers)
+            response = await to.post(http, path, json=body, headers=headers)
             if response.status_code >= 400:
-                log.warning("simulator: %s answered %s: %s", url, response.status_code, response.text[:200])
+                log.warning("simulator: %s answered %s: %s", path, response.status_code, response.text[:200])
         except httpx.HTTPError as exc:
-            log.warning("simulator: %s unreachable (%s)", url, exc.__class__.__name__)
+            log.warning("simulator: %s unreachable everywhere (%s)", path, exc.__class__.__name__)
 
 
 def world_for(settings: Settings, config: WorldConfig) -> World:

@@ -8,6 +8,7 @@ import pytest
 from pydantic import SecretStr
 
 from app_events.client import EventClient
+from services.core.failover import Endpoints
 from services.infra.kafka import Kafka
 from tests.e2e.harness import DISTRICT_EVENTS, free_port, start_stack, until
 
@@ -30,7 +31,7 @@ async def test_offline_queue_retries_and_duplicates(settings, conn, tmp_path, cl
         offline = await client.flush()
         assert offline.sent == 0 and offline.retry_after_s and client.pending() == 3
 
-        client.url = f"{stack.collector_url}/v1/events"  # back online
+        client.collectors = Endpoints(stack.collector_url)  # back online
         queued = client.db.execute("SELECT event FROM queue ORDER BY seq").fetchall()
         result = await client.flush_all()
         assert (result.sent, result.accepted, client.pending()) == (3, 2, 0)

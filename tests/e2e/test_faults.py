@@ -14,12 +14,14 @@ import signal
 import sys
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 from prometheus_client import REGISTRY
 
 from bench.procs import children_of
 from services.core import kafka
 from services.core.db import connect
+from services.core.failover import Endpoints
 from services.infra.kafka import Kafka
 from services.infra.local import Postgres
 from tests.e2e.chaos import CAMERA_INCIDENTS, chaos_under_load, check_intervals_match_heartbeats
@@ -270,6 +272,60 @@ async def test_a_gateway_killed_with_a_full_spool_loses_nothing_it_acknowledged(
         if gateway.returncode is None:
             gateway.send_signal(signal.SIGTERM)
             await asyncio.wait_for(gateway.wait(), 60)
+        log.close()
+        await stack.close()
+
+
+async def test_a_gateway_killed_while_its_client_fails_over_loses_nothing_it_acknowledged(
+    settings, conn, tmp_path, clock
+) -> None:
+    """Two gateways behind one address list (`services.core.failover`, as the simulator and the app's reference
+    client use it); the one in use is killed with SIGKILL while a request is on its way, and the client goes on
+    with the other: exactly the heartbeats acknowledged (202) are stored, each once, and no camera is alerted."""
+    stack = await start_stack(settings, conn, tmp_path, clock)  # ingest runs; the stack's own gateway is unused
+    stack.start_alerts(clock=lambda: datetime.now(UTC))  # judging on the wall clock, as these gateways run
+    token = {"Authorization": f"Bearer {stack.gateway('gw-pair', '15865')}"}
+    ports = [free_port(), free_port()]
+    log = (tmp_path / "gateways.log").open("ab")  # closed in `finally`
+    gateways = []
+    for i, port in enumerate(ports):  # each its own port and spool, as a second instance needs
+        env = _component_env(stack.settings, PULSE_GATEWAY_PORT=str(port), PULSE_DATA_DIR=str(tmp_path / f"gw{i}"))
+        process = await asyncio.create_subprocess_exec(*_pulse("camera-gateway"), env=env, stdout=log, stderr=log)
+        gateways.append(process)
+    endpoints = Endpoints([f"http://127.0.0.1:{port}" for port in ports])
+    try:
+
+        async def healthy(url: str) -> bool:
+            try:
+                return (await stack.http.get(f"{url}/healthz")).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        for url in endpoints.urls:
+            await until(lambda url=url: healthy(url), timeout=60, what="both gateways")
+        acknowledged: set[tuple[str, datetime]] = set()
+        start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=119)  # the last beat: about now
+        for minute in range(120):
+            ts = start + timedelta(minutes=minute)
+            body = {"heartbeats": [{"camera_id": f"cam-{c:03d}", "ts": ts.isoformat()} for c in range(50)]}
+            sending = asyncio.create_task(endpoints.post(stack.http, "/v1/heartbeats", json=body, headers=token))
+            if minute == 40:
+                await asyncio.sleep(0)  # ok: one turn of the loop, so the request is on its way when the gateway dies
+                gateways[0].send_signal(signal.SIGKILL)
+            response = await sending  # the second gateway is there: every request is answered by one of them
+            assert response.status_code == 202 and response.json()["accepted"] == 50, response.text
+            acknowledged |= {(f"cam-{c:03d}", ts) for c in range(50)}
+        assert endpoints.current == 1, "the client should have moved to the second gateway"
+        await stack.settle(len(acknowledged), timeout=120)
+        stored = {(r["camera_id"], r["ts"]) for r in stack.db().execute("SELECT camera_id, ts FROM heartbeats")}
+        assert stored == acknowledged  # the request the first gateway died with, sent again, is stored once
+        check_intervals_match_heartbeats(stack.db())
+        assert stack.count(CAMERA_INCIDENTS) == 0  # no false camera alerts
+    finally:
+        for gateway in gateways:
+            if gateway.returncode is None:
+                gateway.send_signal(signal.SIGTERM)
+                await asyncio.wait_for(gateway.wait(), 60)
         log.close()
         await stack.close()
 

@@ -33,8 +33,9 @@ async def test_one_cycle_of_the_simulated_district(settings, conn, tmp_path) -> 
     )
     add_channel(conn, kind="webhook", target="http://127.0.0.1:9/nowhere")  # messages are queued (and fail)
     world = world_for(stack.settings, CONFIG)
-    sim = Simulator(stack.settings, world, prepare(stack.settings, world), clock=clock, start=t0)
-    sim.gateway_url, sim.collector_url = stack.gateway_url, stack.collector_url
+    credentials = prepare(stack.settings, world)
+    urls = {"gateway_urls": [stack.gateway_url], "collector_urls": [stack.collector_url]}
+    sim = Simulator(stack.settings, world, credentials, clock=clock, start=t0, **urls)
     try:
         http = stack.http
         await sim.cameras_between(http, t0 - timedelta(seconds=10), t0)
