@@ -161,6 +161,14 @@ def _pulse(*args: str) -> list[str]:
     return [sys.executable, "-c", "from services.cli import main; main()", *args]
 
 
+async def _terminate(processes: list[asyncio.subprocess.Process]) -> None:
+    """Stop (SIGTERM) the components still running and wait for each: a test never leaves one behind."""
+    for process in processes:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(process.wait(), 60)
+
+
 def _component_env(settings, **extra: str) -> dict[str, str]:
     return {
         **os.environ,
@@ -206,10 +214,7 @@ async def test_a_rebalance_between_two_ingest_processes_stores_everything_once(s
         check_intervals_match_heartbeats(stack.db())
         assert stack.count(CAMERA_INCIDENTS) == 0  # no false camera alerts
     finally:
-        for proc in procs:
-            if proc.returncode is None:
-                proc.send_signal(signal.SIGTERM)
-                await asyncio.wait_for(proc.wait(), 60)
+        await _terminate(procs)
         log.close()
         await stack.close()
 
@@ -269,9 +274,7 @@ async def test_a_gateway_killed_with_a_full_spool_loses_nothing_it_acknowledged(
         check_intervals_match_heartbeats(stack.db())
         assert stack.count(CAMERA_INCIDENTS) == 0  # no false camera alerts
     finally:
-        if gateway.returncode is None:
-            gateway.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(gateway.wait(), 60)
+        await _terminate([gateway])
         log.close()
         await stack.close()
 
@@ -322,10 +325,7 @@ async def test_a_gateway_killed_while_its_client_fails_over_loses_nothing_it_ack
         check_intervals_match_heartbeats(stack.db())
         assert stack.count(CAMERA_INCIDENTS) == 0  # no false camera alerts
     finally:
-        for gateway in gateways:
-            if gateway.returncode is None:
-                gateway.send_signal(signal.SIGTERM)
-                await asyncio.wait_for(gateway.wait(), 60)
+        await _terminate(gateways)
         log.close()
         await stack.close()
 
