@@ -2,6 +2,9 @@
 test_faults.py; a three-broker cluster: test_cluster_faults.py)."""
 
 import asyncio
+import os
+import signal
+import sys
 from collections import defaultdict
 from collections.abc import Callable
 
@@ -9,7 +12,7 @@ from pydantic import SecretStr
 
 from services.core.settings import Settings
 from services.core.uptime import Beat, beat_state, spans
-from tests.e2e.harness import DISTRICT_EVENTS, Stack, start_stack, until
+from tests.e2e.harness import DISTRICT_EVENTS, Stack, free_port, start_stack, until
 from tests.e2e.load import CAMERA_GONE, Load
 
 KEY = "chaos-pseudonym-key-for-tests-only"
@@ -79,3 +82,29 @@ async def chaos_under_load(
         await asyncio.to_thread(recover, stack)
         await load.close()
         await stack.close()
+
+
+def pulse_command(*args: str) -> list[str]:
+    return [sys.executable, "-c", "from services.cli import main; main()", *args]
+
+
+async def terminate(processes: list[asyncio.subprocess.Process]) -> None:
+    """Stop (SIGTERM) the components still running and wait for each: a test never leaves one behind."""
+    for process in processes:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(process.wait(), 60)
+
+
+def component_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """A component process's environment: the stack's database, Kafka and topics, a metrics port of its own."""
+    return {
+        **os.environ,
+        "PULSE_DATABASE_URL": settings.database_url,
+        "PULSE_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "PULSE_KAFKA_REPLICATION": str(settings.kafka_replication),
+        "PULSE_KAFKA_PREFIX": settings.kafka_prefix,
+        "PULSE_INGEST_METRICS_PORT": str(free_port()),
+        "PULSE_LOG_LEVEL": "WARNING",
+        **extra,
+    }

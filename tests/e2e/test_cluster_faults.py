@@ -12,6 +12,7 @@ import shutil
 import signal
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
@@ -21,8 +22,16 @@ from services.core import kafka
 from services.core.settings import Settings
 from services.infra.kafka import Kafka, kafka_nodes, start_kafka
 from services.infra.process import read_pid
-from tests.e2e.chaos import chaos_under_load
-from tests.e2e.harness import Stack
+from tests.e2e.chaos import (
+    CAMERA_INCIDENTS,
+    chaos_under_load,
+    check_intervals_match_heartbeats,
+    component_env,
+    pulse_command,
+    terminate,
+)
+from tests.e2e.conftest import T
+from tests.e2e.harness import Stack, start_stack, until
 from tests.e2e.load import Load
 
 pytestmark = [pytest.mark.db, pytest.mark.kafka]
@@ -150,3 +159,47 @@ async def test_the_leader_kept_away_for_a_minute_loses_nothing(on_cluster, clust
 
     fault = LeaderFault(cluster, take=freeze, give=thaw)
     await chaos_under_load(on_cluster, conn, tmp_path, clock, crash=fault.crash, recover=fault.recover, felt=fault.felt)
+
+
+async def test_an_ingest_process_killed_amid_rebalances_stores_everything_once(
+    on_cluster, cluster, conn, tmp_path, clock
+) -> None:
+    """Two `pulse ingest` processes in one consumer group on the cluster: the second joins mid-stream (a
+    rebalance), then the first is killed with SIGKILL, a batch in hand and uncommitted (another rebalance, once its
+    session times out); the second takes every partition over, and every acknowledged heartbeat is stored
+    exactly once."""
+    stack = await start_stack(on_cluster, conn, tmp_path, clock, ingest=False)
+    log = (tmp_path / "ingest.log").open("ab")  # closed in `finally`
+    procs: list[asyncio.subprocess.Process] = []
+
+    async def ingest() -> asyncio.subprocess.Process:
+        env = component_env(stack.settings, PULSE_INGEST_BATCH_MAX="300")  # each its own metrics port
+        return await asyncio.create_subprocess_exec(*pulse_command("ingest"), env=env, stdout=log, stderr=log)
+
+    try:
+        token = stack.gateway("gw", "15865")
+        stack.start_alerts()
+        clock.advance(7200)
+        sent = [
+            {"camera_id": f"cam-{c:04d}", "ts": (T + timedelta(seconds=60 * i)).isoformat()}
+            for i in range(60)
+            for c in range(150)
+        ]  # 9,000 heartbeats, in two waves
+        for i in range(0, 4500, 900):
+            assert (await stack.push(token, sent[i : i + 900])).json()["accepted"] == 900
+        procs.append(await ingest())
+        await until(lambda: stack.stored() >= 500, timeout=90, what="the first ingest to store")
+        procs.append(await ingest())  # joins: the group rebalances
+        await until(lambda: stack.stored() >= 1500, timeout=90, what="more stored")
+        procs[0].send_signal(signal.SIGKILL)  # the first dies, its batch uncommitted
+        await asyncio.wait_for(procs[0].wait(), 30)
+        for i in range(4500, 9000, 900):
+            assert (await stack.push(token, sent[i : i + 900])).json()["accepted"] == 900
+        await stack.settle(len(sent), timeout=180)
+        assert stack.count("SELECT count(DISTINCT (camera_id, ts)) AS n FROM heartbeats") == len(sent)
+        check_intervals_match_heartbeats(stack.db())
+        assert stack.count(CAMERA_INCIDENTS) == 0  # no false camera alerts
+    finally:
+        await terminate(procs)
+        log.close()
+        await stack.close()

@@ -24,7 +24,14 @@ from services.core.db import connect
 from services.core.failover import Endpoints
 from services.infra.kafka import Kafka
 from services.infra.local import Postgres
-from tests.e2e.chaos import CAMERA_INCIDENTS, chaos_under_load, check_intervals_match_heartbeats
+from tests.e2e.chaos import (
+    CAMERA_INCIDENTS,
+    chaos_under_load,
+    check_intervals_match_heartbeats,
+    component_env,
+    pulse_command,
+    terminate,
+)
 from tests.e2e.conftest import T
 from tests.e2e.harness import Stack, free_port, start_stack, until
 from tests.e2e.load import Load
@@ -157,29 +164,6 @@ async def test_postgresql_crashed_under_load_loses_nothing_acknowledged(settings
     )
 
 
-def _pulse(*args: str) -> list[str]:
-    return [sys.executable, "-c", "from services.cli import main; main()", *args]
-
-
-async def _terminate(processes: list[asyncio.subprocess.Process]) -> None:
-    """Stop (SIGTERM) the components still running and wait for each: a test never leaves one behind."""
-    for process in processes:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(process.wait(), 60)
-
-
-def _component_env(settings, **extra: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "PULSE_DATABASE_URL": settings.database_url,
-        "PULSE_KAFKA_PREFIX": settings.kafka_prefix,
-        "PULSE_INGEST_METRICS_PORT": str(free_port()),
-        "PULSE_LOG_LEVEL": "WARNING",
-        **extra,
-    }
-
-
 async def test_a_rebalance_between_two_ingest_processes_stores_everything_once(settings, conn, tmp_path, clock) -> None:
     """A second `pulse ingest` joins the consumer group mid-stream (a rebalance), then the first leaves (another):
     every acknowledged heartbeat is stored once and the intervals follow the rules."""
@@ -188,8 +172,8 @@ async def test_a_rebalance_between_two_ingest_processes_stores_everything_once(s
     log = (tmp_path / "ingest.log").open("ab")
 
     async def ingest() -> asyncio.subprocess.Process:
-        env = _component_env(stack.settings, PULSE_INGEST_BATCH_MAX="300")  # each its own metrics port
-        return await asyncio.create_subprocess_exec(*_pulse("ingest"), env=env, stdout=log, stderr=log)
+        env = component_env(stack.settings, PULSE_INGEST_BATCH_MAX="300")  # each its own metrics port
+        return await asyncio.create_subprocess_exec(*pulse_command("ingest"), env=env, stdout=log, stderr=log)
 
     try:
         token = stack.gateway("gw", "15865")
@@ -214,7 +198,7 @@ async def test_a_rebalance_between_two_ingest_processes_stores_everything_once(s
         check_intervals_match_heartbeats(stack.db())
         assert stack.count(CAMERA_INCIDENTS) == 0  # no false camera alerts
     finally:
-        await _terminate(procs)
+        await terminate(procs)
         log.close()
         await stack.close()
 
@@ -236,8 +220,10 @@ async def test_a_gateway_killed_with_a_full_spool_loses_nothing_it_acknowledged(
         "PULSE_GATEWAY_SEND_TIMEOUT_S": "0.5",
     }
     log = (tmp_path / "gateway.log").open("ab")  # closed in `finally`
-    no_kafka = _component_env(stack.settings, PULSE_KAFKA_BOOTSTRAP=f"127.0.0.1:{free_port()}", **common)
-    gateway = await asyncio.create_subprocess_exec(*_pulse("camera-gateway"), env=no_kafka, stdout=log, stderr=log)
+    no_kafka = component_env(stack.settings, PULSE_KAFKA_BOOTSTRAP=f"127.0.0.1:{free_port()}", **common)
+    gateway = await asyncio.create_subprocess_exec(
+        *pulse_command("camera-gateway"), env=no_kafka, stdout=log, stderr=log
+    )
     acknowledged = 0
     try:
 
@@ -265,16 +251,16 @@ async def test_a_gateway_killed_with_a_full_spool_loses_nothing_it_acknowledged(
         assert acknowledged > 0 and stack.stored() == 0
         gateway.send_signal(signal.SIGKILL)
         await asyncio.wait_for(gateway.wait(), 30)
-        with_kafka = _component_env(stack.settings, **common)
+        with_kafka = component_env(stack.settings, **common)
         gateway = await asyncio.create_subprocess_exec(
-            *_pulse("camera-gateway"), env=with_kafka, stdout=log, stderr=log
+            *pulse_command("camera-gateway"), env=with_kafka, stdout=log, stderr=log
         )
         await stack.settle(acknowledged, timeout=120)
         assert stack.count("SELECT count(DISTINCT (camera_id, ts)) AS n FROM heartbeats") == acknowledged
         check_intervals_match_heartbeats(stack.db())
         assert stack.count(CAMERA_INCIDENTS) == 0  # no false camera alerts
     finally:
-        await _terminate([gateway])
+        await terminate([gateway])
         log.close()
         await stack.close()
 
@@ -292,8 +278,10 @@ async def test_a_gateway_killed_while_its_client_fails_over_loses_nothing_it_ack
     log = (tmp_path / "gateways.log").open("ab")  # closed in `finally`
     gateways = []
     for i, port in enumerate(ports):  # each its own port and spool, as a second instance needs
-        env = _component_env(stack.settings, PULSE_GATEWAY_PORT=str(port), PULSE_DATA_DIR=str(tmp_path / f"gw{i}"))
-        process = await asyncio.create_subprocess_exec(*_pulse("camera-gateway"), env=env, stdout=log, stderr=log)
+        env = component_env(stack.settings, PULSE_GATEWAY_PORT=str(port), PULSE_DATA_DIR=str(tmp_path / f"gw{i}"))
+        process = await asyncio.create_subprocess_exec(
+            *pulse_command("camera-gateway"), env=env, stdout=log, stderr=log
+        )
         gateways.append(process)
     endpoints = Endpoints([f"http://127.0.0.1:{port}" for port in ports])
     try:
@@ -325,7 +313,7 @@ async def test_a_gateway_killed_while_its_client_fails_over_loses_nothing_it_ack
         check_intervals_match_heartbeats(stack.db())
         assert stack.count(CAMERA_INCIDENTS) == 0  # no false camera alerts
     finally:
-        await _terminate(gateways)
+        await terminate(gateways)
         log.close()
         await stack.close()
 
