@@ -41,6 +41,7 @@ from services.infra.kafka import Kafka
 from services.ingest.consumer import DUPLICATES, ROWS_WRITTEN, run_pipeline
 from services.ingest.heartbeat_writer import COLUMNS, copy_rows, write_batch
 from services.ingest.heartbeats import JSONB_VERSION, HeartbeatRow, process_message
+from services.ingest.rollup import rollup_queued
 from services.ingest.service import heartbeat_pipeline
 
 RAW_COLUMNS = ", ".join(COLUMNS)
@@ -182,7 +183,7 @@ async def produce(settings, rows: list[HeartbeatRow], gateway_id: int, chunk: in
 
 def rolled_up(conn: DbConn) -> bool:
     """Nothing left in the rollup's queue."""
-    return not conn.execute("SELECT EXISTS (SELECT 1 FROM camera_dirty) AS q").fetchone()["q"]
+    return not rollup_queued(conn)
 
 
 def cpu_by_process() -> dict[str, float]:

@@ -44,7 +44,7 @@ from camera_gateway.spool import SpoolFull
 from services.core import auth
 from services.core.db import pool
 from services.core.devices import unseal
-from services.core.heartbeats import CAMERA_ID_PATTERN, Delivery, make_item
+from services.core.heartbeats import CAMERA_ID, Delivery, make_item
 from services.core.settings import Settings
 
 log = logging.getLogger("pulse.devices")
@@ -62,7 +62,6 @@ DEVICE_HEARTBEATS = Counter("pulse_gateway_device_heartbeats_total", "Heartbeats
 DEVICE_DROPPED = Counter(
     "pulse_gateway_device_heartbeats_dropped_total", "Heartbeats from devices dropped because the spool was full"
 )
-_CAMERA_ID = re.compile(CAMERA_ID_PATTERN)
 _NOT_ID = re.compile(r"[^A-Za-z0-9._:-]")
 STATES: tuple[ConnState, ...] = ("connecting", "connected", "auth_failed", "unreachable", "protocol_error")
 
@@ -288,7 +287,7 @@ class DeviceCollector:
         for beat in beats:
             camera_id = camera_id_for(link.config, beat.channel)
             unit = self.registry.camera_unit(camera_id)
-            if not _CAMERA_ID.match(camera_id) or (unit is not None and unit not in self.gateway.scope):
+            if not CAMERA_ID.match(camera_id) or (unit is not None and unit not in self.gateway.scope):
                 if camera_id not in self._warned_scope:
                     self._warned_scope.add(camera_id)
                     log.warning(

@@ -20,6 +20,7 @@ from pydantic_core import to_json
 from typing_extensions import TypedDict  # pydantic needs it on Python < 3.12
 
 CAMERA_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
+CAMERA_ID = re.compile(CAMERA_ID_PATTERN)
 MAX_AHEAD = timedelta(minutes=2)
 MAX_AGE = timedelta(days=7)
 WIRE_VERSION = 2
@@ -294,7 +295,6 @@ def decode_wire(
         raise InvalidMessage(f"not JSON: {exc}") from None
 
 
-_CAMERA_ID = re.compile(CAMERA_ID_PATTERN)
 _VALID_IDS: set[str] = set()  # camera ids seen to match the pattern (a province has ≈ 150,000 cameras)
 _VALID_IDS_MAX = 1_000_000
 
@@ -304,7 +304,7 @@ def _camera_ids_valid(items: Sequence[WireItemIdUnchecked]) -> bool:
     new = {item.camera_id for item in items} - _VALID_IDS
     if not new:
         return True
-    if not all(_CAMERA_ID.search(camera_id) for camera_id in new):
+    if not all(CAMERA_ID.search(camera_id) for camera_id in new):
         return False
     if len(_VALID_IDS) + len(new) > _VALID_IDS_MAX:
         _VALID_IDS.clear()

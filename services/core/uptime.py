@@ -19,6 +19,7 @@ import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any, Literal, NamedTuple, Protocol
 
 import numpy as np
@@ -41,6 +42,9 @@ class Timed(Protocol):
     def ts(self) -> datetime: ...
     @property
     def state(self) -> State: ...
+
+
+BY_TS = attrgetter("ts")  # the sort key of a heartbeat (`Beat` or `Timed`)
 
 
 class Interval(NamedTuple):

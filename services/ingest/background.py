@@ -75,11 +75,11 @@ class _StepOutcome(NamedTuple):
     fault: bool = False  # a failure worth counting (not the database being away)
 
 
-def _outcome(step: Callable[[DbConn], int], conn: DbConn) -> _StepOutcome:
+def _outcome(work: Callable[[], int]) -> _StepOutcome:
     """One step; a step that does not complete loses nothing (the work stays in the database), and the caller
     logs the problem, then tries again."""
     try:
-        return _StepOutcome(step(conn))
+        return _StepOutcome(work())
     except psycopg.OperationalError as exc:
         return _StepOutcome(0, f"interrupted ({type(exc).__name__}); the queue keeps the work")
     except psycopg.Error as exc:
@@ -115,15 +115,15 @@ class _OwnConnection:
         self.conn: DbConn | None = None
 
     def run(self, step: Callable[[DbConn], int]) -> _StepOutcome:
-        try:
-            if self.conn is None or self.conn.closed:
-                self.conn = self.connect(self.settings)
-        except psycopg.OperationalError as exc:
-            return _StepOutcome(0, f"interrupted ({type(exc).__name__}); the queue keeps the work")
-        outcome = _outcome(step, self.conn)
+        outcome = _outcome(lambda: step(self._open()))
         if outcome.problem is not None and not outcome.fault:
-            self.close()
+            self.close()  # the database went away: a new connection next time
         return outcome
+
+    def _open(self) -> DbConn:
+        if self.conn is None or self.conn.closed:
+            self.conn = self.connect(self.settings)
+        return self.conn
 
     def close(self) -> None:
         if self.conn is not None:

@@ -16,14 +16,14 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from operator import attrgetter, itemgetter
+from operator import itemgetter
 from typing import NamedTuple
 
 import psycopg
 from psycopg.rows import tuple_row
 
 from services.core.db import DbConn, copy_in
-from services.core.uptime import Beat, Interval
+from services.core.uptime import BY_TS, Beat, Interval
 from services.ingest.heartbeats import HeartbeatRow, KeepAlive
 from services.ingest.rollup import CAMERA_LOCK, extend
 
@@ -33,7 +33,6 @@ from services.ingest.rollup import CAMERA_LOCK, extend
 COLUMNS = ("ts", "camera_id", "status", "seq", "metrics", "quality", "gateway_id", "received_at")
 TYPES = ("timestamptz", "text", "text", "int8", "bytea", "bytea", "int8", "timestamptz")
 _AS_COPIED = itemgetter(*(HeartbeatRow._fields.index(column) for column in COLUMNS))
-_TS = attrgetter("ts")
 _COLUMN_LIST = ", ".join(COLUMNS)
 
 _CREATE_STAGE = "CREATE TEMP TABLE IF NOT EXISTS hb_stage (LIKE heartbeats) ON COMMIT DELETE ROWS"
@@ -164,7 +163,7 @@ def summarize(cameras: Mapping[str, Sequence[HeartbeatRow]]) -> list[CameraSumma
     Pure."""
     summaries = []
     for camera_id, rows in cameras.items():
-        first, latest = min(rows, key=_TS), max(rows, key=_TS)
+        first, latest = min(rows, key=BY_TS), max(rows, key=BY_TS)
         summaries.append(CameraSummary(camera_id, first.ts, latest.ts, latest, first))
     return summaries
 
@@ -222,7 +221,7 @@ def _extend_in_order(conn: DbConn, beats: Mapping[str, Sequence[HeartbeatRow]]) 
     for camera_id, last_ts, last_state, interval_s, grace_s, queued, iv_start, iv_end, iv_state in inputs:
         mine = beats[camera_id]
         last = Interval(iv_start, iv_end, iv_state) if iv_start is not None else None
-        in_order = last_ts is None or min(mine, key=_TS).ts > last_ts
+        in_order = last_ts is None or min(mine, key=BY_TS).ts > last_ts
         # the stored intervals are those of the stored heartbeats: no rollup pending, the last one ends at hₙ
         settled = not queued and (last is None or last.end == last_ts)
         if not (in_order and settled) or (last_ts is None and last is not None):

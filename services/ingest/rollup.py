@@ -14,13 +14,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from operator import attrgetter
 from typing import NamedTuple
 
 from psycopg.rows import tuple_row
 
 from services.core.db import DbConn, copy_in
-from services.core.uptime import QUALITY_FLAGS, Beat, Interval, Timed, merge, spans, state_of
+from services.core.uptime import BY_TS, QUALITY_FLAGS, Beat, Interval, Timed, merge, spans, state_of
 
 # Claimed in two statements: lock (skipping rows a writer holds), then delete what is now ours. In the one-statement
 # form, DELETE … WHERE camera_id IN (SELECT … FOR UPDATE SKIP LOCKED), PostgreSQL may re-run the sub-select when a
@@ -28,7 +27,6 @@ from services.core.uptime import QUALITY_FLAGS, Beat, Interval, Timed, merge, sp
 # The per-camera advisory lock (key CAMERA_LOCK, hashtext(camera_id)) that the rollup, ingest's writer and
 # migration 0014's camera trigger (which spells the number out) take before rewriting a camera's intervals.
 CAMERA_LOCK = 7370
-_TS = attrgetter("ts")
 
 _CLAIM = "SELECT camera_id, from_ts, to_ts FROM camera_dirty ORDER BY camera_id LIMIT %s FOR UPDATE SKIP LOCKED"
 _UNQUEUE = "DELETE FROM camera_dirty WHERE camera_id = ANY(%s::text[])"
@@ -103,7 +101,7 @@ def extend(
         # the one before — the last interval just ends at the newest heartbeat (what `spans` would give).
         limit = timedelta(seconds=interval_s + (interval_s if grace_s is None else grace_s))
         previous, steady = last_beat.ts, last_interval.state == last_beat.state
-        for beat in sorted(beats, key=_TS) if steady else ():
+        for beat in sorted(beats, key=BY_TS) if steady else ():
             if beat.state != last_interval.state or beat.ts - previous > limit:
                 steady = False
                 break
