@@ -108,3 +108,16 @@ def component_env(settings: Settings, **extra: str) -> dict[str, str]:
         "PULSE_LOG_LEVEL": "WARNING",
         **extra,
     }
+
+
+async def start_component(settings: Settings, log, command: str, **env: str) -> asyncio.subprocess.Process:
+    """`pulse <command>` as a process of its own on the stack's database and Kafka, its output in `log`."""
+    environment = component_env(settings, **env)
+    return await asyncio.create_subprocess_exec(*pulse_command(command), env=environment, stdout=log, stderr=log)
+
+
+def check_stored_exactly_once(stack: Stack, acknowledged: int) -> None:
+    """After a fault: each acknowledged heartbeat stored once, the intervals as the rules say, no camera alerted."""
+    assert stack.count("SELECT count(DISTINCT (camera_id, ts)) AS n FROM heartbeats") == acknowledged
+    check_intervals_match_heartbeats(stack.db())
+    assert stack.count(CAMERA_INCIDENTS) == 0  # no false camera alerts
