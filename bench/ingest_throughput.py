@@ -31,13 +31,19 @@ import uvloop
 from aiokafka import AIOKafkaProducer
 
 from bench.common import fresh_database, machine, poll_interval_s, stored_so_far
-from bench.procs import children_of, cpu_seconds, postgres_pids, start_ingest_group, total_cpu_seconds
+from bench.procs import (
+    children_of,
+    cpu_seconds,
+    kafka_pids,
+    postgres_pids,
+    start_ingest_group,
+    total_cpu_seconds,
+)
 from bench.telegraf_peer import run_peer
 from services.core import accounts, kafka
 from services.core.db import DbConn, connect
 from services.core.heartbeats import Delivery, make_item, message_key, to_message, to_messages
 from services.core.settings import load_settings
-from services.infra.kafka import Kafka
 from services.ingest.consumer import DUPLICATES, ROWS_WRITTEN, run_pipeline
 from services.ingest.heartbeat_writer import COLUMNS, copy_rows, write_batch
 from services.ingest.heartbeats import JSONB_VERSION, HeartbeatRow, process_message
@@ -193,7 +199,7 @@ def cpu_by_process() -> dict[str, float]:
         "ingest process": cpu_seconds(os.getpid()),
         "ingest child processes (rollup)": total_cpu_seconds(children_of(os.getpid())),
         "postgresql": total_cpu_seconds(postgres_pids()),
-        "kafka": total_cpu_seconds([int(Kafka(load_settings()).pidfile.read_text())]),
+        "kafka": total_cpu_seconds(kafka_pids()),
     }
 
 

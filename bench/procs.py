@@ -23,7 +23,10 @@ import httpx
 from aiokafka.admin import AIOKafkaAdminClient
 
 from services.core import kafka
-from services.core.settings import Settings
+from services.core.settings import Settings, load_settings
+from services.infra.kafka import kafka_nodes
+from services.infra.local import Postgres
+from services.infra.process import read_pid
 
 PULSE = Path(sys.executable).with_name("pulse")
 
@@ -147,8 +150,15 @@ def children_of(pid: int) -> list[int]:
 
 
 def postgres_pids() -> list[int]:
-    out = subprocess.run(["pgrep", "-x", "postgres"], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
+    """The local PostgreSQL primary's processes: its postmaster and every backend and worker under it (a running
+    replica is another server, with CPU of its own, and is not counted)."""
+    postmaster = read_pid(Postgres(load_settings()).datadir / "postmaster.pid")
+    return [postmaster, *children_of(postmaster)] if postmaster else []
+
+
+def kafka_pids() -> list[int]:
+    """Every local Kafka node's process: one broker, or each node of `pulse infra start --kafka-brokers N`."""
+    return [pid for node in kafka_nodes(load_settings()) if (pid := read_pid(node.pidfile))]
 
 
 def cpu_seconds(pid: int) -> float:

@@ -24,6 +24,10 @@ Limits measured in the same run: a raw `COPY` of 200,000 heartbeat rows into `he
 (what PostgreSQL takes with nothing else to do; the harness's heartbeat rate is a fraction of it), and the
 latency of an empty FastAPI endpoint served like the gateway (the HTTP floor under the latency figures).
 
+Kafka is whatever `PULSE_KAFKA_BOOTSTRAP` names: the local broker, or the three-node cluster of `pulse infra start
+--kafka-brokers 3` with the variables that command prints (`PULSE_KAFKA_BOOTSTRAP=… PULSE_KAFKA_REPLICATION=3`);
+the CPU and memory of every local node are counted, and the JSON says how many brokers ran.
+
 Prints one JSON object. Usage: python -m bench.province_load [--minutes 10] [--cameras 150000] [--users 100000]
 """
 
@@ -62,13 +66,13 @@ from bench.procs import (
     ensure_topics,
     free_port,
     isolate,
+    kafka_pids,
     postgres_pids,
     total_cpu_seconds,
 )
 from services.core import accounts
 from services.core.db import connect
 from services.core.settings import Settings, load_settings
-from services.infra.kafka import Kafka
 
 PER_GATEWAY = 500
 GENERATOR = "load generator (this process)"
@@ -288,7 +292,7 @@ async def measure(args, settings: Settings, tokens: list[str], app_key: str, api
     with connect(settings, autocommit=True) as conn:
         load.codes = [r["code"] for r in conn.execute("SELECT code FROM units WHERE unit_set = '2024' ORDER BY code")]
     pids = {name: [proc.pid] for name, proc in comps.procs.items() if name != "empty-fastapi"}
-    pids["kafka"] = [int(Kafka(load_settings()).pidfile.read_text())]
+    pids["kafka"] = kafka_pids()
     pids["postgresql"] = postgres_pids()
     pids[GENERATOR] = [os.getpid()]
     ingest_metrics = f"http://127.0.0.1:{settings.ingest_metrics_port}/metrics"
@@ -549,6 +553,8 @@ def main() -> None:
             "sessions_per_user_hour": args.sessions_per_user_hour,
             "cameras_per_gateway": PER_GATEWAY,
             "camera_import_s": round(import_s, 1),
+            "kafka_brokers": len(kafka_pids()),
+            "kafka_replication": settings.kafka_replication,
         },
         **result,
         "limits": {

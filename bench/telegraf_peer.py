@@ -28,11 +28,10 @@ import uuid
 from pathlib import Path
 
 from bench.common import fresh_database, machine
-from bench.procs import cpu_seconds, postgres_pids, total_cpu_seconds
+from bench.procs import cpu_seconds, kafka_pids, postgres_pids, total_cpu_seconds
 from services.core import accounts, kafka
 from services.core.db import connect
 from services.core.settings import load_settings
-from services.infra.kafka import Kafka
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "scripts" / "build_telegraf.sh"
@@ -200,7 +199,7 @@ def log_tail(logfile: Path, lines: int = 20) -> str:
 
 
 def kafka_cpu_seconds() -> float:
-    return total_cpu_seconds([int(Kafka(load_settings()).pidfile.read_text())])
+    return total_cpu_seconds(kafka_pids())
 
 
 def run_peer(

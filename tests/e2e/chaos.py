@@ -1,12 +1,15 @@
 """Fault injection under load with exact accounting, shared by the fault tests (one broker and PostgreSQL:
 test_faults.py; a three-broker cluster: test_cluster_faults.py)."""
 
+from __future__ import annotations
+
 import asyncio
 import os
 import signal
 import sys
 from collections import defaultdict
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
@@ -14,6 +17,9 @@ from services.core.settings import Settings
 from services.core.uptime import Beat, beat_state, spans
 from tests.e2e.harness import DISTRICT_EVENTS, Stack, free_port, start_stack, until
 from tests.e2e.load import CAMERA_GONE, Load
+
+if TYPE_CHECKING:
+    from tests.e2e.alerts_process import AlertsProcesses
 
 KEY = "chaos-pseudonym-key-for-tests-only"
 
@@ -44,15 +50,20 @@ async def chaos_under_load(
     crash: Callable[[Stack], object],
     recover: Callable[[Stack], object],
     felt: Callable[[Stack, Load], object],
+    alerts: AlertsProcesses | None = None,
 ) -> None:
     """Cameras and citizens keep sending (tests/e2e/load.py) while a server is crashed and, a while later, started
-    again; `pulse alerts` judges the whole time. Afterwards: exactly the acknowledged heartbeats are stored, every
-    event the apps tracked is stored once and counted once, intervals follow the rules, and the only camera
-    incident is the one for the camera that really went silent before the crash."""
+    again; `pulse alerts` judges the whole time (in this process, or as `alerts`' processes, which `crash` may
+    kill). Afterwards: exactly the acknowledged heartbeats are stored, every event the apps tracked is stored once
+    and counted once, intervals follow the rules, and the only camera incident is the one for the camera that
+    really went silent before the crash (with `alerts`: its message delivered exactly once, and no other's)."""
     stack = await start_stack(settings, conn, tmp_path, clock, gateway_send_timeout_s=1.0, pseudonym_key=SecretStr(KEY))
     load = Load(stack, stack.gateway("gw", "15865"), tmp_path)
     try:
-        stack.start_alerts()
+        if alerts is None:
+            stack.start_alerts()
+        else:
+            await alerts.start(stack)
         clock.advance(3600)
         load.start()
         gone = f"SELECT count(*) AS n FROM incidents WHERE kind = 'camera_down' AND camera_ids = ARRAY['{CAMERA_GONE}']"
@@ -78,8 +89,12 @@ async def chaos_under_load(
         await until(lambda: stack.count(DISTRICT_EVENTS) == events, timeout=30, what="every event counted once")
         cameras = stack.db().execute(f"SELECT camera_ids FROM incidents WHERE kind IN {CAMERA_INCIDENT_KINDS}")
         assert [r["camera_ids"] for r in cameras] == [[CAMERA_GONE]]  # no false camera alerts
+        if alerts is not None:
+            await alerts.notified_once(stack, CAMERA_GONE)
     finally:
         await asyncio.to_thread(recover, stack)
+        if alerts is not None:
+            await alerts.close()
         await load.close()
         await stack.close()
 

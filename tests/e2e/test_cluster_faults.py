@@ -1,7 +1,8 @@
 """Faults on a replicated Kafka cluster (three brokers on this machine, `pulse infra start --kafka-brokers 3`):
 topics with three replicas and min.insync.replicas 2, producers with acks=all and idempotence. Under the load of
 tests/e2e/load.py a broker is lost and comes back; every acknowledged heartbeat and event is stored exactly once,
-and `pulse alerts` opens no incident but the one for the camera that really went silent.
+and `pulse alerts` opens no incident but the one for the camera that really went silent — in the first test two
+`pulse alerts` processes, the leading one killed with the broker, and that camera's message sent exactly once.
 
 The cluster is this module's own (its data directory and ports), started fresh for it and stopped after it.
 """
@@ -22,6 +23,7 @@ from services.core import kafka
 from services.core.settings import Settings
 from services.infra.kafka import Kafka, kafka_nodes, start_kafka
 from services.infra.process import read_pid
+from tests.e2e.alerts_process import AlertsProcesses, ClockFile
 from tests.e2e.chaos import (
     chaos_under_load,
     check_stored_exactly_once,
@@ -130,10 +132,26 @@ class LeaderFault:
 
 
 async def test_the_heartbeat_partitions_leader_killed_and_brought_back_loses_nothing(
-    on_cluster, cluster, conn, tmp_path, clock
+    on_cluster, cluster, conn, tmp_path, receivers
 ) -> None:
+    """Two `pulse alerts` processes judge; the one that leads is killed (SIGKILL) together with the broker, after
+    the silent camera's incident opened and before its message (a group wait of ten minutes of the load's
+    clock): the other takes over and says it once."""
+    clock = ClockFile(T, tmp_path / "clock")
+    alerts = AlertsProcesses(clock, receivers, tmp_path / "alerts.log", PULSE_ALERT_GROUP_WAIT_S="600")
     fault = LeaderFault(cluster, take=lambda node: node.stop(kill=True), give=lambda node: node.start())
-    await chaos_under_load(on_cluster, conn, tmp_path, clock, crash=fault.crash, recover=fault.recover, felt=fault.felt)
+
+    def crash(stack: Stack) -> None:
+        alerts.kill_leader()
+        fault.crash(stack)
+
+    async def felt(stack: Stack, load: Load) -> bool:
+        return await fault.felt(stack, load) and await asyncio.to_thread(alerts.leader) is not None
+
+    await chaos_under_load(
+        on_cluster, conn, tmp_path, clock, crash=crash, recover=fault.recover, felt=felt, alerts=alerts
+    )
+    assert alerts.killed and alerts.said_before_kill == []  # killed between the incident and its message
 
 
 async def test_the_leader_kept_away_for_a_minute_loses_nothing(on_cluster, cluster, conn, tmp_path, clock) -> None:
