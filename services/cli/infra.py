@@ -32,7 +32,8 @@ def infra() -> None:
 )
 @pass_ctx
 def infra_start(ctx: Context, kafka_brokers: int | None, replica: bool | None) -> None:
-    """Start both (idempotent); returns when both accept connections."""
+    """Start the local Kafka (one broker or a cluster) and PostgreSQL, with its replica once made (idempotent);
+    returns when each accepts connections."""
     from services.infra.kafka import components_env, kafka_nodes
     from services.infra.local import start_all
 
@@ -46,7 +47,7 @@ def infra_start(ctx: Context, kafka_brokers: int | None, replica: bool | None) -
 @infra.command("stop")
 @pass_ctx
 def infra_stop(ctx: Context) -> None:
-    """Stop both."""
+    """Stop every local service: the Kafka nodes, PostgreSQL and its replica."""
     from services.infra.local import services
 
     for service in reversed(services(ctx.settings)):

@@ -19,7 +19,7 @@ from tests.e2e.harness import DISTRICT_EVENTS, Stack, free_port, start_stack, un
 from tests.e2e.load import CAMERA_GONE, Load
 
 if TYPE_CHECKING:
-    from tests.e2e.alerts_process import AlertsProcesses
+    from tests.e2e.instances import AlertsProcesses, GatewayProcesses, IngestProcesses
 
 KEY = "chaos-pseudonym-key-for-tests-only"
 
@@ -51,19 +51,33 @@ async def chaos_under_load(
     recover: Callable[[Stack], object],
     felt: Callable[[Stack, Load], object],
     alerts: AlertsProcesses | None = None,
+    gateways: GatewayProcesses | None = None,
+    ingest: IngestProcesses | None = None,
 ) -> None:
     """Cameras and citizens keep sending (tests/e2e/load.py) while a server is crashed and, a while later, started
-    again; `pulse alerts` judges the whole time (in this process, or as `alerts`' processes, which `crash` may
-    kill). Afterwards: exactly the acknowledged heartbeats are stored, every event the apps tracked is stored once
-    and counted once, intervals follow the rules, and the only camera incident is the one for the camera that
-    really went silent before the crash (with `alerts`: its message delivered exactly once, and no other's)."""
-    stack = await start_stack(settings, conn, tmp_path, clock, gateway_send_timeout_s=1.0, pseudonym_key=SecretStr(KEY))
-    load = Load(stack, stack.gateway("gw", "15865"), tmp_path)
+    again; `pulse alerts` judges the whole time. Afterwards: exactly the acknowledged heartbeats are stored, every
+    event the apps tracked is stored once and counted once, intervals follow the rules, and the only camera
+    incident is the one for the camera that really went silent before the crash.
+
+    The stack runs every component in this process, but those given as processes of their own (which `crash`
+    may kill): `alerts` (then the silent camera's message must be delivered exactly once, and no other's),
+    `gateways` (the cameras post through their address list) and `ingest`."""
+    stack = await start_stack(
+        settings,
+        conn,
+        tmp_path,
+        clock,
+        ingest=ingest is None,
+        gateway_send_timeout_s=1.0,
+        pseudonym_key=SecretStr(KEY),
+    )
+    load = Load(stack, stack.gateway("gw", "15865"), tmp_path, send=gateways.push if gateways else None)
+    processes = [group for group in (alerts, gateways, ingest) if group is not None]
     try:
         if alerts is None:
             stack.start_alerts()
-        else:
-            await alerts.start(stack)
+        for group in processes:
+            await asyncio.to_thread(group.start, stack)
         clock.advance(3600)
         load.start()
         gone = f"SELECT count(*) AS n FROM incidents WHERE kind = 'camera_down' AND camera_ids = ARRAY['{CAMERA_GONE}']"
@@ -90,12 +104,12 @@ async def chaos_under_load(
         cameras = stack.db().execute(f"SELECT camera_ids FROM incidents WHERE kind IN {CAMERA_INCIDENT_KINDS}")
         assert [r["camera_ids"] for r in cameras] == [[CAMERA_GONE]]  # no false camera alerts
         if alerts is not None:
-            await alerts.notified_once(stack, CAMERA_GONE)
+            await asyncio.to_thread(alerts.notified_once, stack, CAMERA_GONE)
     finally:
         await asyncio.to_thread(recover, stack)
-        if alerts is not None:
-            await alerts.close()
         await load.close()
+        for group in processes:
+            await asyncio.to_thread(group.close)
         await stack.close()
 
 

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+
+import httpx
 
 from app_events.client import EventClient
 from tests.e2e.harness import Stack, until
@@ -29,6 +32,8 @@ class Load:
     stack: Stack
     token: str  # a gateway token for UNITS
     queue_dir: Path
+    # How the cameras post (token, items): the stack's gateway, or another front door (gateways failing over).
+    send: Callable[[str, list[dict]], Awaitable[httpx.Response]] | None = None
     cameras: int = 120
     citizens: int = 12
     pace_s: float = 0.1  # wall-clock pause between rounds
@@ -72,7 +77,7 @@ class Load:
             if turn == 0 and self.rounds <= self.gone_after_round:
                 ids.append(CAMERA_GONE)
             items = [{"camera_id": camera, "ts": ts.isoformat()} for camera in ids]
-            response = await self.stack.push(self.token, items)
+            response = await (self.send or self.stack.push)(self.token, items)
             # The gateway spools when Kafka is away: it must acknowledge every valid heartbeat, always.
             assert response.status_code == 202 and response.json()["accepted"] == len(items), response.text
             self.heartbeats.update((camera, ts) for camera in ids)

@@ -1,8 +1,10 @@
 """Faults on a replicated Kafka cluster (three brokers on this machine, `pulse infra start --kafka-brokers 3`):
 topics with three replicas and min.insync.replicas 2, producers with acks=all and idempotence. Under the load of
-tests/e2e/load.py a broker is lost and comes back; every acknowledged heartbeat and event is stored exactly once,
-and `pulse alerts` opens no incident but the one for the camera that really went silent — in the first test two
-`pulse alerts` processes, the leading one killed with the broker, and that camera's message sent exactly once.
+tests/e2e/load.py (chaos.chaos_under_load): the heartbeat partition's leader killed and brought back, with two
+`pulse alerts` processes of which the leading one is killed too; the same broker frozen for a minute; the gateway
+in use killed while the cameras fail over to another; an ingest process killed amid a rebalance. Each time every
+acknowledged heartbeat and event is stored exactly once, and `pulse alerts` opens no incident but the one for the
+camera that really went silent (with two processes: its message sent exactly once).
 
 The cluster is this module's own (its data directory and ports), started fresh for it and stopped after it.
 """
@@ -13,7 +15,6 @@ import shutil
 import signal
 import time
 from collections.abc import Callable, Iterator
-from datetime import timedelta
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
@@ -23,16 +24,12 @@ from services.core import kafka
 from services.core.settings import Settings
 from services.infra.kafka import Kafka, kafka_nodes, start_kafka
 from services.infra.process import read_pid
-from tests.e2e.alerts_process import AlertsProcesses, ClockFile
-from tests.e2e.chaos import (
-    chaos_under_load,
-    check_stored_exactly_once,
-    start_component,
-    terminate,
-)
+from tests.e2e.chaos import chaos_under_load
 from tests.e2e.conftest import T
-from tests.e2e.harness import Stack, start_stack, until
+from tests.e2e.harness import Stack
+from tests.e2e.instances import AlertsProcesses, GatewayProcesses, IngestProcesses
 from tests.e2e.load import Load
+from tests.e2e.on_clock import ClockFile
 
 pytestmark = [pytest.mark.db, pytest.mark.kafka]
 PORTS = (19092, 19094, 19096)  # each broker's controller one above
@@ -146,7 +143,7 @@ async def test_the_heartbeat_partitions_leader_killed_and_brought_back_loses_not
         fault.crash(stack)
 
     async def felt(stack: Stack, load: Load) -> bool:
-        return await fault.felt(stack, load) and await asyncio.to_thread(alerts.leader) is not None
+        return await fault.felt(stack, load) and await asyncio.to_thread(alerts.another_leads)
 
     await chaos_under_load(
         on_cluster, conn, tmp_path, clock, crash=crash, recover=fault.recover, felt=felt, alerts=alerts
@@ -177,42 +174,37 @@ async def test_the_leader_kept_away_for_a_minute_loses_nothing(on_cluster, clust
     await chaos_under_load(on_cluster, conn, tmp_path, clock, crash=fault.crash, recover=fault.recover, felt=fault.felt)
 
 
-async def test_an_ingest_process_killed_amid_rebalances_stores_everything_once(
-    on_cluster, cluster, conn, tmp_path, clock
+async def test_a_gateway_killed_while_the_cameras_fail_over_loses_nothing(on_cluster, conn, tmp_path) -> None:
+    """The cameras post through two gateway processes (one address list, as the simulator and the app's client
+    use it); the one in use is killed with SIGKILL and the load goes on through the other."""
+    clock = ClockFile(T, tmp_path / "clock")
+    gateways = GatewayProcesses(clock, tmp_path, tmp_path / "gateways.log")
+    await chaos_under_load(
+        on_cluster,
+        conn,
+        tmp_path,
+        clock,
+        crash=lambda stack: gateways.kill_current(),
+        recover=lambda stack: None,  # one gateway is enough; the other stays dead
+        felt=lambda stack, load: gateways.moved_on(),
+        gateways=gateways,
+    )
+
+
+async def test_an_ingest_process_killed_amid_a_rebalance_stores_everything_once(
+    on_cluster, conn, tmp_path, clock
 ) -> None:
-    """Two `pulse ingest` processes in one consumer group on the cluster: the second joins mid-stream (a
-    rebalance), then the first is killed with SIGKILL, a batch in hand and uncommitted (another rebalance, once its
-    session times out); the second takes every partition over, and every acknowledged heartbeat is stored
-    exactly once."""
-    stack = await start_stack(on_cluster, conn, tmp_path, clock, ingest=False)
-    log = (tmp_path / "ingest.log").open("ab")  # closed in `finally`
-    procs: list[asyncio.subprocess.Process] = []
-
-    async def ingest() -> asyncio.subprocess.Process:
-        return await start_component(stack.settings, log, "ingest", PULSE_INGEST_BATCH_MAX="300")
-
-    try:
-        token = stack.gateway("gw", "15865")
-        stack.start_alerts()
-        clock.advance(7200)
-        sent = [
-            {"camera_id": f"cam-{c:04d}", "ts": (T + timedelta(seconds=60 * i)).isoformat()}
-            for i in range(60)
-            for c in range(150)
-        ]  # 9,000 heartbeats, in two waves
-        for i in range(0, 4500, 900):
-            assert (await stack.push(token, sent[i : i + 900])).json()["accepted"] == 900
-        procs.append(await ingest())
-        await until(lambda: stack.stored() >= 500, timeout=90, what="the first ingest to store")
-        procs.append(await ingest())  # joins: the group rebalances
-        await until(lambda: stack.stored() >= 1500, timeout=90, what="more stored")
-        procs[0].send_signal(signal.SIGKILL)  # the first dies, its batch uncommitted
-        await asyncio.wait_for(procs[0].wait(), 30)
-        for i in range(4500, 9000, 900):
-            assert (await stack.push(token, sent[i : i + 900])).json()["accepted"] == 900
-        await stack.settle(len(sent), timeout=180)
-        check_stored_exactly_once(stack, len(sent))
-    finally:
-        await terminate(procs)
-        log.close()
-        await stack.close()
+    """Ingest runs as `pulse ingest` processes in one consumer group: a second joins mid-stream, and the first is
+    killed with SIGKILL as soon as the group's coordinator reports the rebalance the join began; the second takes
+    every partition over."""
+    ingest = IngestProcesses(tmp_path / "ingest.log", PULSE_INGEST_BATCH_MAX="300")
+    await chaos_under_load(
+        on_cluster,
+        conn,
+        tmp_path,
+        clock,
+        crash=lambda stack: ingest.kill_first_amid_rebalance(stack.settings),
+        recover=lambda stack: None,
+        felt=lambda stack, load: ingest.killed == [0] and ingest.alive(1),
+        ingest=ingest,
+    )
