@@ -22,7 +22,7 @@ import psycopg
 from prometheus_client import Gauge
 from psycopg_pool import ConnectionPool
 
-from services.core.db import DbConn
+from services.core.db import DbConn, one_row
 
 log = logging.getLogger("pulse.api")
 WATCH_EVERY_S = 2.0
@@ -48,8 +48,8 @@ class ReplicaState:
 
 def replica_lag(primary: DbConn, replica: DbConn) -> ReplicaState:
     """How far `replica` is behind `primary`, asked of both now."""
-    lsn = primary.execute(_PRIMARY_LSN).fetchone()["lsn"]
-    row = replica.execute(_REPLICA_LAG, {"lsn": lsn}).fetchone()
+    lsn = one_row(primary, _PRIMARY_LSN)["lsn"]
+    row = one_row(replica, _REPLICA_LAG, {"lsn": lsn})
     if not row["standby"]:
         raise psycopg.OperationalError("PULSE_DATABASE_READ_URL names a server that is not a replica")
     return ReplicaState(True, max(0.0, row["lag_s"] or 0.0), row["behind"])

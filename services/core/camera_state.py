@@ -266,10 +266,10 @@ def unit_uptime(
     serving = hi > lo
     in_state, down = uptime.tail_micros(f.last, f.watermark, f.interval, f.grace, lo, hi)
     per_unit = np.zeros((len(f.codes), 5), dtype=np.int64)  # cameras, window, up, degraded, down
-    np.add.at(per_unit, (f.unit, 0), serving)
-    np.add.at(per_unit, (f.unit, 1), np.where(serving, hi - lo, 0))
+    np.add.at(per_unit[:, 0], f.unit, serving)
+    np.add.at(per_unit[:, 1], f.unit, np.where(serving, hi - lo, 0))
     np.add.at(per_unit, (f.unit, 2 + f.last_state), in_state)
-    np.add.at(per_unit, (f.unit, 4), down)
+    np.add.at(per_unit[:, 4], f.unit, down)
     for code, (n, window, up, degraded, down_) in zip(f.codes, per_unit.tolist(), strict=True):
         if n:
             counts[code] += n

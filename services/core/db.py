@@ -27,6 +27,15 @@ def connect(settings: Settings, *, autocommit: bool = False) -> DbConn:
     return psycopg.connect(settings.database_url, autocommit=autocommit, row_factory=dict_row)
 
 
+def one_row(conn: DbConn, query: str, params: Any = None) -> dict[str, Any]:
+    """The row of a statement that always answers exactly one (an aggregate, EXISTS, a function's result, a
+    one-row table)."""
+    row = conn.execute(query, params).fetchone()
+    if row is None:
+        raise LookupError(f"no row from a statement that always answers one: {query[:60]}")
+    return row
+
+
 def pool(
     settings: Settings,
     *,

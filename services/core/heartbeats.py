@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Final, Literal, get_args
 
 import msgspec
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator, with_config
@@ -23,7 +23,7 @@ CAMERA_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
 CAMERA_ID = re.compile(CAMERA_ID_PATTERN)
 MAX_AHEAD = timedelta(minutes=2)
 MAX_AGE = timedelta(days=7)
-WIRE_VERSION = 2
+WIRE_VERSION: Final = 2
 
 
 def parse_rfc3339(value: Any) -> datetime:

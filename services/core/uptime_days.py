@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from psycopg.rows import tuple_row
 
-from services.core.db import DbConn
+from services.core.db import DbConn, one_row
 
 Key = tuple[str, str, str]  # unit_set, unit_code, successor_code ('' when none)
 # One folder at a time. A key of its own: (7370, n) are the per-camera locks (7370, hashtext(camera_id)), and a
@@ -58,14 +58,13 @@ def pieces(start: datetime, end: datetime, tz: ZoneInfo) -> Pieces:
 
 
 def zone(conn: DbConn) -> ZoneInfo:
-    row = conn.execute("SELECT tz FROM uptime_day_zone").fetchone()
-    return ZoneInfo(row["tz"])
+    return ZoneInfo(one_row(conn, "SELECT tz FROM uptime_day_zone")["tz"])
 
 
 def set_zone(conn: DbConn, tz: str) -> bool:
     """Count local days of `tz` from now on; rebuilds the rollup when the zone changes. True if it did."""
     with conn.transaction():
-        if conn.execute("SELECT tz FROM uptime_day_zone FOR UPDATE").fetchone()["tz"] == tz:
+        if one_row(conn, "SELECT tz FROM uptime_day_zone FOR UPDATE")["tz"] == tz:
             return False
         conn.execute("UPDATE uptime_day_zone SET tz = %s", (tz,))
         conn.execute("SELECT uptime_days_rebuild()")
@@ -83,7 +82,7 @@ ON CONFLICT (day, unit_set, unit_code, successor_code, state) DO UPDATE SET micr
 def compact(conn: DbConn) -> int:
     """Fold the appended changes into `uptime_days`; skipped while another process folds. Rows written."""
     with conn.transaction():
-        if not conn.execute("SELECT pg_try_advisory_xact_lock(%s, %s) AS ok", _COMPACT_LOCK).fetchone()["ok"]:
+        if not one_row(conn, "SELECT pg_try_advisory_xact_lock(%s, %s) AS ok", _COMPACT_LOCK)["ok"]:
             return 0
         return conn.execute(_FOLD).rowcount
 

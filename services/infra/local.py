@@ -20,12 +20,31 @@ from urllib.parse import unquote, urlsplit
 
 from services.core.settings import Settings
 from services.infra.kafka import kafka_nodes, start_kafka
-from services.infra.process import InfraError, ServiceStatus, log_tail, pid_alive, pinned_versions, port_open, read_pid
+from services.infra.process import (
+    InfraError,
+    LocalService,
+    ServiceStatus,
+    log_tail,
+    pid_alive,
+    pinned_versions,
+    port_open,
+    read_pid,
+)
 
 # Ingest's writer holds an advisory lock per camera of a transaction (up to 4,000), the rollup per camera of a
 # step (up to 5,000); the shared lock table has max_locks_per_transaction × max_connections slots (TimescaleDB
 # also takes a lock per chunk a statement touches, and its own tuning raises this setting too).
 _LOCKS_SETTING = "max_locks_per_transaction = 256"
+# The replica's slot keeps the WAL it has not received yet, up to this much: a replica stopped for long must not
+# fill the primary's disk. Beyond it the slot is lost and `pulse infra start` makes the replica again.
+_SLOT_WAL_SETTING = "max_slot_wal_keep_size = 8GB"
+_ADDED_SETTINGS = (_LOCKS_SETTING, _SLOT_WAL_SETTING)
+REPLICA_SLOT = "pulse_replica"
+_SLOT_STATUS = "SELECT wal_status FROM pg_replication_slots WHERE slot_name = 'pulse_replica'"
+_DROP_IDLE_SLOT = (
+    "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots"
+    " WHERE slot_name = 'pulse_replica' AND NOT active"
+)
 
 
 def unreachable_ancestor(path: Path, uid: int, gids: set[int]) -> Path | None:
@@ -163,7 +182,7 @@ class Postgres:
                 f"unix_socket_directories = '{self.sockdir}'\n"
                 "shared_preload_libraries = 'timescaledb'\ntimescaledb.telemetry_level = off\n"
                 "max_connections = 200\nshared_buffers = 256MB\nmax_wal_size = 2GB\n"
-                f"{_LOCKS_SETTING}\n"
+                + "".join(f"{setting}\n" for setting in _ADDED_SETTINGS)
             )
 
     def _add_missing_settings(self) -> None:
@@ -171,9 +190,10 @@ class Postgres:
         older `postgresql.conf` before it starts (the file is the cluster's own, under PULSE_DATA_DIR)."""
         conf = self.datadir / "postgresql.conf"
         text = conf.read_text()
-        if _LOCKS_SETTING not in text:
+        missing = [setting for setting in _ADDED_SETTINGS if setting not in text]
+        if missing:
             with conf.open("a") as f:
-                f.write(f"\n# added by commune-pulse (services/infra/local.py)\n{_LOCKS_SETTING}\n")
+                f.write("\n# added by commune-pulse (services/infra/local.py)\n" + "".join(f"{m}\n" for m in missing))
 
     def psql(self, sql: str, database: str = "postgres") -> str:
         result = self._run(
@@ -226,10 +246,16 @@ class Postgres:
 
 class Replica(Postgres):
     """A streaming replica of the local cluster (read-only, hot standby) under <data_dir>/postgres-replica, on the
-    port of PULSE_DATABASE_READ_URL (default: the primary's + 1): made with `pg_basebackup -R` the first time."""
+    port of PULSE_DATABASE_READ_URL (default: the primary's + 1): made with `pg_basebackup -R` the first time, with
+    a replication slot on the primary (`REPLICA_SLOT`) that keeps the WAL the replica has not received yet.
+
+    A replica whose slot is gone or lost (stopped while the primary wrote more than `max_slot_wal_keep_size`, or
+    made before there was a slot) can never catch up — it would wait for removed WAL for ever — so `start` makes
+    it again from the primary: it holds nothing of its own."""
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
+        self.primary = Postgres(settings)
         self.primary_port = self.port
         read = urlsplit(settings.database_read_url) if settings.database_read_url else None
         self.port = (read.port if read else None) or self.primary_port + 1
@@ -239,15 +265,36 @@ class Replica(Postgres):
     def status(self) -> ServiceStatus:
         return dataclasses.replace(super().status(), name="postgresql replica")
 
+    def start(self) -> str:
+        if (self.datadir / "PG_VERSION").exists() and self.stranded():
+            self.stop()
+            shutil.rmtree(self.datadir)
+            return f"{super().start()} (made again: it had fallen behind the WAL the primary keeps for it)"
+        return super().start()
+
+    def slot_status(self) -> str:
+        """The primary's view of the replica's slot: `wal_status` (reserved, extended, unreserved, lost), or ""
+        when there is none."""
+        return self.primary.psql(_SLOT_STATUS)
+
+    def stranded(self) -> bool:
+        return self.slot_status() in ("", "lost")
+
+    def drop_slot(self) -> None:
+        """Drop the slot on the primary, if there is one and nothing streams from it: a replica made before was
+        lost or deleted, and its slot would keep WAL for nobody."""
+        self.primary.psql(_DROP_IDLE_SLOT)
+
     def _init_cluster(self) -> None:
         self.datadir.mkdir(parents=True, exist_ok=True)
         self.datadir.chmod(0o700)
         if self.as_root:
             shutil.chown(self.datadir, "postgres", "postgres")
+        self.drop_slot()  # one left by a replica made before is replaced by this one's
         result = self._run(
             str(self.bindir / "pg_basebackup"),
             *("-D", str(self.datadir), "-h", str(self.sockdir), "-p", str(self.primary_port), "-U", "postgres"),
-            *("-R", "-X", "stream", "-c", "fast"),
+            *("-R", "-X", "stream", "-c", "fast", "-C", "-S", REPLICA_SLOT),
             check=False,
         )
         if result.returncode != 0:
@@ -266,7 +313,7 @@ def replica_wanted(settings: Settings) -> bool:
 
 def services(
     settings: Settings, kafka_brokers: int | None = None, *, replica: bool | None = None
-) -> tuple[Postgres, ...]:
+) -> tuple[LocalService, ...]:
     """PostgreSQL, its replica (when asked, or made here before), and the Kafka nodes (`kafka.kafka_nodes`)."""
     wanted = replica_wanted(settings) if replica is None else replica
     return (Postgres(settings), *([Replica(settings)] if wanted else []), *kafka_nodes(settings, kafka_brokers))
@@ -280,5 +327,7 @@ def start_all(
     wanted = replica_wanted(settings) if replica is None else replica
     databases: list[Postgres] = [Postgres(settings), *([Replica(settings)] if wanted else [])]
     done = [(db.status().name, db.start()) for db in databases]
+    if not wanted:
+        Replica(settings).drop_slot()  # the replica's copy was deleted: its slot must not keep WAL for nobody
     nodes = kafka_nodes(settings, kafka_brokers)
     return done + [(node.status().name, what) for node, what in zip(nodes, start_kafka(settings, nodes), strict=True)]

@@ -7,6 +7,7 @@ import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 VERSIONS_FILE = PROJECT_ROOT / "infra" / "versions.env"
@@ -23,6 +24,14 @@ class ServiceStatus:
     address: str
     pid: int | None
     detail: str
+
+
+class LocalService(Protocol):
+    """A server the project runs here (PostgreSQL, its replica, a Kafka node)."""
+
+    def status(self) -> ServiceStatus: ...
+
+    def stop(self) -> str: ...
 
 
 def pinned_versions() -> dict[str, str]:

@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 from psycopg.rows import tuple_row
 
-from services.core.db import DbConn, copy_in
+from services.core.db import DbConn, copy_in, one_row
 from services.core.uptime import BY_TS, QUALITY_FLAGS, Beat, Interval, Timed, merge, spans, state_of
 
 # Claimed in two statements: lock (skipping rows a writer holds), then delete what is now ours. In the one-statement
@@ -117,7 +117,7 @@ def extend(
 
 def rollup_queued(conn: DbConn) -> bool:
     """Whether any camera waits for the rollup."""
-    return conn.execute("SELECT EXISTS (SELECT 1 FROM camera_dirty) AS queued").fetchone()["queued"]
+    return one_row(conn, "SELECT EXISTS (SELECT 1 FROM camera_dirty) AS queued")["queued"]
 
 
 def rollup_step(conn: DbConn, *, limit: int = 5000) -> int:

@@ -68,6 +68,21 @@ class Instances:
             process.wait(60)
 
 
+def alerts_leader(metrics_ports: list[int], running: Callable[[int], bool]) -> int | None:
+    """Of `pulse alerts` instances (their metrics ports), the one that says it leads, if one does; those not
+    `running` (by index) are not asked."""
+    for i, port in enumerate(metrics_ports):
+        if not running(i):
+            continue
+        try:
+            metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        except httpx.HTTPError:
+            continue  # not listening yet
+        if "pulse_alerts_leader 1.0" in metrics:
+            return i
+    return None
+
+
 def _on_clock(clock: ClockFile, component: str) -> list[str]:
     return [sys.executable, "-m", "tests.e2e.on_clock", str(clock.path), component]
 
@@ -94,16 +109,7 @@ class AlertsProcesses(Instances):
 
     def leader(self) -> int | None:
         """The instance that says it leads, if one does."""
-        for i, port in enumerate(self.ports):
-            if not self.alive(i):
-                continue
-            try:
-                metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-            except httpx.HTTPError:
-                continue  # not listening yet
-            if "pulse_alerts_leader 1.0" in metrics:
-                return i
-        return None
+        return alerts_leader(self.ports, self.alive)
 
     def kill_leader(self) -> None:
         leader = self.leader()

@@ -15,12 +15,12 @@ import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 
 from services.alerts.channels import add_channel
 from services.core.maintenance import add_window
 from tests.e2e.harness import Clock, Stack, free_port, start_stack, until
+from tests.e2e.instances import alerts_leader
 from tests.e2e.receivers import Receivers
 
 pytestmark = [pytest.mark.db, pytest.mark.kafka]
@@ -300,16 +300,7 @@ async def test_two_alert_instances_one_killed_every_message_delivered_once(setti
             await asyncio.sleep(0.5)  # ok: the cameras' beat period on the wall clock
 
     def leader() -> int | None:
-        for i, port in enumerate(ports):
-            if procs[i].returncode is not None:
-                continue
-            try:
-                metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-            except httpx.HTTPError:
-                continue  # not listening yet
-            if "pulse_alerts_leader 1.0" in metrics:
-                return i
-        return None
+        return alerts_leader(ports, lambda i: procs[i].returncode is None)
 
     def opened(camera: str) -> list[dict]:
         return [h for h in receivers.webhooks() if h["event"] == "opened" and camera in h["camera_ids"]]
