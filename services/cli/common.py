@@ -34,6 +34,22 @@ def db(ctx: Context):
     return connect(ctx.settings, autocommit=True)
 
 
+def read_db(ctx: Context):
+    """A connection for reading only: to the replica of PULSE_DATABASE_READ_URL when one is set and answers, else
+    to the primary — and then a line on stderr says so, as the API's `X-Pulse-Reads` does."""
+    import psycopg
+
+    from services.core.db import connect
+
+    url = ctx.settings.database_read_url
+    if url:
+        try:
+            return connect(ctx.settings.model_copy(update={"database_url": url}), autocommit=True)
+        except psycopg.OperationalError as exc:
+            click.echo(f"the replica does not answer ({exc.__class__.__name__}); reading from the primary", err=True)
+    return db(ctx)
+
+
 def fail(message: str) -> None:
     click.echo(f"error: {message}", err=True)
     sys.exit(1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from services.cli.common import Context, db, fail, pass_ctx
+from services.cli.common import Context, db, fail, pass_ctx, read_db
 
 
 @click.group()
@@ -32,10 +32,13 @@ def report_monthly(
 
     try:
         first = issue.parse_month(month)
-        with db(ctx) as conn:
+        with read_db(ctx) as conn:  # the replica's, when there is one: a report only reads
             report_, data = issue.make(
-                conn, ctx.settings, month=first, unit_set=unit_set, fmt=fmt, lang=lang, keep_it=keep, unit=unit
+                conn, ctx.settings, month=first, unit_set=unit_set, fmt=fmt, lang=lang, unit=unit
             )
+        if keep:
+            with db(ctx) as conn:
+                issue.keep(conn, report_, lang)
     except (LookupError, ValueError) as exc:
         fail(str(exc))
     Path(out).write_bytes(data)

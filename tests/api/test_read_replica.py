@@ -6,16 +6,20 @@ The replica is the local cluster's (a `pg_basebackup` of it the first time); sto
 they started it.
 """
 
+import csv
+import io
 import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
+from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from services.api.app import create_app
 from services.api.reads import WATCH_EVERY_S
+from services.cli import cli
 from services.core import accounts
 from services.core.settings import Settings
 from services.infra.local import Replica
@@ -133,3 +137,41 @@ def test_a_replica_that_can_no_longer_catch_up_is_made_again_at_start(
         read = "SELECT population FROM units WHERE unit_set = '2024' AND code = '15871'"
         until(lambda: direct.execute(read).fetchone() == (777,), 30, "the write to reach the remade replica")
     assert "made again" not in replica.start()  # running and in step: left alone
+
+
+def _population_in_report(path) -> str:
+    """The population column of unit 15865's line in a monthly report's CSV."""
+    rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
+    return next(row["population"] for row in rows if row["unit_code"] == "15865")
+
+
+def test_the_report_command_reads_the_replica_keeps_on_the_primary_and_says_when_it_cannot(
+    settings: Settings, conn: psycopg.Connection, replica: Replica, tmp_path
+) -> None:
+    """`pulse report monthly` only reads: from the replica when PULSE_DATABASE_READ_URL names one (shown with its
+    replay paused: the report has the figure from before the last write), and kept (`--keep`) on the primary; with
+    the replica stopped it reads the primary and says so on stderr."""
+    read_url = on_replica(settings, replica).database_read_url
+    env = {"PULSE_DATABASE_URL": settings.database_url, "PULSE_DATABASE_READ_URL": read_url}
+    report = ["report", "monthly", "--month", "2024-03", "--format", "csv", "--out", str(tmp_path / "r.csv")]
+    where = "SELECT population FROM units WHERE unit_set = '2024' AND code = '15865'"
+    conn.execute("UPDATE units SET population = 1111 WHERE unit_set = '2024' AND code = '15865'")
+    with psycopg.connect(read_url, autocommit=True) as standby:
+        until(lambda: standby.execute(where).fetchone() == (1111,), 30, "the replica to have the first figure")
+        standby.execute("SELECT pg_wal_replay_pause()")
+        try:
+            conn.execute("UPDATE units SET population = 2222 WHERE unit_set = '2024' AND code = '15865'")
+            result = CliRunner().invoke(cli, [*report, "--keep"], env=env, catch_exceptions=False)
+            assert result.exit_code == 0, result.stderr
+            assert _population_in_report(tmp_path / "r.csv") == "1111" and result.stderr == ""
+        finally:
+            standby.execute("SELECT pg_wal_replay_resume()")
+    assert conn.execute("SELECT count(*) FROM reports").fetchone()["count"] == 1  # kept on the primary
+    replica.stop()
+    try:
+        result = CliRunner().invoke(cli, report, env=env, catch_exceptions=False)
+        assert result.exit_code == 0
+        assert "reading from the primary" in result.stderr
+        assert _population_in_report(tmp_path / "r.csv") == "2222"
+    finally:
+        replica.start()
