@@ -23,6 +23,7 @@ from services.cli import cli
 from services.core import accounts
 from services.core.settings import Settings
 from services.infra.local import Replica
+from tests.e2e.harness import wait_until
 
 pytestmark = pytest.mark.db
 
@@ -65,14 +66,6 @@ def admin(conn: psycopg.Connection) -> dict[str, str]:
     return {"Authorization": f"Bearer {accounts.create_api_token(conn, username='reader')}"}
 
 
-def until(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        assert time.monotonic() < deadline, f"timed out after {timeout:.0f} s waiting for {what}"
-        time.sleep(0.02)  # ok: polling another server's state with a deadline
-    return result
-
-
 def metric(client: TestClient, name: str) -> float:
     line = next(line for line in client.get("/metrics").text.splitlines() if line.startswith(f"{name} "))
     return float(line.split()[1])
@@ -83,7 +76,9 @@ def api(settings: Settings, conn: psycopg.Connection, replica: Replica) -> Itera
     """The API reading from the replica (once its watch has seen it answer), and an admin's headers."""
     headers = admin(conn)
     with TestClient(create_app(on_replica(settings, replica))) as client:
-        until(lambda: metric(client, "pulse_api_read_replica_up") == 1, 30, "the watch to see the replica")
+        wait_until(
+            lambda: metric(client, "pulse_api_read_replica_up") == 1, timeout=30, what="the watch to see the replica"
+        )
         yield client, headers
 
 
@@ -99,7 +94,7 @@ def test_reads_come_from_the_replica_and_a_write_shows_there_within_a_bound(
     written = time.monotonic()
     conn.execute("UPDATE units SET population = 12345 WHERE unit_set = '2024' AND code = '15865'")
     population = lambda: client.get("/api/v1/units/2024/15865", headers=headers).json()["population"]  # noqa: E731
-    until(lambda: population() == 12345, 10, "the write to reach the replica")
+    wait_until(lambda: population() == 12345, timeout=10, what="the write to reach the replica")
     print(f"visible on the replica after {time.monotonic() - written:.3f} s")
     with psycopg.connect(on_replica(settings, replica).database_read_url) as direct:
         assert direct.execute("SELECT pg_is_in_recovery()").fetchone() == (True,)  # it was the replica
@@ -111,13 +106,15 @@ def test_with_the_replica_stopped_the_api_reads_the_primary_and_says_so(replica:
     try:
         first = client.get("/api/v1/cameras", headers=headers)
         assert first.status_code == 200  # the connection failed over at once, or after the watch noticed
-        until(lambda: metric(client, "pulse_api_read_replica_up") == 0, 3 * WATCH_EVERY_S + 10, "the watch")
+        wait_until(
+            lambda: metric(client, "pulse_api_read_replica_up") == 0, timeout=3 * WATCH_EVERY_S + 10, what="the watch"
+        )
         for path in READ_ROUTES[:4]:
             response = client.get(path, headers=headers)
             assert response.status_code == 200 and response.headers["X-Pulse-Reads"] == "primary", path
     finally:
         replica.start()
-    until(lambda: metric(client, "pulse_api_read_replica_up") == 1, 60, "the replica back")
+    wait_until(lambda: metric(client, "pulse_api_read_replica_up") == 1, timeout=60, what="the replica back")
     assert "X-Pulse-Reads" not in client.get("/api/v1/cameras", headers=headers).headers
 
 
@@ -135,7 +132,9 @@ def test_a_replica_that_can_no_longer_catch_up_is_made_again_at_start(
     conn.execute("UPDATE units SET population = 777 WHERE unit_set = '2024' AND code = '15871'")
     with psycopg.connect(on_replica(settings, replica).database_read_url, autocommit=True) as direct:
         read = "SELECT population FROM units WHERE unit_set = '2024' AND code = '15871'"
-        until(lambda: direct.execute(read).fetchone() == (777,), 30, "the write to reach the remade replica")
+        wait_until(
+            lambda: direct.execute(read).fetchone() == (777,), timeout=30, what="the write to reach the remade replica"
+        )
     assert "made again" not in replica.start()  # running and in step: left alone
 
 
@@ -157,7 +156,11 @@ def test_the_report_command_reads_the_replica_keeps_on_the_primary_and_says_when
     where = "SELECT population FROM units WHERE unit_set = '2024' AND code = '15865'"
     conn.execute("UPDATE units SET population = 1111 WHERE unit_set = '2024' AND code = '15865'")
     with psycopg.connect(read_url, autocommit=True) as standby:
-        until(lambda: standby.execute(where).fetchone() == (1111,), 30, "the replica to have the first figure")
+        wait_until(
+            lambda: standby.execute(where).fetchone() == (1111,),
+            timeout=30,
+            what="the replica to have the first figure",
+        )
         standby.execute("SELECT pg_wal_replay_pause()")
         try:
             conn.execute("UPDATE units SET population = 2222 WHERE unit_set = '2024' AND code = '15865'")

@@ -80,6 +80,16 @@ async def until(condition: Callable[[], Any], *, timeout: float = 30.0, what: st
         await asyncio.sleep(0.05)  # poll
 
 
+def wait_until(condition: Callable[[], Any], *, timeout: float, what: str) -> Any:
+    """`until` for code that may block (a thread, a synchronous test): poll `condition` until it gives something
+    true, or fail after `timeout` seconds naming `what`."""
+    deadline = time.monotonic() + timeout
+    while not (result := condition()):
+        assert time.monotonic() < deadline, f"timed out after {timeout:.0f} s waiting for {what}"
+        time.sleep(0.02)  # ok: polling another process's state with a deadline
+    return result
+
+
 @dataclass
 class Stack:
     settings: Settings

@@ -11,10 +11,8 @@ import asyncio
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 from aiokafka.admin import AIOKafkaAdminClient
@@ -24,18 +22,9 @@ from services.core import kafka
 from services.core.failover import Endpoints
 from services.core.settings import Settings
 from tests.e2e.chaos import component_env, pulse_command
-from tests.e2e.harness import Stack, free_port
+from tests.e2e.harness import Stack, free_port, wait_until
 from tests.e2e.on_clock import ClockFile
 from tests.e2e.receivers import Receivers
-
-
-def _wait(condition: Callable[[], Any], *, timeout: float, what: str) -> Any:
-    """`harness.until` for a thread: poll `condition` until it gives something true, or fail after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        assert time.monotonic() < deadline, f"timed out after {timeout:.0f} s waiting for {what}"
-        time.sleep(0.05)  # ok: polling other processes with a deadline
-    return result
 
 
 class Instances:
@@ -105,7 +94,7 @@ class AlertsProcesses(Instances):
                 _on_clock(self.clock, "alerts"),
                 component_env(stack.settings, PULSE_ALERTS_METRICS_PORT=str(port), **self.env),
             )
-        _wait(lambda: self.leader() is not None, timeout=60, what="an alerts instance to lead")
+        wait_until(lambda: self.leader() is not None, timeout=60, what="an alerts instance to lead")
 
     def leader(self) -> int | None:
         """The instance that says it leads, if one does."""
@@ -127,9 +116,9 @@ class AlertsProcesses(Instances):
     def notified_once(self, stack: Stack, camera: str) -> None:
         """`camera`'s incident said exactly once, and no other camera's: waits for its message and until nothing
         is left to send (a message sent twice would be a second delivery of a row still pending)."""
-        _wait(self._about_cameras, timeout=120, what=f"{camera}'s message")
+        wait_until(self._about_cameras, timeout=120, what=f"{camera}'s message")
         pending = "SELECT count(*) AS n FROM notifications WHERE status <> 'sent'"
-        _wait(lambda: stack.count(pending) == 0, timeout=120, what="every message sent")
+        wait_until(lambda: stack.count(pending) == 0, timeout=120, what="every message sent")
         assert [(h["event"], h["camera_ids"]) for h in self._about_cameras()] == [("opened", [camera])]
         keys = [h["idempotency_key"] for h in self.receivers.webhooks()]
         assert len(keys) == len(set(keys))
@@ -156,7 +145,7 @@ class GatewayProcesses(Instances):
             )
             self.spawn(_on_clock(self.clock, "camera-gateway"), env)
         for url in self.endpoints.urls:
-            _wait(lambda url=url: _healthy(url), timeout=60, what=f"the gateway at {url}")
+            wait_until(lambda url=url: _healthy(url), timeout=60, what=f"the gateway at {url}")
 
     async def push(self, token: str, items: list[dict]) -> httpx.Response:
         assert self.http is not None, "start the gateways first"
@@ -215,5 +204,5 @@ class IngestProcesses(Instances):
         for the members to join again — a rebalance in progress, seen, not guessed."""
         self.add(settings)
         rebalancing = ("PreparingRebalance", "CompletingRebalance")
-        _wait(lambda: self.group_state(settings) in rebalancing, timeout=60, what="the group to rebalance")
+        wait_until(lambda: self.group_state(settings) in rebalancing, timeout=60, what="the group to rebalance")
         self.kill(0)
