@@ -260,9 +260,8 @@ class Replica(Postgres):
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         self.primary = Postgres(settings)
-        self.primary_port = self.port
         read = urlsplit(settings.database_read_url) if settings.database_read_url else None
-        self.port = (read.port if read else None) or self.primary_port + 1
+        self.port = (read.port if read else None) or self.primary.port + 1
         self.datadir = self.base / "postgres-replica"
         self.logfile = self.base / "log" / "postgres-replica.log"
 
@@ -297,7 +296,7 @@ class Replica(Postgres):
         self.drop_slot()  # one left by a replica made before is replaced by this one's
         result = self._run(
             str(self.bindir / "pg_basebackup"),
-            *("-D", str(self.datadir), "-h", str(self.sockdir), "-p", str(self.primary_port), "-U", "postgres"),
+            *("-D", str(self.datadir), "-h", str(self.sockdir), "-p", str(self.primary.port), "-U", "postgres"),
             *("-R", "-X", "stream", "-c", "fast", "-C", "-S", REPLICA_SLOT),
             check=False,
         )
@@ -315,12 +314,17 @@ def replica_wanted(settings: Settings) -> bool:
     return (settings.data_dir.resolve() / "postgres-replica").exists()
 
 
+def _databases(settings: Settings, replica: bool | None) -> list[Postgres]:
+    """PostgreSQL, and its replica when asked (`replica`), or else when one was made here before."""
+    wanted = replica_wanted(settings) if replica is None else replica
+    return [Postgres(settings), *([Replica(settings)] if wanted else [])]
+
+
 def services(
     settings: Settings, kafka_brokers: int | None = None, *, replica: bool | None = None
 ) -> tuple[LocalService, ...]:
     """PostgreSQL, its replica (when asked, or made here before), and the Kafka nodes (`kafka.kafka_nodes`)."""
-    wanted = replica_wanted(settings) if replica is None else replica
-    return (Postgres(settings), *([Replica(settings)] if wanted else []), *kafka_nodes(settings, kafka_brokers))
+    return (*_databases(settings, replica), *kafka_nodes(settings, kafka_brokers))
 
 
 def start_all(
@@ -328,10 +332,9 @@ def start_all(
 ) -> list[tuple[str, str]]:
     """Start PostgreSQL (and its replica), and the Kafka nodes (idempotent); returns each one's name and what was
     done."""
-    wanted = replica_wanted(settings) if replica is None else replica
-    databases: list[Postgres] = [Postgres(settings), *([Replica(settings)] if wanted else [])]
+    databases = _databases(settings, replica)
     done = [(db.status().name, db.start()) for db in databases]
-    if not wanted:
+    if len(databases) == 1:
         Replica(settings).drop_slot()  # the replica's copy was deleted: its slot must not keep WAL for nobody
     nodes = kafka_nodes(settings, kafka_brokers)
     return done + [(node.status().name, what) for node, what in zip(nodes, start_kafka(settings, nodes), strict=True)]
