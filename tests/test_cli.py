@@ -2,7 +2,6 @@
 
 import os
 import subprocess
-import sys
 import time
 
 import psycopg
@@ -13,6 +12,7 @@ from services.cli import cli
 from services.core import accounts
 from services.core.settings import Settings
 from tests.e2e.harness import free_port
+from tests.processes import pulse_command
 from tests.topics import fresh_prefix
 
 pytestmark = pytest.mark.db
@@ -163,8 +163,7 @@ def _start(settings: Settings, env: dict[str, str], *args: str) -> subprocess.Po
         "PYTHONUNBUFFERED": "1",  # its lines as they are printed
         **env,
     }
-    command = [sys.executable, "-c", "from services.cli import main; main()", *args]
-    return subprocess.Popen(command, env=full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(pulse_command(*args), env=full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def _second_instance_refused(settings: Settings, env: dict[str, str], args: list[str], ready: str) -> str:

@@ -1,10 +1,10 @@
 import os
 import subprocess
-import sys
 
 import pytest
 
 from services.core.settings import ConfigError, load_settings
+from tests.processes import pulse_command
 
 
 def test_it_uses_the_documented_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -74,7 +74,7 @@ def test_a_non_secret_cannot_come_from_a_file(monkeypatch: pytest.MonkeyPatch, t
 def test_the_cli_fails_at_start_with_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PULSE_KAFKA_BOOTSTRAP", "nonsense")
     result = subprocess.run(
-        [sys.executable, "-c", "from services.cli import main; main()", "api"],
+        pulse_command("api"),
         capture_output=True,
         text=True,
         timeout=60,

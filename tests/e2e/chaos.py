@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
 from collections import defaultdict
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -17,6 +16,7 @@ from services.core.settings import Settings
 from services.core.uptime import Beat, beat_state, spans
 from tests.e2e.harness import DISTRICT_EVENTS, Stack, free_port, start_stack, until
 from tests.e2e.load import CAMERA_GONE, Load
+from tests.processes import pulse_command
 
 if TYPE_CHECKING:
     from tests.e2e.instances import AlertsProcesses, GatewayProcesses, IngestProcesses
@@ -111,10 +111,6 @@ async def chaos_under_load(
         for group in processes:
             await asyncio.to_thread(group.close)
         await stack.close()
-
-
-def pulse_command(*args: str) -> list[str]:
-    return [sys.executable, "-c", "from services.cli import main; main()", *args]
 
 
 async def terminate(processes: list[asyncio.subprocess.Process]) -> None:

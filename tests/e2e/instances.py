@@ -21,10 +21,11 @@ from services.alerts.channels import add_channel
 from services.core import kafka
 from services.core.failover import Endpoints
 from services.core.settings import Settings
-from tests.e2e.chaos import component_env, pulse_command
+from tests.e2e.chaos import component_env
 from tests.e2e.harness import Stack, free_port, wait_until
 from tests.e2e.on_clock import ClockFile
 from tests.e2e.receivers import Receivers
+from tests.processes import pulse_command
 
 
 class Instances:

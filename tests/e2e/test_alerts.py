@@ -11,7 +11,6 @@ import hashlib
 import hmac
 import os
 import signal
-import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,6 +21,7 @@ from services.core.maintenance import add_window
 from tests.e2e.harness import Clock, Stack, free_port, start_stack, until
 from tests.e2e.instances import alerts_leader
 from tests.e2e.receivers import Receivers
+from tests.processes import pulse_command
 
 pytestmark = [pytest.mark.db, pytest.mark.kafka]
 UNIT = "15865"  # Bút Sơn
@@ -311,9 +311,10 @@ async def test_two_alert_instances_one_killed_every_message_delivered_once(setti
         await until(lambda: stack.count("SELECT count(*) AS n FROM cameras") == 8, what="cameras registered")
         conn.execute("UPDATE cameras SET interval_s = 1")
         for port in ports:
-            command = [sys.executable, "-c", "from services.cli import main; main()", "alerts"]
-            procs.append(await asyncio.create_subprocess_exec(
-                *command, env={**env, "PULSE_ALERTS_METRICS_PORT": str(port)}, stdout=log, stderr=log))  # fmt: skip
+            environment = {**env, "PULSE_ALERTS_METRICS_PORT": str(port)}
+            procs.append(
+                await asyncio.create_subprocess_exec(*pulse_command("alerts"), env=environment, stdout=log, stderr=log)
+            )
         (first,) = await until(lambda: (i,) if (i := leader()) is not None else None, timeout=30, what="a leader")
         alive.remove("cam-00")
         await until(lambda: len(opened("cam-00")) == 1, timeout=30, what="cam-00's message")

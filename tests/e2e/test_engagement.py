@@ -8,9 +8,7 @@ reads every table and every Kafka record and finds no raw citizen id, install id
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -22,7 +20,9 @@ from pydantic import SecretStr
 
 from app_events.validation import pseudonym
 from services.core import kafka
-from tests.e2e.harness import DISTRICT_EVENTS, Stack, free_port, start_stack, until
+from tests.e2e.chaos import component_env
+from tests.e2e.harness import DISTRICT_EVENTS, Stack, start_stack, until
+from tests.processes import pulse_command
 
 pytestmark = [pytest.mark.db, pytest.mark.kafka]
 KEY = "e2e-pseudonym-key-for-tests-only"
@@ -238,15 +238,9 @@ async def read_topic(stack: Stack, name: str) -> list[bytes]:
 
 async def test_ingest_killed_mid_stream_and_restarted_counts_every_event_once(settings, conn, tmp_path, clock):
     stack = await start_stack(settings, conn, tmp_path, clock, ingest=False, pseudonym_key=SecretStr(KEY))
-    env = {
-        **os.environ,
-        "PULSE_DATABASE_URL": settings.database_url,
-        "PULSE_KAFKA_PREFIX": stack.settings.kafka_prefix,
-        "PULSE_INGEST_BATCH_MAX": "20",  # messages of 20 events: 22 batches, so the kill lands mid-stream
-        "PULSE_INGEST_METRICS_PORT": str(free_port()),
-        "PULSE_LOG_LEVEL": "WARNING",
-    }
-    command = [sys.executable, "-c", "from services.cli import main; main()", "ingest"]
+    # messages of 20 events: 22 batches, so the kill lands mid-stream
+    env = component_env(stack.settings, PULSE_INGEST_BATCH_MAX="20")
+    command = pulse_command("ingest")
     clock.now = local(31, 12)
     codes = [GIANG, XUAN, PHUONG, BUT_SON]
     users = [f"citizen-{i:04d}" for i in range(400)]

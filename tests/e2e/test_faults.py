@@ -11,7 +11,6 @@ import asyncio
 import multiprocessing
 import os
 import signal
-import sys
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -30,13 +29,13 @@ from tests.e2e.chaos import (
     check_intervals_match_heartbeats,
     check_stored_exactly_once,
     component_env,
-    pulse_command,
     start_component,
     terminate,
 )
 from tests.e2e.conftest import T
 from tests.e2e.harness import Stack, free_port, start_stack, until
 from tests.e2e.load import Load
+from tests.processes import pulse_command
 
 pytestmark = [pytest.mark.db, pytest.mark.kafka]
 
@@ -91,15 +90,9 @@ async def test_heartbeats_accepted_while_kafka_is_down_are_spooled_and_all_store
 
 async def test_ingest_killed_mid_stream_and_restarted_stores_everything_once(settings, conn, tmp_path, clock) -> None:
     stack = await start_stack(settings, conn, tmp_path, clock, ingest=False)
-    env = {
-        **os.environ,
-        "PULSE_DATABASE_URL": settings.database_url,
-        "PULSE_KAFKA_PREFIX": stack.settings.kafka_prefix,
-        "PULSE_INGEST_BATCH_MAX": "4",  # Kafka messages of 100 heartbeats each (below): 60 batches
-        "PULSE_INGEST_METRICS_PORT": str(free_port()),
-        "PULSE_LOG_LEVEL": "WARNING",
-    }
-    command = [sys.executable, "-c", "from services.cli import main; main()", "ingest"]
+    # Kafka messages of 100 heartbeats each (below): 60 batches
+    env = component_env(stack.settings, PULSE_INGEST_BATCH_MAX="4")
+    command = pulse_command("ingest")
     try:
         token = stack.gateway("gw", "15865")
         stack.start_alerts()  # judging the whole time: a stalled pipeline is not a camera going down

@@ -1,7 +1,6 @@
 """`pulse infra` against what `make test` started: start is idempotent, status says what runs where."""
 
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,13 +9,14 @@ import pytest
 
 from services.core.settings import Settings
 from services.infra.process import pinned_versions
+from tests.processes import pulse_command
 
 pytestmark = [pytest.mark.db, pytest.mark.kafka]
 
 
 def _pulse(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", "from services.cli import main; main()", *args],
+        pulse_command(*args),
         capture_output=True,
         text=True,
         timeout=120,
