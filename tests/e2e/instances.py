@@ -131,7 +131,7 @@ class GatewayProcesses(Instances):
 
     def __init__(self, clock: ClockFile, data_dir: Path, log_path: Path, count: int = 2) -> None:
         super().__init__(log_path)
-        self.clock, self.data_dir, self.count = clock, data_dir, count
+        self.clock, self.data_dir = clock, data_dir
         self.endpoints = Endpoints([f"http://127.0.0.1:{free_port()}" for _ in range(count)])
         self.http: httpx.AsyncClient | None = None
 
