@@ -75,9 +75,18 @@ class District:
             and not self.stack.count("SELECT count(*) AS n FROM camera_dirty")
         )
 
-    async def page(self, browser: Browser, viewport: dict, *, bypass_csp: bool = False) -> Page:
+    async def page(
+        self, browser: Browser, viewport: dict, *, bypass_csp: bool = False, unit_set: str | None = "2024"
+    ) -> Page:
+        """A new browser (its own storage) on the dashboard. It opens on the unit set in force today (2025 on the
+        test's clock) unless a choice is saved: with `unit_set` this browser has saved that one, as an operator who
+        switched to it once — most tests here are about the district's 37 communes of 2024."""
         context: BrowserContext = await browser.new_context(viewport=viewport, bypass_csp=bypass_csp, locale="vi-VN")
         self.contexts.append(context)
+        if unit_set is not None:
+            await context.add_init_script(
+                f"if (!localStorage.getItem('pulse.unitSet')) localStorage.setItem('pulse.unitSet', '{unit_set}');"
+            )
         page = await context.new_page()
         # Every console error is kept (the test checks there are none, bar the 401 of the first /me before log-in).
         page.on("console", lambda m: self.consoles.append(m.text) if m.type == "error" else None)

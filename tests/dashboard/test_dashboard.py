@@ -11,7 +11,16 @@ import openpyxl
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.dashboard.conftest import COMMUNE_UNIT, DESKTOP, STREAM_CAMERA, STREAM_PASSWORD, District, log_in, shot
+from tests.dashboard.conftest import (
+    COMMUNE_UNIT,
+    DESKTOP,
+    PASSWORD,
+    STREAM_CAMERA,
+    STREAM_PASSWORD,
+    District,
+    log_in,
+    shot,
+)
 from tests.e2e.harness import until
 
 pytestmark = [pytest.mark.db, pytest.mark.kafka]
@@ -161,6 +170,29 @@ async def test_language_and_unit_set_switch(district: District, browser: Browser
     option = page.locator('#unit-set option[value="2025"]')
     assert await option.inner_text() == "01/07/2025 – nay · 166 đơn vị"
     await shot(page, "overview-desktop-2025")
+    assert district.console_errors() == []
+
+
+async def test_the_dashboard_opens_on_the_set_valid_today(district: District, browser: Browser) -> None:
+    """Nothing saved in the browser: the set valid on the server's date (2025 on 25 November 2026), with the past
+    one switch away; the switch is then remembered. A commune operator who can read nothing of 2025 (Hoằng Giang
+    went into a xã with others) opens on PULSE_UNIT_SET's 2024, where its commune is."""
+    page = await district.page(browser, DESKTOP, unit_set=None)
+    await page.fill("#username", "admin")
+    await page.fill("#password", PASSWORD)
+    await page.click("button[type=submit]")
+    await expect(page.locator(".tile")).to_have_count(166)
+    assert await page.locator("#unit-set").input_value() == "2025"
+    await page.select_option("#unit-set", "2024")
+    await expect(page.locator(".tile")).to_have_count(37)
+    await page.reload()
+    await expect(page.locator(".tile")).to_have_count(37)
+    assert await page.locator("#unit-set").input_value() == "2024"
+
+    commune = await district.page(browser, DESKTOP, unit_set=None)
+    await log_in(commune, "xa.hoang.giang")
+    assert await commune.locator(".tile-name").all_inner_texts() == ["Hoằng Giang"]
+    assert await commune.locator("#unit-set").input_value() == "2024"
     assert district.console_errors() == []
 
 

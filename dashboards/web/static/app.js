@@ -148,9 +148,12 @@ async function start(me) {
   session.clockOffset = Date.parse(me.now) - Date.now();
   setCsrf(me.csrf_token ?? null);
   i18n.setTimeZone(me.timezone);
+  if (!me.unit_sets) session.me = { ...(await api("/api/v1/me")), ...me }; // the log-in's answer has no sets
+  // The operator's saved choice, else the set valid today (the server's date), else the set unit codes are read
+  // in (PULSE_UNIT_SET): the past sets are one switch away.
+  const { unit_sets: sets, unit_set_today: today, unit_set: readIn } = session.me;
   const saved = localStorage.getItem("pulse.unitSet");
-  session.unitSet = me.unit_sets?.includes(saved) ? saved : me.unit_set;
-  if (!me.unit_sets) session.me = { ...(await api("/api/v1/me")), ...me };
+  session.unitSet = sets.includes(saved) ? saved : (today ?? readIn);
   route_();
 }
 
