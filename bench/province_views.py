@@ -73,18 +73,23 @@ def camera_counts(codes: list[str], total: int) -> dict[str, int]:
     return dict(zip(codes, counts, strict=True))
 
 
-def seed(settings, cameras: int) -> dict:
+def seed(
+    settings, cameras: int, *, now: datetime = NOW, start: datetime = MONTH_START, counts: dict[str, int] | None = None
+) -> dict:
+    """The data above, as of `now` with intervals from `start` (this benchmark's fixed clock unless given: a
+    benchmark whose API runs on the wall clock seeds up to the real now); `counts` (cameras per unit code) instead
+    of the weights when given."""
     started = time.perf_counter()
     rng = np.random.default_rng(20261031)
     with connect(settings, autocommit=True) as conn:
         codes = [u["code"] for u in list_units(conn, VIEW)]
-        counts = camera_counts(codes, cameras)
+        counts = camera_counts(codes, cameras) if counts is None else counts
         gateways = {}
         for code in codes:
             accounts.create_gateway(conn, name=f"gw-{code}", unit_set=VIEW, unit_codes=[code])
         for r in conn.execute("SELECT gateway_id, name FROM gateways"):
             gateways[r["name"][3:]] = r["gateway_id"]
-        conn.execute("UPDATE gateways SET watermark = %s", (NOW - timedelta(seconds=20),))
+        conn.execute("UPDATE gateways SET watermark = %s", (now - timedelta(seconds=20),))
         ids = [(f"P-{code}-{n:05d}", code) for code in codes for n in range(counts[code])]
         with conn.cursor().copy(
             "COPY cameras (camera_id, unit_set, unit_code, name, interval_s, gateway_id) FROM STDIN"
@@ -92,13 +97,13 @@ def seed(settings, cameras: int) -> dict:
             for cid, code in ids:
                 cp.write_row((cid, VIEW, code, f"Camera {cid[-5:]}", 60, gateways[code]))
         n = len(ids)
-        # Last heartbeat (seconds before NOW) and its state: most beat within the last 90 s.
+        # Last heartbeat (seconds before now) and its state: most beat within the last 90 s.
         ago = rng.integers(30, 91, n).astype(np.int64)
         silent = rng.random(n) < 0.02
         ago[silent] = rng.integers(3600, 12 * 3600, silent.sum())
         degraded_now = (~silent) & (rng.random(n) < 0.01)
-        minutes = int((NOW - MONTH_START).total_seconds() // 60)
-        stamp = [(MONTH_START + timedelta(minutes=m)).strftime("%Y-%m-%d %H:%M:%S+00") for m in range(minutes + 1)]
+        minutes = int((now - start).total_seconds() // 60)
+        stamp = [(start + timedelta(minutes=m)).strftime("%Y-%m-%d %H:%M:%S+00") for m in range(minutes + 1)]
         slots = minutes // SLOT_MIN
         has = rng.random((n, slots)) < INCIDENT_P
         offset = rng.integers(0, SLOT_MIN - 180, (n, slots))
@@ -109,8 +114,8 @@ def seed(settings, cameras: int) -> dict:
         with conn.cursor().copy("COPY camera_intervals (camera_id, start_ts, end_ts, state) FROM STDIN") as cp:
             lines: list[str] = []
             for i, (cid, _code) in enumerate(ids):
-                last = NOW - timedelta(seconds=int(ago[i]))
-                last_min = int((last - MONTH_START).total_seconds() // 60)
+                last = now - timedelta(seconds=int(ago[i]))
+                last_min = int((last - start).total_seconds() // 60)
                 last_state = "degraded" if degraded_now[i] else "up"
                 at = 0
                 for s in np.flatnonzero(has[i]):
@@ -126,7 +131,7 @@ def seed(settings, cameras: int) -> dict:
                     lines.append(f"{cid}\t{stamp[at]}\t{stamp[last_min - 30]}\tup\n")
                     at = last_min - 30
                 lines.append(f"{cid}\t{stamp[at]}\t{last.strftime('%Y-%m-%d %H:%M:%S+00')}\t{last_state}\n")
-                status_rows.append((cid, MONTH_START, last, "ok" if last_state == "up" else "degraded", last_state))
+                status_rows.append((cid, start, last, "ok" if last_state == "up" else "degraded", last_state))
                 if len(lines) > 200_000:
                     intervals += len(lines)
                     cp.write("".join(lines))
