@@ -4,16 +4,22 @@ Every API route depends on `services.api.deps` for auth."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 
-from fastapi import FastAPI
+import anyio.to_thread
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from psycopg_pool import PoolTimeout
 from starlette.concurrency import run_in_threadpool
 
-from services.api import cameras, devices, engagement, incidents, me, reports, session, units, uptime, web
+from services.api import cameras, devices, engagement, incidents, me, push, reports, session, units, uptime, web
+from services.api.admission import SHED, Admission, overloaded
+from services.api.live import LiveModel
+from services.api.push import Broadcast
 from services.api.reads import Reads
-from services.core.db import pool
+from services.core.db import DbConn, pool
 from services.core.http import CredentialFailures, health_router
 from services.core.settings import Settings
 
@@ -23,23 +29,41 @@ def _utc_now() -> datetime:
 
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] = _utc_now) -> FastAPI:
-    db_pool = pool(settings, name="api")
+    # One connection per admitted request (services/api/admission.py), and one for the replica watch.
+    size, wait = settings.api_db_pool, settings.api_queue_wait_s
+    # (+2: the replica watch and the live updates' ticker)
+    db_pool = pool(settings, name="api", max_size=size + 2, timeout=wait)
     read_url = settings.database_read_url
     # checked at each checkout: a replica that went away is noticed by the request that meets it (then the primary)
-    read_pool = pool(settings, name="api-read", url=read_url, check=True) if read_url else None
+    read_pool = (
+        pool(settings, name="api-read", url=read_url, max_size=size + 2, check=True, timeout=wait) if read_url else None
+    )
     reads = Reads(db_pool, read_pool, settings.read_replica_max_lag_s)
+    live = LiveModel(figures_every_s=settings.live_figures_s)
+
+    @contextmanager
+    def read_connection() -> Iterator[DbConn]:
+        with reads.connection() as (conn, _):
+            yield conn
+
+    broadcast = Broadcast(live, read_connection, clock, settings.gateway_silence_s, settings.live_tick_s)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # the thread pool that runs the routes must not be what limits them (anyio's default is 40 threads)
+        limiter = anyio.to_thread.current_default_thread_limiter()
+        limiter.total_tokens = max(limiter.total_tokens, size + 8)
         await run_in_threadpool(db_pool.open)
         stop, watch = asyncio.Event(), None
         if read_pool is not None:
             read_pool.open(wait=False)  # the replica may be down: the API starts anyway and reads the primary
             watch = asyncio.create_task(reads.watch(stop))
+        pushing = asyncio.create_task(broadcast.run(stop))
         try:
             yield
         finally:
             stop.set()
+            await pushing
             if watch is not None:
                 await watch
             if read_pool is not None:
@@ -61,9 +85,19 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = _utc_now) 
     app.state.settings = settings
     app.state.pool = db_pool
     app.state.reads = reads
+    app.state.live = live
+    app.state.broadcast = broadcast
     app.state.clock = clock
     app.state.login_failures = CredentialFailures(settings.login_failures_per_15min)
     app.state.token_failures = CredentialFailures(settings.token_failures_per_15min)
+    app.add_middleware(Admission, limit=size, max_wait_s=wait)
+
+    @app.exception_handler(PoolTimeout)
+    async def pool_exhausted(request: Request, exc: PoolTimeout) -> JSONResponse:
+        # a backstop: admitted requests hold one connection each, so this means a connection leaked or hung
+        SHED.inc()
+        return overloaded(wait)
+
     app.include_router(health_router({"database": database_ready}))
     app.include_router(session.router)
     app.include_router(me.router)
@@ -74,5 +108,6 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = _utc_now) 
     app.include_router(engagement.router)
     app.include_router(incidents.router)
     app.include_router(reports.router)
+    app.include_router(push.router)
     web.mount(app, settings.web_dir or web.DEFAULT_WEB_DIR)
     return app

@@ -5,9 +5,19 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import numpy as np
-from fastapi import APIRouter, HTTPException, Path, Query, Response, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 
-from services.api.deps import AppSettings, Conn, Now, ReadConn, Reader, require_unit
+from services.api.deps import (
+    AppSettings,
+    Conn,
+    Live,
+    Now,
+    ReadConn,
+    Reader,
+    conditional,
+    on_this_connection,
+    require_unit,
+)
 from services.api.uptime import UnitSetParam, seconds_item
 from services.core import camera_state, fleet, uptime
 from services.core.camera_state import CameraSnapshot
@@ -42,31 +52,42 @@ def camera_item(c: CameraSnapshot, state: str) -> dict:
 @router.get("", summary="Cameras with their live state")
 def list_cameras(
     principal: Reader,
+    request: Request,
     conn: ReadConn,
     settings: AppSettings,
     now: Now,
+    live: Live,
     unit: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,32}$", description="unit code in unit_set")] = None,
     state: Literal["up", "degraded", "down", "unknown"] | None = None,
     unit_set: UnitSetParam = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     offset: Annotated[int, Query(ge=0)] = 0,
-) -> dict:
+) -> Response:
     view = unit_set or settings.unit_set
     if unit is not None:
         require_unit(principal, view, unit)
-    # Live states of every camera at once on arrays; full rows only for the page asked for.
-    cams = fleet.fleet(conn, view_set=view, with_ids=True)
-    live = cams.live(now, settings.gateway_silence_s)
+    # Live states on the live model's arrays (services/api/live.py), of the cameras asked for; full rows only for
+    # the page asked for.
+    model = live.view(on_this_connection(conn), view)
+    cams = model.fleet
     readable = np.array([principal.can_read_unit(unit_set, code) for unit_set, code, _ in cams.keys], dtype=bool)
-    wanted = readable[cams.key] if len(cams.keys) else np.zeros(0, dtype=bool)
-    if unit is not None:
-        wanted &= np.array([c == unit for c in cams.codes], dtype=bool)[cams.unit]
+    picked = model.cameras_of([unit] if unit is not None else None)
+    wanted = readable[cams.key[picked]] if len(cams.keys) else np.zeros(0, dtype=bool)
     if state is not None:
-        wanted &= live == uptime.LIVE_STATES.index(state)
-    ids = sorted(cams.ids[wanted].tolist())
+        live_now = uptime.live_states(
+            cams.last[picked],
+            cams.last_state[picked],
+            cams.watermark[picked],
+            cams.interval[picked],
+            cams.grace[picked],
+            now=fleet.micros(now),
+            gateway_silence=settings.gateway_silence_s * 1e6,
+        )
+        wanted &= live_now == uptime.LIVE_STATES.index(state)
+    ids = sorted(cams.ids[picked[wanted]].tolist())
     page = camera_state.snapshots(conn, view_set=view, camera_ids=ids[offset : offset + limit], detail=True)
     items = [camera_item(c, c.live(now, settings.gateway_silence_s)) for c in page]
-    return {"unit_set": view, "total": len(ids), "items": items}
+    return conditional(request, {"unit_set": view, "total": len(ids), "items": items})
 
 
 @router.get("/{camera_id}", summary="One camera, with its availability over the last 24 hours")

@@ -6,6 +6,8 @@ route without an auth dependency stands out in review, and `tests/api/test_auth.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import hmac
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -13,7 +15,9 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, Response, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic_core import to_json
 
+from services.api.live import Connect, LiveModel
 from services.core import accounts, auth
 from services.core.auth import Principal, Role
 from services.core.db import DbConn
@@ -40,6 +44,7 @@ def get_read_conn(request: Request, response: Response) -> Iterator[DbConn]:
     with request.app.state.reads.connection() as (conn, said):
         if said is not None:
             response.headers[READS_HEADER] = said
+            request.state.reads_said = said  # for a route that answers with a Response of its own (`conditional`)
         yield conn
 
 
@@ -72,13 +77,21 @@ _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 def current_principal(
     request: Request,
-    conn: Conn,
     settings: AppSettings,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     """An API token (`Authorization: Bearer`) or the dashboard's session cookie. A change made with the cookie
     must also carry the session's CSRF token in `X-CSRF-Token` (a token in a header cannot be forged by
-    another site; a cookie can be sent by one)."""
+    another site; a cookie can be sent by one). Checked on a connection of its own, given back before the route
+    takes its own: a request holding one connection while waiting for a second emptied the pool at ten concurrent
+    requests (issue 28)."""
+    with request.app.state.pool.connection() as conn:
+        return _principal(request, conn, settings, credentials)
+
+
+def _principal(
+    request: Request, conn: DbConn, settings: Settings, credentials: HTTPAuthorizationCredentials | None
+) -> Principal:
     failures: CredentialFailures = request.app.state.token_failures
     address = f"addr:{client_address(request)}"
     failures.refuse_if_blocked(address)
@@ -128,3 +141,30 @@ def require_unit(principal: Principal, unit_set: str, code: str) -> None:
 
 Reader = Annotated[Principal, Depends(require_role(*auth.ROLES))]  # every role reads, each within its units
 AdminOnly = Annotated[Principal, Depends(require_role("admin"))]
+
+
+def get_live(request: Request) -> LiveModel:
+    return request.app.state.live
+
+
+Live = Annotated[LiveModel, Depends(get_live)]
+
+
+def on_this_connection(conn: DbConn) -> Connect:
+    """The live model's way to the database, for a route that already holds a connection."""
+    return lambda: contextlib.nullcontext(conn)
+
+
+def conditional(request: Request, body: dict, *, ignore: tuple[str, ...] = ("as_of",)) -> Response:
+    """`body` as JSON with an `ETag` over what it says (leaving out `ignore`: the time it was asked, which changes
+    with every request while the figures do not); `304 Not Modified` and no body when the client already holds
+    it (`If-None-Match`). The dashboard then keeps what it shows, with nothing sent or drawn again."""
+    content = to_json(body)
+    tag = hashlib.blake2b(to_json({k: v for k, v in body.items() if k not in ignore}), digest_size=16).hexdigest()
+    headers = {"ETag": f'W/"{tag}"', "Cache-Control": "private, no-cache"}
+    if said := getattr(request.state, "reads_said", None):
+        headers[READS_HEADER] = said
+    sent = request.headers.get("if-none-match", "")
+    if headers["ETag"] in (t.strip() for t in sent.split(",")):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return Response(content, media_type="application/json", headers=headers)

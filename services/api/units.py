@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from pydantic import BaseModel, Field
 
-from services.api.deps import FREE_TEXT, AdminOnly, AppSettings, Conn, Now, ReadConn, Reader, require_unit
-from services.core import camera_state, engagement, fleet, unit_places, units, uptime
+from services.api.deps import (
+    FREE_TEXT,
+    AdminOnly,
+    AppSettings,
+    Conn,
+    Live,
+    Now,
+    ReadConn,
+    Reader,
+    conditional,
+    on_this_connection,
+    require_unit,
+)
+from services.core import engagement, unit_places, units, uptime
 
 router = APIRouter(prefix="/api/v1/units", tags=["units"])
 UnitSetParam = Annotated[
@@ -36,40 +46,54 @@ def _item(row: dict) -> dict:
 
 @router.get("", summary="Units you may see, with cameras by live state and availability today and this month")
 def list_units(
-    principal: Reader, conn: ReadConn, settings: AppSettings, now: Now, unit_set: UnitSetParam = None
-) -> dict:
+    principal: Reader,
+    request: Request,
+    conn: ReadConn,
+    settings: AppSettings,
+    now: Now,
+    live: Live,
+    unit_set: UnitSetParam = None,
+) -> Response:
+    """Live counts at `now` from the live model, for the caller's units only (services/api/live.py);
+    availability from the view's figures of `figures_as_of`. `ETag`/`If-None-Match` answer 304 when unchanged."""
     view = unit_set or settings.unit_set
     rows = [r for r in units.list_units(conn, view) if principal.can_read_unit(view, r["code"])]
-    cams = fleet.fleet(conn, view_set=view)  # every camera once, as arrays: live states, tails
-
-    def since(start: datetime) -> dict:
-        return camera_state.unit_uptime(
-            conn, start, now, view_set=view, camera_ids=None, tz=settings.tz, cameras=cams
-        ).seconds
-
-    day = since(camera_state.local_day_start(now, settings.tz))
-    month = since(camera_state.local_month_start(now, settings.tz))
+    connect = on_this_connection(conn)
+    model = live.view(connect, view)
+    codes = [r["code"] for r in rows] if principal.units is not None else None
+    counts = model.live_counts(now, settings.gateway_silence_s, codes)
+    figures = live.figures(connect, view, now, settings.tz)
+    day, month = figures.day, figures.month
     mau = engagement.mau(conn, view, now.astimezone(settings.tz).date())
     places = unit_places.places_of(conn, view)
-    live = defaultdict(Counter, cams.live_counts(now, settings.gateway_silence_s))
-    items = [
-        {
-            **_item(r),
-            "cameras_total": live[r["code"]].total(),
-            "cameras_up": live[r["code"]]["up"],
-            "cameras_degraded": live[r["code"]]["degraded"],
-            "cameras_down": live[r["code"]]["down"],
-            "cameras_unknown": live[r["code"]]["unknown"],
-            "availability_today": uptime.figures(day.get(r["code"], {})).availability,
-            "availability_month": uptime.figures(month.get(r["code"], {})).availability,
-            "mau_month": mau.get(r["code"], 0),
-            # its centroid (the map, issue 18); null when no place is known
-            "lat": places[r["code"]][0] if r["code"] in places else None,
-            "lon": places[r["code"]][1] if r["code"] in places else None,
-        }
-        for r in rows
-    ]
-    return {"unit_set": view, "as_of": now.isoformat(), "summary": _summary(items, rows, day, month), "items": items}
+    none = dict.fromkeys(uptime.LIVE_STATES, 0)
+    items = []
+    for r in rows:
+        live_now = counts.get(r["code"], none)
+        items.append(
+            {
+                **_item(r),
+                "cameras_total": sum(live_now.values()),
+                "cameras_up": live_now["up"],
+                "cameras_degraded": live_now["degraded"],
+                "cameras_down": live_now["down"],
+                "cameras_unknown": live_now["unknown"],
+                "availability_today": uptime.figures(day.get(r["code"], {})).availability,
+                "availability_month": uptime.figures(month.get(r["code"], {})).availability,
+                "mau_month": mau.get(r["code"], 0),
+                # its centroid (the map, issue 18); null when no place is known
+                "lat": places[r["code"]][0] if r["code"] in places else None,
+                "lon": places[r["code"]][1] if r["code"] in places else None,
+            }
+        )
+    body = {
+        "unit_set": view,
+        "as_of": now.isoformat(),
+        "figures_as_of": figures.as_of.isoformat(),
+        "summary": _summary(items, rows, day, month),
+        "items": items,
+    }
+    return conditional(request, body)
 
 
 def _summary(items: list[dict], rows: list[dict], day: dict, month: dict) -> dict:

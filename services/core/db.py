@@ -44,10 +44,12 @@ def pool(
     name: str = "pulse",
     url: str | None = None,
     check: bool = False,
+    timeout: float = 30.0,
 ) -> ConnectionPool[DbConn]:
     """An unopened pool of autocommit connections (to `url`, default the primary); `pool.open(wait=...)` or use it
-    as a context manager. `check`: each connection is tried before it is handed out (one round trip), so a
-    server that went away is noticed at once instead of failing the request."""
+        as a context manager. `check`: each connection is tried before it is handed out (one round trip), so a
+        server that went away is noticed at once instead of failing the request. `timeout`: how long a caller may wait
+    for a connection before `PoolTimeout`."""
     return ConnectionPool(
         url or settings.database_url,
         min_size=min_size,
@@ -56,6 +58,7 @@ def pool(
         name=name,
         kwargs={"row_factory": dict_row, "autocommit": True},
         check=ConnectionPool.check_connection if check else None,
+        timeout=timeout,
     )
 
 

@@ -30,6 +30,7 @@ SELECT c.unit_set, c.unit_code, coalesce(c.successor_unit_code, ''),
        array_agg(c.interval_s::bigint * 1000000),
        array_agg(coalesce(c.grace_s, c.interval_s)::bigint * 1000000),
        array_agg(coalesce(g.watermark, '-infinity')),
+       array_agg(coalesce(c.gateway_id, -1)),
        CASE WHEN %(ids_too)s THEN array_agg(c.camera_id) ELSE '{}' END
 FROM cameras c
 LEFT JOIN camera_status cs ON cs.camera_id = c.camera_id
@@ -43,7 +44,7 @@ GROUP BY 1, 2, 3
 class Fleet:
     """Cameras as arrays, for the rules of `uptime` that take many at once: `unit` indexes `codes` (their unit in
     the view, None: not attributable), `key` indexes `keys` (their own unit_set, unit_code, successor); times in
-    epoch microseconds."""
+    epoch microseconds; `gateway` the gateway each camera reports through (-1: none yet)."""
 
     codes: list[str | None]
     keys: list[uptime_days.Key]
@@ -57,6 +58,7 @@ class Fleet:
     interval: np.ndarray
     grace: np.ndarray
     watermark: np.ndarray
+    gateway: np.ndarray
 
     def live(self, now: datetime, gateway_silence_s: float) -> np.ndarray:
         """Each camera's live state, an index into `uptime.LIVE_STATES`."""
@@ -104,8 +106,8 @@ def fleet(conn: DbConn, *, view_set: str, camera_ids: list[str] | None = None, w
     def joined(arrays: list[np.ndarray], dtype: type = np.int64) -> np.ndarray:
         return np.concatenate(arrays) if arrays else np.zeros(0, dtype)
 
-    columns = [joined([np.asarray(r[k], dtype=np.int64) for r in rows]) for k in range(3, 10)]
+    columns = [joined([np.asarray(r[k], dtype=np.int64) for r in rows]) for k in range(3, 11)]
     for k in (2, 6):  # no heartbeat, no watermark: the rules' NEVER (installed/retired keep ∓infinity)
         columns[k][columns[k] == _NONE] = uptime.NEVER
-    ids = joined([np.asarray(r[10], dtype=object) for r in rows], object)
+    ids = joined([np.asarray(r[11], dtype=object) for r in rows], object)
     return Fleet(list(index), [r[:3] for r in rows], ids, joined(units), joined(keys), *columns)

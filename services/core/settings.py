@@ -41,6 +41,14 @@ class Settings(BaseSettings):
     # Prefixes every topic and consumer group, so several deployments (or test runs) can share one cluster.
     kafka_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9._-]{0,100}$")
     api_port: Port = 8080
+    # The API's database connections (and its replica's), which are also the requests it serves at once; a request
+    # that cannot begin within PULSE_API_QUEUE_WAIT_S is answered 503 with Retry-After (issue 28).
+    api_db_pool: int = Field(default=10, ge=1, le=200)
+    api_queue_wait_s: float = Field(default=2.0, gt=0, le=60)
+    # Open dashboards are told of live-state changes this often (pushed); the units' availability today and this
+    # month is recomputed at most this often (each answer says as of when).
+    live_tick_s: float = Field(default=1.0, gt=0, le=60)
+    live_figures_s: float = Field(default=5.0, ge=0, le=300)
     gateway_port: Port = 8081
     app_events_port: Port = 8082
     ingest_metrics_port: Port = 9101

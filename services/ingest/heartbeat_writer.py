@@ -121,7 +121,8 @@ ON CONFLICT (camera_id) DO UPDATE SET
     last_state = CASE WHEN EXCLUDED.last_ts > cs.last_ts THEN EXCLUDED.last_state ELSE cs.last_state END,
     last_quality = CASE WHEN EXCLUDED.last_ts > cs.last_ts THEN EXCLUDED.last_quality ELSE cs.last_quality END,
     last_metrics = CASE WHEN EXCLUDED.last_ts > cs.last_ts THEN EXCLUDED.last_metrics ELSE cs.last_metrics END,
-    updated_at = now()
+    updated_at = now(),
+    changed_xid = pg_current_xact_id()  -- what the API's live model re-reads (migration 0017)
 WHERE EXCLUDED.last_ts > cs.last_ts OR EXCLUDED.first_ts < cs.first_ts
 """
 

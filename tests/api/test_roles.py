@@ -60,6 +60,7 @@ def cases(ids: dict[str, int]) -> list[tuple[str, str, str, dict, dict]]:
             FAR_UNIT,
         ),
         ("get", "/api/v1/cameras", "/api/v1/cameras", {}, ALL),
+        ("get", "/api/v1/live/events", "/api/v1/live/events", {}, ALL),  # a stream of the caller's own units
         ("get", "/api/v1/cameras", "/api/v1/cameras", {"params": {"unit": OTHER}}, OTHER_UNIT),
         ("get", "/api/v1/cameras/{camera_id}", "/api/v1/cameras/c-other", {}, OTHER_UNIT),
         ("get", "/api/v1/cameras/{camera_id}", "/api/v1/cameras/c-far", {}, FAR_UNIT),
@@ -191,6 +192,7 @@ def world(settings, conn: psycopg.Connection) -> Iterator[tuple[TestClient, dict
     now = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
     ids["report"] = run_schedule(conn, settings, now)
     with TestClient(create_app(settings, clock=lambda: now)) as client:
+        client.app.state.live_stream_s = 0  # the live stream says hello and ends (TestClient reads whole answers)
         ids["window"] = client.post(
             "/api/v1/maintenance",
             json={"unit_code": OWN, "starts_at": WINDOW["from"], "ends_at": WINDOW["to"]},

@@ -287,3 +287,26 @@ async def test_the_monthly_report_downloads_from_the_reports_page(district: Dist
     assert "unit=15865" in (await unit_download.value).url
     await shot(page, "reports-desktop")
     assert district.console_errors() == []
+
+
+async def test_a_camera_that_goes_down_is_pushed_to_the_open_overview(district: District, browser: Browser) -> None:
+    """Issue 28: the overview learns of a change from the server's push (Server-Sent Events), not only from its
+    poll: the page counts the pushed events it received (`data-pushed`), and shows the camera down within 5 s of
+    the API saying so, without a reload."""
+    page = await district.page(browser, DESKTOP)
+    await log_in(page)
+    await page.goto(f"{district.stack.api_url}/#/")
+    url = page.url
+    await expect(page.locator(".kpi", has_text="Mất kết nối").locator(".kpi-value").first).to_have_text("0")
+    before = int(await page.evaluate("Number(document.body.dataset.pushed ?? 0)"))
+    victim = district.cameras[COMMUNE_UNIT][0]
+    await district.minutes(3, silent=frozenset({victim}))
+    assert (await district.stack.api(f"/api/v1/cameras/{victim}"))["state"] == "down"
+    started = time.monotonic()
+    await expect(page.locator(".kpi", has_text="Mất kết nối").locator(".kpi-value").first).to_have_text(
+        "1", timeout=5_000
+    )
+    print(f"the overview showed the camera down {time.monotonic() - started:.1f} s after the API did")
+    assert int(await page.evaluate("Number(document.body.dataset.pushed ?? 0)")) > before  # it was pushed
+    assert page.url == url
+    assert district.console_errors() == []

@@ -28,7 +28,12 @@ export function setStatus(error) {
   const status = $("#status");
   const line = $("#updated");
   if (error) {
-    status.textContent = error instanceof TypeError ? t("offline") : t("update_failed", { e: error.message });
+    status.textContent =
+      error instanceof TypeError
+        ? t("offline")
+        : error.status === 503
+          ? t("overloaded", { s: Math.round(error.retryInMs / 1000) })
+          : t("update_failed", { e: error.message });
     status.hidden = false;
   } else {
     status.hidden = true;

@@ -44,6 +44,7 @@ export const EN = {
   updated: "Updated at {t}",
   update_failed: "Could not load new figures ({e}); retrying.",
   offline: "The server cannot be reached; retrying.",
+  overloaded: "The server is overloaded; trying again in {s} s.",
   reads_lag: "Figures read from the replica, {s} s behind the primary.",
   reads_primary: "The replica does not answer; figures read from the primary.",
   kpi_cameras: "Cameras",

@@ -44,6 +44,7 @@ export const VI = {
   updated: "Cập nhật lúc {t}",
   update_failed: "Không tải được số liệu mới ({e}); đang thử lại.",
   offline: "Mất kết nối tới máy chủ; đang thử lại.",
+  overloaded: "Máy chủ đang quá tải, thử lại sau {s} giây.",
   reads_lag: "Số liệu đọc từ máy chủ bản sao, chậm {s} giây so với máy chủ chính.",
   reads_primary: "Máy chủ bản sao không trả lời; số liệu đọc từ máy chủ chính.",
   kpi_cameras: "Tổng số camera",

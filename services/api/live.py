@@ -1,0 +1,255 @@
+"""The live model (issue 28): every camera of a view as arrays (`services.core.fleet`), kept in this process and
+brought up to date at the cost of what changed, so that a read costs what its units hold, not the fleet.
+
+- Latest heartbeats: only the rows written since the last read (`camera_status.changed_xid`, migration 0017):
+  every transaction older than the oldest one still running at that read had finished, and was seen.
+- Gateways' watermarks: a few hundred rows, read each time.
+- Everything else (cameras, gateways added or revoked, units and mappings): a counter that any such change
+  bumps; then the view is loaded again whole.
+All three in one repeatable-read snapshot. A request waits for a refresh that began after it arrived — so it
+sees every commit made before it — and requests that arrive together share one refresh. Live states are then
+computed at the request's own `now` on the arrays of the cameras it may see: exact, as SPEC §5 says.
+
+The availability today and this month of every unit (`/units`) is the one figure not computed per request: the
+whole view's is computed at most once every PULSE_LIVE_FIGURES_S, from one snapshot (stored part and open tails
+together), and each answer says when (`figures_as_of`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+
+import numpy as np
+from prometheus_client import Counter
+from psycopg.rows import tuple_row
+from psycopg.types.numeric import Int8BinaryLoader
+
+from services.core import camera_state, uptime
+from services.core.db import DbConn, one_row
+from services.core.fleet import Fleet, fleet, micros
+from services.core.uptime import State
+
+REFRESHES = Counter("pulse_api_live_refreshes_total", "Live model refreshes, by kind", ["kind"])
+CHANGED_ROWS = Counter("pulse_api_live_changed_rows_total", "Latest-heartbeat rows the live model re-read")
+
+Connect = Callable[[], AbstractContextManager[DbConn]]
+
+_SNAPSHOT = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"
+_POSITION = """
+SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon,
+       (SELECT version FROM live_registry) AS registry
+"""
+_CHANGED = """
+SELECT camera_id, last_ts, CASE last_state WHEN 'degraded' THEN 1 WHEN 'down' THEN 2 ELSE 0 END::bigint
+FROM camera_status WHERE changed_xid >= %(horizon)s::text::xid8
+"""
+_WATERMARKS = "SELECT gateway_id, coalesce(watermark, '-infinity') FROM gateways ORDER BY gateway_id"
+
+
+@dataclass(frozen=True)
+class View:
+    """One view set's cameras as of one database snapshot. Never changed in place: a refresh makes a new one."""
+
+    fleet: Fleet
+    position: dict[str, int]  # camera id → index in the arrays
+    members: dict[str | None, np.ndarray]  # unit of the view (None: not attributable) → its cameras' indexes
+    registry: int
+    horizon: int
+    version: int  # grows whenever anything in the arrays changed
+
+    def cameras_of(self, codes: list[str | None] | None) -> np.ndarray:
+        """Indexes of the cameras in the given units (None: all)."""
+        if codes is None:
+            return np.arange(len(self.fleet.ids))
+        parts = [self.members[c] for c in codes if c in self.members]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+    def live_counts(self, now: datetime, gateway_silence_s: float, codes: list[str] | None) -> dict:
+        """Cameras in service per unit by live state (SPEC §5), for the listed units only (None: all)."""
+        f = self.fleet
+        picked = self.cameras_of(list(codes) if codes is not None else None)
+        states = uptime.live_states(
+            f.last[picked],
+            f.last_state[picked],
+            f.watermark[picked],
+            f.interval[picked],
+            f.grace[picked],
+            now=micros(now),
+            gateway_silence=gateway_silence_s * 1e6,
+        )
+        serving = f.retired[picked] > micros(now)
+        table = np.zeros((len(f.codes), len(uptime.LIVE_STATES)), dtype=np.int64)
+        np.add.at(table, (f.unit[picked][serving], states[serving]), 1)
+        return {
+            code: dict(zip(uptime.LIVE_STATES, map(int, row), strict=True))
+            for code, row in zip(f.codes, table, strict=True)
+        }
+
+    def live_states(self, now: datetime, gateway_silence_s: float) -> np.ndarray:
+        return self.fleet.live(now, gateway_silence_s)
+
+
+def _micros_cursor(conn: DbConn):  # type: ignore[no-untyped-def]
+    cur = conn.cursor(row_factory=tuple_row, binary=True)
+    cur.adapters.register_loader("timestamptz", Int8BinaryLoader)  # µs since 2000-01-01, as `fleet` reads them
+    return cur
+
+
+def _load(conn: DbConn, view_set: str, registry: int, horizon: int, version: int) -> View:
+    f = fleet(conn, view_set=view_set, with_ids=True)
+    order = np.argsort(f.unit, kind="stable")
+    bounds = np.searchsorted(f.unit[order], np.arange(len(f.codes) + 1))
+    members = {code: order[bounds[k] : bounds[k + 1]] for k, code in enumerate(f.codes)}
+    position = {camera_id: k for k, camera_id in enumerate(f.ids.tolist())}
+    return View(f, position, members, registry, horizon, version + 1)
+
+
+def _watermarks(conn: DbConn, gateway: np.ndarray) -> np.ndarray:
+    with _micros_cursor(conn) as cur:
+        rows = cur.execute(_WATERMARKS, prepare=False).fetchall()
+    ids = np.array([r[0] for r in rows], dtype=np.int64)
+    marks = np.array([r[1] for r in rows], dtype=np.int64)
+    marks[marks == np.iinfo(np.int64).min] = uptime.NEVER
+    if not len(ids):
+        return np.full(len(gateway), uptime.NEVER, dtype=np.int64)
+    at = np.clip(np.searchsorted(ids, gateway), 0, len(ids) - 1)
+    return np.where(ids[at] == gateway, marks[at], uptime.NEVER)
+
+
+def refresh(conn: DbConn, view_set: str, old: View | None) -> View:
+    """`old` brought up to the snapshot of the transaction `conn` is in (repeatable read)."""
+    at = one_row(conn, _POSITION)
+    if old is None or old.registry != at["registry"]:
+        REFRESHES.labels("whole").inc()
+        return _load(conn, view_set, at["registry"], at["horizon"], old.version if old else 0)
+    REFRESHES.labels("changes").inc()
+    f = old.fleet
+    with _micros_cursor(conn) as cur:
+        rows = cur.execute(_CHANGED, {"horizon": old.horizon}, prepare=False).fetchall()
+    CHANGED_ROWS.inc(len(rows))
+    changes: dict[str, np.ndarray] = {}
+    if rows:
+        try:
+            index = np.fromiter((old.position[r[0]] for r in rows), dtype=np.int64, count=len(rows))
+        except KeyError:  # a camera this view has not loaded: the registry changed under us, load it whole
+            return _load(conn, view_set, at["registry"], at["horizon"], old.version)
+        last = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
+        state = np.fromiter((r[2] for r in rows), dtype=np.int64, count=len(rows))
+        if not (np.array_equal(f.last[index], last) and np.array_equal(f.last_state[index], state)):
+            changes["last"], changes["last_state"] = f.last.copy(), f.last_state.copy()
+            changes["last"][index], changes["last_state"][index] = last, state
+    watermark = _watermarks(conn, f.gateway)
+    if not np.array_equal(watermark, f.watermark):
+        changes["watermark"] = watermark
+    if not changes:
+        return dataclasses.replace(old, horizon=at["horizon"])
+    return dataclasses.replace(
+        old, fleet=dataclasses.replace(f, **changes), horizon=at["horizon"], version=old.version + 1
+    )
+
+
+@dataclass(frozen=True)
+class Figures:
+    """Availability seconds today and this month per unit of a view, as of `as_of`."""
+
+    as_of: datetime
+    computed_at: float  # monotonic
+    registry: int
+    day: dict[str | None, dict[State, float]]
+    month: dict[str | None, dict[State, float]]
+
+
+class LiveModel:
+    """The views in use, each refreshed by the request that needs it (one at a time, shared by the others)."""
+
+    def __init__(self, *, figures_every_s: float) -> None:
+        self.figures_every_s = figures_every_s
+        self._views: dict[str, tuple[View, int]] = {}  # view set → (view, when its refresh began, monotonic ns)
+        self._figures: dict[str, Figures] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._figure_locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def _lock(self, table: dict[str, threading.Lock], view_set: str) -> threading.Lock:
+        with self._guard:
+            return table.setdefault(view_set, threading.Lock())
+
+    def view(self, connect: Connect, view_set: str) -> View:
+        """The view, as fresh as the database was when this was called."""
+        asked = time.monotonic_ns()
+        with self._lock(self._locks, view_set):
+            held = self._views.get(view_set)
+            if held is not None and held[1] >= asked:
+                return held[0]  # another request's refresh began after this one asked
+            began = time.monotonic_ns()
+            with connect() as conn, snapshot(conn):
+                fresh = refresh(conn, view_set, held[0] if held else None)
+            self._views[view_set] = (fresh, began)
+            return fresh
+
+    def latest(self, view_set: str) -> View | None:
+        held = self._views.get(view_set)
+        return held[0] if held else None
+
+    def figures(self, connect: Connect, view_set: str, now: datetime, tz: tzinfo) -> Figures:
+        """Availability today and this month per unit, recomputed when older than `figures_every_s` (or the
+        registry changed); while one request recomputes, the others keep the previous figures."""
+        lock = self._lock(self._figure_locks, view_set)
+        held = self._figures.get(view_set)
+        if (
+            held is not None
+            and time.monotonic() - held.computed_at < self.figures_every_s
+            and held.registry == self._registry(view_set)
+            and held.as_of.astimezone(tz).date() == now.astimezone(tz).date()  # a new day starts its own figures
+            and held.as_of <= now
+        ):
+            return held
+        if held is not None and not lock.acquire(blocking=False):
+            return held  # being recomputed
+        if held is None:
+            lock.acquire()
+        try:
+            current = self._figures.get(view_set)
+            if current is not held and current is not None:
+                return current  # computed while this request waited
+            computed = time.monotonic()
+            with connect() as conn, snapshot(conn):
+                view = refresh(conn, view_set, self.latest(view_set))
+                day = camera_state.local_day_start(now, tz)
+                month = camera_state.local_month_start(now, tz)
+
+                def since(start: datetime) -> dict[str | None, dict[State, float]]:
+                    return camera_state.unit_uptime(
+                        conn, start, now, view_set=view_set, camera_ids=None, tz=tz, cameras=view.fleet
+                    ).seconds
+
+                result = Figures(now, computed, view.registry, since(day), since(month))
+            self._figures[view_set] = result
+            return result
+        finally:
+            lock.release()
+
+    def _registry(self, view_set: str) -> int | None:
+        view = self.latest(view_set)
+        return view.registry if view else None
+
+
+class snapshot(AbstractContextManager[None]):
+    """One repeatable-read transaction on an autocommit connection: every statement sees the same snapshot."""
+
+    def __init__(self, conn: DbConn) -> None:
+        self._tx = conn.transaction()
+        self._conn = conn
+
+    def __enter__(self) -> None:
+        self._tx.__enter__()
+        self._conn.execute(_SNAPSHOT)
+
+    def __exit__(self, *exc: object) -> None:
+        self._tx.__exit__(*exc)  # type: ignore[arg-type]
