@@ -97,6 +97,7 @@ def _run(
             servers.append(serve.server(app, settings.bind_host, port, settings.log_level))
             click.echo(f"{name}: http://{settings.bind_host}:{port}/")
         workers = []
+        feeders = []  # what sends to these servers: stopped before them (services/core/serve.py)
         if with_ingest:
             from services.ingest.service import run_ingest
 
@@ -109,7 +110,7 @@ def _run(
 
             workers.append(lambda stop: run_alerts(settings, stop))
         if simulator is not None:
-            workers.append(simulator.run)
+            feeders.append(simulator.run)
             click.echo(f"simulator: {len(simulator.world.cameras)} cameras in {len(simulator.world.units)} communes")
         if backfill is not None:
             workers.append(backfill.run)
@@ -117,7 +118,7 @@ def _run(
                 f"backfill: citizens for {backfill.days} days, cameras for {backfill.camera_days} days, through Kafka"
                 " (in the background; the log says when each day is written)"
             )
-        await serve.serve_all(servers, workers)
+        await serve.serve_all(servers, workers, feeders)
 
     import uvloop  # libuv's event loop: measurably cheaper per Kafka message and per request than asyncio's
 

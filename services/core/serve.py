@@ -1,7 +1,8 @@
 """Run the HTTP components with uvicorn: one (`pulse api`) or several in one process (`pulse up`).
 
 Uvicorn installs its own signal handlers per server; with several servers in one event loop only one would
-see Ctrl-C, so the servers here leave signals to `serve_all`, which stops them all together.
+see Ctrl-C, so the servers here leave signals to `serve_all`, which stops them all: first what feeds the servers
+(the demo's simulator), then the servers and the background workers together.
 """
 
 from __future__ import annotations
@@ -29,32 +30,44 @@ def server(app: FastAPI, host: str, port: int, log_level: str = "info") -> uvico
     return _QuietServer(config)
 
 
+Worker = Callable[[asyncio.Event], Coroutine[Any, Any, Any]]
+
+
 async def serve_all(
-    servers: Iterable[uvicorn.Server], workers: Iterable[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = ()
+    servers: Iterable[uvicorn.Server], workers: Iterable[Worker] = (), feeders: Iterable[Worker] = ()
 ) -> None:
-    """Serve until SIGINT/SIGTERM; background workers get the stop event and must return when it is set."""
+    """Serve until SIGINT/SIGTERM, or until one server, worker or feeder ends (or fails): then stop them all.
+
+    Background workers get a stop event and must return when it is set. Feeders are workers that send to these
+    servers (the demo's simulator): they get an event of their own, set first, and are awaited before the servers
+    and the other workers are told to stop — so none of their requests meets a server on its way out."""
     servers = list(servers)
+    interrupted = asyncio.Event()
+    stop_feeders = asyncio.Event()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, interrupted.set)
 
-    async def stopper() -> None:
-        await stop.wait()
+    feeding = [asyncio.create_task(f(stop_feeders)) for f in feeders]
+    running = [asyncio.create_task(s.serve()) for s in servers]
+    running += [asyncio.create_task(w(stop)) for w in workers]
+    signalled = asyncio.create_task(interrupted.wait())
+    try:
+        done, _ = await asyncio.wait([*feeding, *running, signalled], return_when=asyncio.FIRST_COMPLETED)
+        # Ctrl-C, or one ended (or failed): the feeders finish their round while everything still answers, then
+        # the rest stop together
+        stop_feeders.set()
+        await asyncio.gather(*feeding, return_exceptions=True)
+        stop.set()
         for s in servers:
             s.should_exit = True
-
-    tasks = [asyncio.create_task(s.serve()) for s in servers]
-    tasks += [asyncio.create_task(w(stop)) for w in workers]
-    tasks.append(asyncio.create_task(stopper()))
-    try:
-        done, _ = await asyncio.wait(tasks[:-1], return_when=asyncio.FIRST_COMPLETED)
-        stop.set()  # one ended (or failed): stop the rest too
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*running, return_exceptions=True)
         for t in done:
-            error = t.exception()
+            error = None if t is signalled else t.exception()
             if error is not None:
                 raise error
     finally:
+        signalled.cancel()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
