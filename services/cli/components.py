@@ -113,7 +113,13 @@ def _run(
             feeders.append(simulator.run)
             click.echo(f"simulator: {len(simulator.world.cameras)} cameras in {len(simulator.world.units)} communes")
         if backfill is not None:
-            workers.append(backfill.run)
+
+            async def history(stop) -> None:
+                await backfill.run(stop)
+                # written: the demo goes on (serve_all stops everything when one of its workers returns)
+                await stop.wait()
+
+            workers.append(history)
             click.echo(
                 f"backfill: citizens for {backfill.days} days, cameras for {backfill.camera_days} days, through Kafka"
                 " (in the background; the log says when each day is written)"

@@ -116,3 +116,33 @@ def test_pulse_up_runs_the_simulator_as_a_feeder(settings_for_run: Settings, mon
 @pytest.fixture
 def settings_for_run() -> Settings:
     return Settings(log_level="WARNING")
+
+
+def test_pulse_up_goes_on_when_the_backfill_has_written_the_history(settings_for_run: Settings, monkeypatch) -> None:
+    """A worker that returns stops everything (serve_all); the backfill returns when its days are written, and the
+    demo must go on until Ctrl-C."""
+    seen: dict[str, list] = {}
+
+    async def capture(servers, workers=(), feeders=()) -> None:
+        seen.update(workers=list(workers))
+
+    class Backfill:
+        days, camera_days = 35, 1
+
+        async def run(self, stop: asyncio.Event) -> dict[str, int]:
+            return {"events": 0, "heartbeats": 0}
+
+    monkeypatch.setattr(serve, "serve_all", capture)
+    components._run(settings_for_run, [], backfill=Backfill())
+    [history] = seen["workers"]
+
+    async def written_then_stopped() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(history(stop))
+        for _ in range(20):  # the backfill has long returned
+            await asyncio.sleep(0)
+        assert not task.done()
+        stop.set()
+        await task
+
+    asyncio.run(written_then_stopped())
