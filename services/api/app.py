@@ -87,6 +87,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = _utc_now) 
     app.state.reads = reads
     app.state.live = live
     app.state.broadcast = broadcast
+    app.state.stopping = asyncio.Event()  # set by the server when its shutdown begins (services/core/serve.py)
     app.state.clock = clock
     app.state.login_failures = CredentialFailures(settings.login_failures_per_15min)
     app.state.token_failures = CredentialFailures(settings.token_failures_per_15min)

@@ -11,8 +11,8 @@ sees every commit made before it — and requests that arrive together share one
 computed at the request's own `now` on the arrays of the cameras it may see: exact, as SPEC §5 says.
 
 The availability today and this month of every unit (`/units`) is the one figure not computed per request: the
-whole view's is computed at most once every PULSE_LIVE_FIGURES_S, from one snapshot (stored part and open tails
-together), and each answer says when (`figures_as_of`).
+whole view's is computed at most once every PULSE_LIVE_FIGURES_S of the API's clock, from one snapshot (stored
+part and open tails together), and each answer says when (`figures_as_of`).
 """
 
 from __future__ import annotations
@@ -159,7 +159,6 @@ class Figures:
     """Availability seconds today and this month per unit of a view, as of `as_of`."""
 
     as_of: datetime
-    computed_at: float  # monotonic
     registry: int
     day: dict[str | None, dict[State, float]]
     month: dict[str | None, dict[State, float]]
@@ -204,7 +203,7 @@ class LiveModel:
         held = self._figures.get(view_set)
         if (
             held is not None
-            and time.monotonic() - held.computed_at < self.figures_every_s
+            and (now - held.as_of).total_seconds() < self.figures_every_s  # on the API's clock (tests move it)
             and held.registry == self._registry(view_set)
             and held.as_of.astimezone(tz).date() == now.astimezone(tz).date()  # a new day starts its own figures
             and held.as_of <= now
@@ -218,7 +217,6 @@ class LiveModel:
             current = self._figures.get(view_set)
             if current is not held and current is not None:
                 return current  # computed while this request waited
-            computed = time.monotonic()
             with connect() as conn, snapshot(conn):
                 view = refresh(conn, view_set, self.latest(view_set))
                 day = camera_state.local_day_start(now, tz)
@@ -229,7 +227,7 @@ class LiveModel:
                         conn, start, now, view_set=view_set, camera_ids=None, tz=tz, cameras=view.fleet
                     ).seconds
 
-                result = Figures(now, computed, view.registry, since(day), since(month))
+                result = Figures(now, view.registry, since(day), since(month))
             self._figures[view_set] = result
             return result
         finally:

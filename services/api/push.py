@@ -115,13 +115,18 @@ async def events(
             yield "retry: 3000\n" + _frame("hello", {"unit_set": view})
             loop = asyncio.get_running_loop()
             ends = loop.time() + getattr(request.app.state, "live_stream_s", STREAM_LIFETIME_S)
-            while loop.time() < ends and not await request.is_disconnected():
-                try:
-                    event = await asyncio.wait_for(stream.queue.get(), timeout=KEEP_ALIVE_S)
-                except TimeoutError:
+            stopping: asyncio.Event = request.app.state.stopping
+            while loop.time() < ends and not stopping.is_set() and not await request.is_disconnected():
+                told = asyncio.ensure_future(stream.queue.get())
+                stop = asyncio.ensure_future(stopping.wait())
+                done, _ = await asyncio.wait({told, stop}, timeout=KEEP_ALIVE_S, return_when=asyncio.FIRST_COMPLETED)
+                for waiter in (told, stop):
+                    if waiter not in done:
+                        waiter.cancel()
+                if told in done:
+                    yield _frame("live", told.result())
+                elif not done:
                     yield ": keep-alive\n\n"
-                else:
-                    yield _frame("live", event)
         finally:
             broadcast.streams.discard(stream)
             STREAMS.dec()

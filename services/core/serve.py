@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 from collections.abc import Callable, Coroutine, Generator, Iterable
 from typing import Any
 
@@ -21,6 +22,13 @@ class _QuietServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # uvicorn waits for every answer in progress: an app's endless ones (the API's live stream) are told first.
+        stopping = getattr(getattr(self.config.app, "state", None), "stopping", None)
+        if isinstance(stopping, asyncio.Event):
+            stopping.set()
+        await super().shutdown(sockets)
 
 
 def server(app: FastAPI, host: str, port: int, log_level: str = "info") -> uvicorn.Server:
