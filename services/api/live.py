@@ -133,7 +133,7 @@ def refresh(conn: DbConn, view_set: str, old: View | None) -> View:
     with _micros_cursor(conn) as cur:
         rows = cur.execute(_CHANGED, {"horizon": old.horizon}, prepare=False).fetchall()
     CHANGED_ROWS.inc(len(rows))
-    changes: dict[str, np.ndarray] = {}
+    last_now, state_now = f.last, f.last_state
     if rows:
         try:
             index = np.fromiter((old.position[r[0]] for r in rows), dtype=np.int64, count=len(rows))
@@ -142,16 +142,13 @@ def refresh(conn: DbConn, view_set: str, old: View | None) -> View:
         last = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
         state = np.fromiter((r[2] for r in rows), dtype=np.int64, count=len(rows))
         if not (np.array_equal(f.last[index], last) and np.array_equal(f.last_state[index], state)):
-            changes["last"], changes["last_state"] = f.last.copy(), f.last_state.copy()
-            changes["last"][index], changes["last_state"][index] = last, state
+            last_now, state_now = f.last.copy(), f.last_state.copy()  # copies: readers may hold the old arrays
+            last_now[index], state_now[index] = last, state
     watermark = _watermarks(conn, f.gateway)
-    if not np.array_equal(watermark, f.watermark):
-        changes["watermark"] = watermark
-    if not changes:
+    if last_now is f.last and np.array_equal(watermark, f.watermark):
         return dataclasses.replace(old, horizon=at["horizon"])
-    return dataclasses.replace(
-        old, fleet=dataclasses.replace(f, **changes), horizon=at["horizon"], version=old.version + 1
-    )
+    fresh = dataclasses.replace(f, last=last_now, last_state=state_now, watermark=watermark)
+    return dataclasses.replace(old, fleet=fresh, horizon=at["horizon"], version=old.version + 1)
 
 
 @dataclass(frozen=True)

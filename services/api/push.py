@@ -64,6 +64,12 @@ class Broadcast:
     def _count(self, view_set: str) -> dict[str | None, dict]:
         return self.live.view(self.connect, view_set).live_counts(self.clock(), self.silence_s, None)
 
+    async def watch(self, view_set: str) -> None:
+        """Counted before a new stream says hello, when nobody watched this view yet: a change after the page's
+        reading on hello is then told, not taken for the first count."""
+        if view_set not in self._counts:
+            self._counts[view_set] = await asyncio.to_thread(self._count, view_set)
+
     async def tick(self) -> None:
         for view_set in {s.view for s in self.streams}:
             counts = await asyncio.to_thread(self._count, view_set)
@@ -112,6 +118,7 @@ async def events(
         broadcast.streams.add(stream)
         STREAMS.inc()
         try:
+            await broadcast.watch(view)
             yield "retry: 3000\n" + _frame("hello", {"unit_set": view})
             loop = asyncio.get_running_loop()
             ends = loop.time() + getattr(request.app.state, "live_stream_s", STREAM_LIFETIME_S)

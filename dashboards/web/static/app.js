@@ -45,6 +45,7 @@ function listen() {
   live?.close();
   liveSet = session.unitSet;
   live = new EventSource(`/api/v1/live/events?unit_set=${encodeURIComponent(session.unitSet)}`);
+  live.addEventListener("hello", () => refreshNow?.()); // what changed before the stream began is read now
   live.addEventListener("live", () => {
     document.body.dataset.pushed = String(Number(document.body.dataset.pushed ?? 0) + 1);
     refreshNow?.();
@@ -167,10 +168,15 @@ function route_() {
   // The next refresh starts REFRESH_MS after this one has answered, never beside it: on a slow server (a province
   // at the end of a month) overlapping refreshes would pile up and slow each other down.
   let running = false;
+  let again = false;
   const run = async () => {
     const view = current;
-    if (running) return; // a pushed change while a refresh is on its way: that refresh reads it
+    if (running) {
+      again = true; // a change pushed while a refresh is on its way, which may have read before it: read once more
+      return;
+    }
     running = true;
+    again = false;
     clearTimeout(timer);
     let failed = null;
     try {
@@ -188,6 +194,10 @@ function route_() {
     }
     running = false;
     if (view !== current) return;
+    if (again && !failed) {
+      run();
+      return;
+    }
     const pushed = live !== null && live.readyState === EventSource.OPEN;
     timer = setTimeout(run, failed ? failed.retryInMs : nextRefreshMs(null, 0, pushed));
   };
