@@ -189,6 +189,16 @@ class LiveModel:
             self._views[view_set] = (fresh, began)
             return fresh
 
+    def view_in(self, conn: DbConn, view_set: str) -> View:
+        """The view brought up to the snapshot of the repeatable-read transaction `conn` is in (`snapshot`), for a
+        caller that reads more in the same snapshot (stored history that must agree with the open tails); kept."""
+        with self._lock(self._locks, view_set):
+            held = self._views.get(view_set)
+            began = time.monotonic_ns()
+            fresh = refresh(conn, view_set, held[0] if held else None)
+            self._views[view_set] = (fresh, began)
+            return fresh
+
     def latest(self, view_set: str) -> View | None:
         held = self._views.get(view_set)
         return held[0] if held else None

@@ -6,9 +6,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
+import numpy as np
 from fastapi import APIRouter, HTTPException, Query, status
 
-from services.api.deps import AppSettings, Conn, Now, ReadConn, Reader, require_unit
+from services.api.deps import AppSettings, Conn, Live, Now, ReadConn, Reader, require_unit
+from services.api.live import snapshot
 from services.core import camera_state, units, uptime
 from services.core.auth import Principal
 from services.core.heartbeats import parse_rfc3339
@@ -185,6 +187,7 @@ def get_uptime(
 def uptime_series(
     principal: Reader,
     conn: ReadConn,
+    live: Live,
     settings: AppSettings,
     now: Now,
     window: Literal["24h", "7d", "30d"] = "24h",
@@ -192,18 +195,30 @@ def uptime_series(
     unit_set: UnitSetParam = None,
 ) -> dict:
     """Each bucket holds the same figures as `/uptime` over it; the last bucket ends now. Without `unit`, the
-    cameras you may see, together."""
+    cameras you may see, together. The cameras (their units, open tails, service periods) come from the live model
+    (services/api/live.py), brought up to the same snapshot as the stored history the buckets read — once for the
+    24 or 30 buckets, not once a bucket."""
     view = unit_set or settings.unit_set
     names = unit_names(conn, view)
-    ids = visible_camera_ids(conn, principal)
     if unit is not None:
         require_unit(principal, view, unit)
         if unit not in names:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"unit: no unit {unit} in set {view}")
-        ids = [c.camera_id for c in camera_state.snapshots(conn, view_set=view, camera_ids=ids) if c.view_code == unit]
     items = []
-    for start, end in camera_state.series_buckets(now, window, settings.tz):
-        per_unit = camera_state.unit_uptime(conn, start, end, view_set=view, camera_ids=ids, tz=settings.tz).seconds
-        seconds = uptime.sum_seconds(per_unit.values())
-        items.append({"from": start.isoformat(), "to": end.isoformat(), **seconds_item(seconds)})
+    with snapshot(conn):
+        model = live.view_in(conn, view)
+        f = model.fleet
+        picked = model.cameras_of([unit] if unit is not None else None)
+        if principal.units is not None:  # the cameras of units it may read (by their own unit, as /uptime does)
+            readable = np.array([principal.can_read_unit(s, c) for s, c, _ in f.keys], dtype=bool)
+            picked = picked[readable[f.key[picked]]] if len(f.keys) else picked[:0]
+        whole = unit is None and principal.units is None
+        ids = None if whole else f.ids[picked].tolist()
+        cameras = f if whole else f.subset(picked)
+        for start, end in camera_state.series_buckets(now, window, settings.tz):
+            per_unit = camera_state.unit_uptime(
+                conn, start, end, view_set=view, camera_ids=ids, tz=settings.tz, cameras=cameras
+            ).seconds
+            seconds = uptime.sum_seconds(per_unit.values())
+            items.append({"from": start.isoformat(), "to": end.isoformat(), **seconds_item(seconds)})
     return {"window": window, "unit_set": view, "unit_code": unit, "as_of": now.isoformat(), "items": items}

@@ -4,6 +4,7 @@ need (SPEC §5), fetched in one query and handed to the array forms of the rules
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -60,6 +61,14 @@ class Fleet:
     watermark: np.ndarray
     gateway: np.ndarray
 
+    def subset(self, index: np.ndarray) -> Fleet:
+        """The cameras at `index` only (`codes` and `keys`, which they index, stay whole)."""
+        return dataclasses.replace(
+            self,
+            ids=self.ids[index] if len(self.ids) else self.ids,
+            **{name: getattr(self, name)[index] for name in _PER_CAMERA},
+        )
+
     def live(self, now: datetime, gateway_silence_s: float) -> np.ndarray:
         """Each camera's live state, an index into `uptime.LIVE_STATES`."""
         return uptime.live_states(
@@ -82,6 +91,9 @@ class Fleet:
             code: Counter({s: int(n) for s, n in zip(uptime.LIVE_STATES, row, strict=True) if n})
             for code, row in zip(self.codes, table, strict=True)
         }
+
+
+_PER_CAMERA = ("unit", "key", "installed", "retired", "last", "last_state", "interval", "grace", "watermark", "gateway")
 
 
 def micros(at: datetime) -> int:
