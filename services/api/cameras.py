@@ -19,7 +19,7 @@ from services.api.deps import (
     require_unit,
 )
 from services.api.uptime import UnitSetParam, seconds_item
-from services.core import camera_state, fleet, uptime
+from services.core import camera_state, uptime
 from services.core.camera_state import CameraSnapshot
 from services.core.heartbeats import CAMERA_ID_PATTERN
 
@@ -74,16 +74,7 @@ def list_cameras(
     picked = model.cameras_of([unit] if unit is not None else None)
     wanted = readable[cams.key[picked]] if len(cams.keys) else np.zeros(0, dtype=bool)
     if state is not None:
-        live_now = uptime.live_states(
-            cams.last[picked],
-            cams.last_state[picked],
-            cams.watermark[picked],
-            cams.interval[picked],
-            cams.grace[picked],
-            now=fleet.micros(now),
-            gateway_silence=settings.gateway_silence_s * 1e6,
-        )
-        wanted &= live_now == uptime.LIVE_STATES.index(state)
+        wanted &= model.states(picked, now, settings.gateway_silence_s) == uptime.LIVE_STATES.index(state)
     ids = sorted(cams.ids[picked[wanted]].tolist())
     page = camera_state.snapshots(conn, view_set=view, camera_ids=ids[offset : offset + limit], detail=True)
     items = [camera_item(c, c.live(now, settings.gateway_silence_s)) for c in page]

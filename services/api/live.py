@@ -70,11 +70,10 @@ class View:
         parts = [self.members[c] for c in codes if c in self.members]
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
-    def live_counts(self, now: datetime, gateway_silence_s: float, codes: list[str] | None) -> dict:
-        """Cameras in service per unit by live state (SPEC §5), for the listed units only (None: all)."""
+    def states(self, picked: np.ndarray, now: datetime, gateway_silence_s: float) -> np.ndarray:
+        """The live state (SPEC §5) of the cameras at `picked`, as indexes into `uptime.LIVE_STATES`."""
         f = self.fleet
-        picked = self.cameras_of(list(codes) if codes is not None else None)
-        states = uptime.live_states(
+        return uptime.live_states(
             f.last[picked],
             f.last_state[picked],
             f.watermark[picked],
@@ -83,6 +82,12 @@ class View:
             now=micros(now),
             gateway_silence=gateway_silence_s * 1e6,
         )
+
+    def live_counts(self, now: datetime, gateway_silence_s: float, codes: list[str] | None) -> dict:
+        """Cameras in service per unit by live state (SPEC §5), for the listed units only (None: all)."""
+        f = self.fleet
+        picked = self.cameras_of(list(codes) if codes is not None else None)
+        states = self.states(picked, now, gateway_silence_s)
         serving = f.retired[picked] > micros(now)
         table = np.zeros((len(f.codes), len(uptime.LIVE_STATES)), dtype=np.int64)
         np.add.at(table, (f.unit[picked][serving], states[serving]), 1)
@@ -90,9 +95,6 @@ class View:
             code: dict(zip(uptime.LIVE_STATES, map(int, row), strict=True))
             for code, row in zip(f.codes, table, strict=True)
         }
-
-    def live_states(self, now: datetime, gateway_silence_s: float) -> np.ndarray:
-        return self.fleet.live(now, gateway_silence_s)
 
 
 def _micros_cursor(conn: DbConn):  # type: ignore[no-untyped-def]

@@ -47,7 +47,7 @@ def simulator(log: list[str], server: FakeServer):
         await stop.wait()
         log.append("feeder told to stop")
         for _ in range(20):  # its last round of requests, over several turns of the loop
-            await asyncio.sleep(0)
+            await asyncio.sleep(0)  # ok: one turn of the event loop, no time passes
             if server.should_exit:
                 log.append("feeder sent to a server on its way out")
         log.append("feeder stopped")
@@ -140,7 +140,7 @@ def test_pulse_up_goes_on_when_the_backfill_has_written_the_history(settings_for
         stop = asyncio.Event()
         task = asyncio.create_task(history(stop))
         for _ in range(20):  # the backfill has long returned
-            await asyncio.sleep(0)
+            await asyncio.sleep(0)  # ok: one turn of the event loop, no time passes
         assert not task.done()
         stop.set()
         await task
