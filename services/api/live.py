@@ -17,10 +17,11 @@ part and open tails together), and each answer says when (`figures_as_of`).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -185,21 +186,23 @@ class LiveModel:
             held = self._views.get(view_set)
             if held is not None and held[1] >= asked:
                 return held[0]  # another request's refresh began after this one asked
-            began = time.monotonic_ns()
             with connect() as conn, snapshot(conn):
-                fresh = refresh(conn, view_set, held[0] if held else None)
-            self._views[view_set] = (fresh, began)
-            return fresh
+                return self._refresh(conn, view_set)
 
     def view_in(self, conn: DbConn, view_set: str) -> View:
-        """The view brought up to the snapshot of the repeatable-read transaction `conn` is in (`snapshot`), for a
-        caller that reads more in the same snapshot (stored history that must agree with the open tails); kept."""
+        """The view brought up to the snapshot of the repeatable-read transaction `conn` is in (`snapshot`, this
+        its first read), for a caller that reads more in the same snapshot (stored history that must agree with
+        the open tails); kept."""
         with self._lock(self._locks, view_set):
-            held = self._views.get(view_set)
-            began = time.monotonic_ns()
-            fresh = refresh(conn, view_set, held[0] if held else None)
-            self._views[view_set] = (fresh, began)
-            return fresh
+            return self._refresh(conn, view_set)
+
+    def _refresh(self, conn: DbConn, view_set: str) -> View:
+        """With the view's lock held: refreshed, and kept with when its refresh began."""
+        held = self._views.get(view_set)
+        began = time.monotonic_ns()
+        fresh = refresh(conn, view_set, held[0] if held else None)
+        self._views[view_set] = (fresh, began)
+        return fresh
 
     def latest(self, view_set: str) -> View | None:
         held = self._views.get(view_set)
@@ -227,7 +230,7 @@ class LiveModel:
             if current is not held and current is not None:
                 return current  # computed while this request waited
             with connect() as conn, snapshot(conn):
-                view = refresh(conn, view_set, self.latest(view_set))
+                view = self.view_in(conn, view_set)
                 day = camera_state.local_day_start(now, tz)
                 month = camera_state.local_month_start(now, tz)
 
@@ -247,16 +250,9 @@ class LiveModel:
         return view.registry if view else None
 
 
-class snapshot(AbstractContextManager[None]):
+@contextlib.contextmanager
+def snapshot(conn: DbConn) -> Iterator[None]:
     """One repeatable-read transaction on an autocommit connection: every statement sees the same snapshot."""
-
-    def __init__(self, conn: DbConn) -> None:
-        self._tx = conn.transaction()
-        self._conn = conn
-
-    def __enter__(self) -> None:
-        self._tx.__enter__()
-        self._conn.execute(_SNAPSHOT)
-
-    def __exit__(self, *exc: object) -> None:
-        self._tx.__exit__(*exc)  # type: ignore[arg-type]
+    with conn.transaction():
+        conn.execute(_SNAPSHOT)
+        yield
