@@ -196,8 +196,9 @@ def uptime_series(
 ) -> dict:
     """Each bucket holds the same figures as `/uptime` over it; the last bucket ends now. Without `unit`, the
     cameras you may see, together. The cameras (their units, open tails, service periods) come from the live model
-    (services/api/live.py), brought up to the same snapshot as the stored history the buckets read — once for the
-    24 or 30 buckets, not once a bucket."""
+    (services/api/live.py), brought up to the same snapshot as the stored history the buckets read; the stored
+    part of every bucket from the day and hour rollups, read once, by the keys of those cameras (a camera's key
+    decides both its unit and whether you may read it)."""
     view = unit_set or settings.unit_set
     names = unit_names(conn, view)
     if unit is not None:
@@ -213,12 +214,12 @@ def uptime_series(
             readable = np.array([principal.can_read_unit(s, c) for s, c, _ in f.keys], dtype=bool)
             picked = picked[readable[f.key[picked]]] if len(f.keys) else picked[:0]
         whole = unit is None and principal.units is None
-        ids = None if whole else f.ids[picked].tolist()
-        cameras = f if whole else f.subset(picked)
-        for start, end in camera_state.series_buckets(now, window, settings.tz):
-            per_unit = camera_state.unit_uptime(
-                conn, start, end, view_set=view, camera_ids=ids, tz=settings.tz, cameras=cameras
-            ).seconds
-            seconds = uptime.sum_seconds(per_unit.values())
+        keys = None if whole else {f.keys[k] for k in np.unique(f.key[picked]).tolist()}
+        buckets = camera_state.series_buckets(now, window, settings.tz)
+        results = camera_state.unit_uptime_each(
+            conn, buckets, view_set=view, tz=settings.tz, cameras=f if whole else f.subset(picked), keys=keys
+        )
+        for (start, end), result in zip(buckets, results, strict=True):
+            seconds = uptime.sum_seconds(result.seconds.values())
             items.append({"from": start.isoformat(), "to": end.isoformat(), **seconds_item(seconds)})
     return {"window": window, "unit_set": view, "unit_code": unit, "as_of": now.isoformat(), "items": items}

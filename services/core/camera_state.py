@@ -11,7 +11,7 @@ xác định đơn vị" (not attributable, SPEC §3), never guessed.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, tzinfo
 from typing import Any
@@ -246,30 +246,70 @@ def unit_uptime(
 ) -> UnitUptime:
     """Per unit of the view over [start, end): the same figures as summing `window_seconds` over a unit's
     cameras, without per-camera objects: the stored part summed per unit (`camera_ids` None: every camera, from
-    the day rollup `uptime_days`, which reads whole keys; else per interval in SQL), the open tails and service
+    the day and hour rollups, which read whole keys; else per interval in SQL), the open tails and service
     periods of all cameras at once on arrays (`cameras`: the same cameras, already fetched)."""
-    totals: dict[str | None, dict[State, float]] = defaultdict(lambda: dict.fromkeys(uptime.STATES, 0.0))
-    counts: dict[str | None, int] = defaultdict(int)
-    if camera_ids is None:
-        unit_of = uptime_days.key_units(conn, view_set)
-        for key, per_state in uptime_days.key_seconds(conn, start, end).items():
-            for state, m in per_state.items():
-                totals[unit_of.get(key)][state] += m / 1e6  # type: ignore[index]
-    else:
-        params = {"view": view_set, "ids": camera_ids, "a": start, "b": end}
-        with conn.cursor(row_factory=tuple_row) as cur:
-            for code, state, total in cur.execute(_UNIT_SECONDS, params, prepare=False):
-                totals[code][state] += total
     f = cameras if cameras is not None else fleet(conn, view_set=view_set, camera_ids=camera_ids)
+    if camera_ids is None:
+        return unit_uptime_each(conn, [(start, end)], view_set=view_set, tz=tz, cameras=f)[0]
+    stored: dict[str | None, dict[State, float]] = defaultdict(lambda: dict.fromkeys(uptime.STATES, 0.0))
+    params = {"view": view_set, "ids": camera_ids, "a": start, "b": end}
+    with conn.cursor(row_factory=tuple_row) as cur:
+        for code, state, total in cur.execute(_UNIT_SECONDS, params, prepare=False):
+            stored[code][state] += total
+    return _with_live_part(conn, stored, f, start, end, view_set=view_set, camera_ids=camera_ids, tz=tz)
+
+
+def unit_uptime_each(
+    conn: DbConn,
+    windows: list[tuple[datetime, datetime]],
+    *,
+    view_set: str,
+    tz: tzinfo,
+    cameras: Fleet,
+    keys: Collection[uptime_days.Key] | None = None,
+) -> list[UnitUptime]:
+    """`unit_uptime` of each window for the cameras whose key is in `keys` (None: every camera) — `cameras` must
+    be exactly those — the stored part of all windows read from the rollups at once."""
+    unit_of = uptime_days.key_units(conn, view_set)
+    ids = None if keys is None else cameras.ids.tolist()
+    out = []
+    for (start, end), per_key in zip(windows, uptime_days.key_seconds_each(conn, windows, keys), strict=True):
+        stored: dict[str | None, dict[State, float]] = defaultdict(lambda: dict.fromkeys(uptime.STATES, 0.0))
+        for key, per_state in per_key.items():
+            for state, m in per_state.items():
+                stored[unit_of.get(key)][state] += m / 1e6  # type: ignore[index]
+        out.append(_with_live_part(conn, stored, cameras, start, end, view_set=view_set, camera_ids=ids, tz=tz))
+    return out
+
+
+def _with_live_part(
+    conn: DbConn,
+    stored: dict[str | None, dict[State, float]],
+    f: Fleet,
+    start: datetime,
+    end: datetime,
+    *,
+    view_set: str,
+    camera_ids: list[str] | None,
+    tz: tzinfo,
+) -> UnitUptime:
+    """The stored seconds per unit completed: the open tails, unknown for the rest of each camera's service in the
+    window, cameras counted, and maintenance overlaid."""
+    totals: dict[str | None, dict[State, float]] = defaultdict(lambda: dict.fromkeys(uptime.STATES, 0.0))
+    totals.update(stored)
+    counts: dict[str | None, int] = defaultdict(int)
     lo = np.maximum(micros(start), f.installed)
     hi = np.minimum(micros(end), f.retired)
     serving = hi > lo
     in_state, down = uptime.tail_micros(f.last, f.watermark, f.interval, f.grace, lo, hi)
-    per_unit = np.zeros((len(f.codes), 5), dtype=np.int64)  # cameras, window, up, degraded, down
-    np.add.at(per_unit[:, 0], f.unit, serving)
-    np.add.at(per_unit[:, 1], f.unit, np.where(serving, hi - lo, 0))
-    np.add.at(per_unit, (f.unit, 2 + f.last_state), in_state)
-    np.add.at(per_unit[:, 4], f.unit, down)
+    columns = [  # cameras, window, up, degraded, down
+        serving,
+        np.where(serving, hi - lo, 0),
+        np.where(f.last_state == 0, in_state, 0),
+        np.where(f.last_state == 1, in_state, 0),
+        np.where(f.last_state == 2, in_state, 0) + down,
+    ]
+    per_unit = _sums_by(f.unit, len(f.codes), np.stack(columns, axis=1).astype(np.int64))
     for code, (n, window, up, degraded, down_) in zip(f.codes, per_unit.tolist(), strict=True):
         if n:
             counts[code] += n
@@ -294,6 +334,16 @@ def unit_uptime(
                 for state in uptime.STATES:
                     bucket[state] += overlaid[c.camera_id][state] - plain[c.camera_id][state]
     return UnitUptime(dict(totals), dict(counts))
+
+
+def _sums_by(group: np.ndarray, groups: int, values: np.ndarray) -> np.ndarray:
+    """Rows of `values` summed per `group`, exactly (int64). Cheap for the fleet's arrays, whose cameras come in runs
+    of one key (so of one unit): one sum per run, then the runs added up."""
+    out = np.zeros((groups, values.shape[1]), dtype=np.int64)
+    if len(group):
+        first = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+        np.add.at(out, group[first], np.add.reduceat(values, first, axis=0))
+    return out
 
 
 def regroup(result: UnitUptime, group_of: Mapping[str, str | None]) -> UnitUptime:

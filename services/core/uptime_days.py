@@ -1,20 +1,23 @@
-"""The day rollup (migration 0014): stored seconds per local day, camera key and state, for reading long windows
-of many cameras without reading every interval.
+"""The day and hour rollups (migrations 0014, 0018): stored seconds per local day — and per UTC hour, for recent
+time — per camera key and state, for reading long windows of many cameras without reading every interval.
 
 A camera's key is (unit_set, unit_code, successor_code): what decides its unit in every set (`unit_key_views`).
-Triggers keep `uptime_days` + `uptime_day_changes` equal to the stored intervals of the cameras that hold each key
-now; `compact` folds the changes in. `key_seconds` sums a window: the local days wholly inside it from the rollup,
-the rest from `camera_intervals` — a part-day piece either directly or, when it is most of its day, as the day
-less its complement (a window ending now: the day less [now, midnight), where nothing is stored yet).
+Triggers keep `uptime_days` + `uptime_day_changes` and `uptime_hours` + `uptime_hour_changes` equal to the stored
+intervals of the cameras that hold each key now; `compact` folds the changes in and moves the hours' horizon.
+`key_seconds` sums a window: the local days wholly inside it from the day rollup; the rest of a day, when its
+hours are kept, as whole hours from the hour rollup and what is left of its first and last hour from
+`camera_intervals` — a piece either directly or, when it is most of its hour (or day), as the hour (day) less its
+complement (a window ending now: the hour less [now, the next hour), where nothing is stored yet).
 Microseconds, in integers, so that sums and the changes that undo each other stay exact.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from psycopg.rows import tuple_row
@@ -27,17 +30,29 @@ Key = tuple[str, str, str]  # unit_set, unit_code, successor_code ('' when none)
 _COMPACT_LOCK = (7371, 0)
 
 
+HOUR = timedelta(hours=1)
+HOURS_KEPT = timedelta(days=35)  # how far back the hour rollup reaches: a month's part-days, and then some
+# Readers use hours from a day after the kept horizon: the fold moves the horizon (and deletes what falls behind
+# it) while readers run, and a reader would have to stall a day between reading the horizon and the hours to miss
+# any.
+_HORIZON_MARGIN = timedelta(days=1)
+
+
 @dataclass(frozen=True)
 class Pieces:
-    """A window as whole rollup days and signed raw pieces: seconds = Σ days + Σ sign × raw(lo, hi)."""
+    """A window as whole rollup days and hours and signed raw pieces:
+    seconds = Σ days + Σ hours + Σ sign × raw(lo, hi)."""
 
     days: tuple[date, ...]
     raw: tuple[tuple[datetime, datetime, int], ...]
+    hours: tuple[datetime, ...] = ()
 
 
-def pieces(start: datetime, end: datetime, tz: ZoneInfo) -> Pieces:
-    """Cut [start, end) at local midnights of `tz`. Pure."""
+def pieces(start: datetime, end: datetime, tz: ZoneInfo, hours_from: datetime | None = None) -> Pieces:
+    """Cut [start, end) at local midnights of `tz`, and a part-day from `hours_from` on (a whole UTC hour) at UTC
+    hours. Pure."""
     days: list[date] = []
+    hours: list[datetime] = []
     raw: list[tuple[datetime, datetime, int]] = []
     day = start.astimezone(tz).date()
     while True:
@@ -48,13 +63,40 @@ def pieces(start: datetime, end: datetime, tz: ZoneInfo) -> Pieces:
         a, b = max(start, lo), min(end, hi)
         if (a, b) == (lo, hi):
             days.append(day)
-        elif 2 * (b - a) > hi - lo:  # most of the day: the day less what lies outside
-            days.append(day)
-            raw.extend((x, y, -1) for x, y in ((lo, a), (b, hi)) if y > x)
+        elif hours_from is not None and a >= hours_from:
+            _cut_hours(a, b, hours, raw)
         else:
-            raw.append((a, b, 1))
+            _whole_less_rest(lo, hi, a, b, raw, days.append, day)
         day += timedelta(days=1)
-    return Pieces(tuple(days), tuple(raw))
+    return Pieces(tuple(days), tuple(raw), tuple(hours))
+
+
+def _cut_hours(a: datetime, b: datetime, hours: list[datetime], raw: list) -> None:
+    """[a, b) as the whole UTC hours inside it and what is left at either end."""
+    first, last = _hour_of(a - timedelta(microseconds=1)) + HOUR, _hour_of(b)
+    if first > last:  # within one hour
+        edges = [(a, b)]
+    else:
+        hours.extend(first + k * HOUR for k in range((last - first) // HOUR))
+        edges = [(a, first), (last, b)]
+    for x, y in edges:
+        if y > x:
+            top = _hour_of(x)
+            _whole_less_rest(top, top + HOUR, x, y, raw, hours.append, top)
+
+
+def _whole_less_rest(lo: datetime, hi: datetime, a: datetime, b: datetime, raw: list, whole, key) -> None:
+    """[a, b) inside [lo, hi): most of it as the whole less what lies outside (little to read when that is the time
+    after now), else itself."""
+    if 2 * (b - a) > hi - lo:
+        whole(key)
+        raw.extend((x, y, -1) for x, y in ((lo, a), (b, hi)) if y > x)
+    else:
+        raw.append((a, b, 1))
+
+
+def _hour_of(t: datetime) -> datetime:
+    return t.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def zone(conn: DbConn) -> ZoneInfo:
@@ -72,28 +114,68 @@ def set_zone(conn: DbConn, tz: str) -> bool:
 
 
 _FOLD = """
-WITH moved AS (DELETE FROM uptime_day_changes RETURNING day, unit_set, unit_code, successor_code, state, micros)
-INSERT INTO uptime_days AS d (day, unit_set, unit_code, successor_code, state, micros)
-SELECT day, unit_set, unit_code, successor_code, state, sum(micros)::bigint FROM moved GROUP BY 1, 2, 3, 4, 5
-ON CONFLICT (day, unit_set, unit_code, successor_code, state) DO UPDATE SET micros = d.micros + EXCLUDED.micros
+WITH moved AS (DELETE FROM uptime_{unit}_changes RETURNING {unit}, unit_set, unit_code, successor_code, state, micros)
+INSERT INTO uptime_{unit}s AS d ({unit}, unit_set, unit_code, successor_code, state, micros)
+SELECT {unit}, unit_set, unit_code, successor_code, state, sum(micros)::bigint FROM moved GROUP BY 1, 2, 3, 4, 5
+ON CONFLICT ({unit}, unit_set, unit_code, successor_code, state) DO UPDATE SET micros = d.micros + EXCLUDED.micros
+"""
+
+# Hours behind the horizon go; the horizon moves to the start of the hour HOURS_KEPT before now.
+_PRUNE = """
+WITH moved AS (
+    UPDATE uptime_hours_kept SET since = date_trunc('hour', now() - %(kept)s, 'UTC')
+    WHERE since < date_trunc('hour', now() - %(kept)s, 'UTC') RETURNING since
+), gone AS (DELETE FROM uptime_hours WHERE hour < (SELECT since FROM moved))
+DELETE FROM uptime_hour_changes WHERE hour < (SELECT since FROM moved)
 """
 
 
-def compact(conn: DbConn) -> int:
-    """Fold the appended changes into `uptime_days`; skipped while another process folds. Rows written."""
+def compact(conn: DbConn, kept: timedelta = HOURS_KEPT) -> int:
+    """Fold the appended changes into `uptime_days` and `uptime_hours`, and let go of hours older than `kept`;
+    skipped while another process folds. Rows written."""
     with conn.transaction():
         if not one_row(conn, "SELECT pg_try_advisory_xact_lock(%s, %s) AS ok", _COMPACT_LOCK)["ok"]:
             return 0
-        return conn.execute(_FOLD).rowcount
+        written = sum(conn.execute(_FOLD.format(unit=unit)).rowcount for unit in ("day", "hour"))
+        conn.execute(_PRUNE, {"kept": kept})
+        return written
 
 
-_DAYS = """
-SELECT unit_set, unit_code, successor_code, state, sum(micros)::bigint
-FROM (SELECT unit_set, unit_code, successor_code, state, micros FROM uptime_days WHERE day = ANY(%(days)s)
+def hours_since(conn: DbConn) -> datetime:
+    """From when the hour rollup is whole (the kept horizon)."""
+    return one_row(conn, "SELECT since FROM uptime_hours_kept")["since"]
+
+
+def keep_hours_since(conn: DbConn, since: datetime) -> None:
+    """Keep hours from `since` (an earlier time rebuilds them from the intervals; a later one only lets go)."""
+    since = _hour_of(since)
+    with conn.transaction():
+        before = one_row(conn, "SELECT since FROM uptime_hours_kept FOR UPDATE")["since"]
+        conn.execute("UPDATE uptime_hours_kept SET since = %s", (since,))
+        if since < before:
+            conn.execute("SELECT uptime_hours_rebuild()")
+        else:
+            conn.execute("DELETE FROM uptime_hours WHERE hour < %s", (since,))
+            conn.execute("DELETE FROM uptime_hour_changes WHERE hour < %s", (since,))
+
+
+def _only_keys(unit_set: str, unit_code: str, successor: str) -> str:
+    """A filter on the key (these three columns) by %(keys)s: keys as one text each (NULL: every key)."""
+    return f"(%(keys)s::text[] IS NULL OR concat_ws(chr(31), {unit_set}, {unit_code}, {successor}) = ANY(%(keys)s))"
+
+
+_ONLY_KEYS = _only_keys("unit_set", "unit_code", "successor_code")
+
+# Whole days, or whole hours, of the rollup and its changes not yet folded, per day (hour).
+_ROLLED = f"""
+SELECT {{unit}}, unit_set, unit_code, successor_code, state, sum(micros)::bigint
+FROM (SELECT {{unit}}, unit_set, unit_code, successor_code, state, micros FROM uptime_{{unit}}s
+      WHERE {{unit}} = ANY(%(at)s) AND {_ONLY_KEYS}
       UNION ALL
-      SELECT unit_set, unit_code, successor_code, state, micros FROM uptime_day_changes WHERE day = ANY(%(days)s)) d
-GROUP BY 1, 2, 3, 4
-"""
+      SELECT {{unit}}, unit_set, unit_code, successor_code, state, micros FROM uptime_{{unit}}_changes
+      WHERE {{unit}} = ANY(%(at)s) AND {_ONLY_KEYS}) d
+GROUP BY 1, 2, 3, 4, 5
+"""  # noqa: S608 - constant expressions
 
 _MICROS = "(extract(epoch FROM least(i.end_ts, p.hi) - greatest(i.start_ts, p.lo)) * 1000000)"
 
@@ -106,39 +188,86 @@ FROM camera_intervals i
 JOIN cameras c ON c.camera_id = i.camera_id
 CROSS JOIN (SELECT %(lo)s::timestamptz AS lo, %(hi)s::timestamptz AS hi) AS p
 WHERE i.end_ts > %(lo)s AND i.start_ts < %(hi)s
+  AND {_only_keys("c.unit_set", "c.unit_code", "coalesce(c.successor_unit_code, '')")}
 GROUP BY 1, 2, 3, 4
 """  # noqa: S608 - a constant expression
 
-# What the rollup counts that a figure must not: stored time of a camera before its installation or after its
-# retirement (the two pieces are disjoint and cover the window when it was never in service).
+# What the rollups count that a figure must not, for each window (numbered from 1): stored time of a camera before
+# its installation or after its retirement (the two pieces are disjoint and cover the window when it was never in
+# service). The cameras are picked first, by the indexes on installed_at and retired_at with the bounds of all the
+# windows (joined to the windows directly, the planner read every camera once per window).
 _OUTSIDE_SERVICE = f"""
-SELECT c.unit_set, c.unit_code, coalesce(c.successor_unit_code, ''), i.state, sum({_MICROS})::bigint
-FROM cameras c
+WITH c AS MATERIALIZED (
+    SELECT camera_id, unit_set, unit_code, successor_unit_code, installed_at, retired_at FROM cameras
+    WHERE (installed_at > %(first)s OR retired_at < %(last)s)
+      AND {_only_keys("unit_set", "unit_code", "coalesce(successor_unit_code, '')")}
+)
+SELECT w.n, c.unit_set, c.unit_code, coalesce(c.successor_unit_code, ''), i.state, sum({_MICROS})::bigint
+FROM c
+JOIN unnest(%(a)s::timestamptz[], %(b)s::timestamptz[]) WITH ORDINALITY AS w(a, b, n)
+  ON c.installed_at > w.a OR c.retired_at < w.b
 CROSS JOIN LATERAL (VALUES
-    (%(a)s::timestamptz, least(%(b)s::timestamptz, coalesce(c.installed_at, %(a)s))),
-    (greatest(%(a)s::timestamptz, coalesce(c.retired_at, %(b)s), c.installed_at), %(b)s::timestamptz)) AS p(lo, hi)
+    (w.a, least(w.b, coalesce(c.installed_at, w.a))),
+    (greatest(w.a, coalesce(c.retired_at, w.b), c.installed_at), w.b)) AS p(lo, hi)
 JOIN camera_intervals i ON i.camera_id = c.camera_id AND i.end_ts > p.lo AND i.start_ts < p.hi
-WHERE (c.installed_at > %(a)s OR c.retired_at < %(b)s) AND p.hi > p.lo
-GROUP BY 1, 2, 3, 4
+WHERE p.hi > p.lo
+GROUP BY 1, 2, 3, 4, 5
 """  # noqa: S608 - a constant expression
+
+Row = tuple[str, str, str, str, int]  # unit_set, unit_code, successor_code, state, micros
 
 
 def key_seconds(conn: DbConn, start: datetime, end: datetime) -> dict[Key, dict[str, int]]:
     """Stored microseconds per camera key and state over [start, end), each camera within its service period:
     the same as summing every camera's intervals clipped to the window and to its service."""
-    cut = pieces(start, end, zone(conn))
-    out: dict[Key, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    return key_seconds_each(conn, [(start, end)])[0]
 
-    def add(rows: Iterable[tuple[str, str, str, str, int]], sign: int = 1) -> None:
+
+def key_seconds_each(
+    conn: DbConn, windows: list[tuple[datetime, datetime]], keys: Collection[Key] | None = None
+) -> list[dict[Key, dict[str, int]]]:
+    """`key_seconds` of each window, the rollups read once for all of them (a chart's buckets); only the keys in
+    `keys` (None: all)."""
+    only = None if keys is None else sorted(chr(31).join(key) for key in keys)
+    tz = zone(conn)
+    hours_from = hours_since(conn) + _HORIZON_MARGIN
+    cuts = [pieces(a, b, tz, hours_from) for a, b in windows]
+    by_day: dict[Any, list[Row]] = defaultdict(list)
+    by_hour: dict[Any, list[Row]] = defaultdict(list)
+    by_raw: dict[tuple[datetime, datetime], list[Row]] = {}
+    outside: dict[int, list[Row]] = defaultdict(list)
+    with conn.cursor(row_factory=tuple_row) as cur:
+        for unit, at, into in (
+            ("day", {d for c in cuts for d in c.days}, by_day),
+            ("hour", {h for c in cuts for h in c.hours}, by_hour),
+        ):
+            if at:
+                for when, *row in cur.execute(
+                    _ROLLED.format(unit=unit), {"at": sorted(at), "keys": only}, prepare=False
+                ):
+                    into[when].append(tuple(row))  # type: ignore[arg-type]
+        for lo, hi in sorted({(lo, hi) for c in cuts for lo, hi, _ in c.raw}):
+            by_raw[(lo, hi)] = cur.execute(_RAW, {"lo": lo, "hi": hi, "keys": only}, prepare=False).fetchall()
+        starts, ends = [a for a, _ in windows], [b for _, b in windows]
+        params = {"a": starts, "b": ends, "first": min(starts), "last": max(ends), "keys": only}
+        for n, *row in cur.execute(_OUTSIDE_SERVICE, params, prepare=False):
+            outside[n - 1].append(tuple(row))  # type: ignore[arg-type]
+    return [
+        _summed(
+            [(by_day[d], 1) for d in cut.days]
+            + [(by_hour[h], 1) for h in cut.hours]
+            + [(by_raw[(lo, hi)], sign) for lo, hi, sign in cut.raw]
+            + [(outside[k], -1)]
+        )
+        for k, cut in enumerate(cuts)
+    ]
+
+
+def _summed(parts: Iterable[tuple[Iterable[Row], int]]) -> dict[Key, dict[str, int]]:
+    out: dict[Key, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for rows, sign in parts:
         for unit_set, unit_code, successor, state, micros in rows:
             out[(unit_set, unit_code, successor)][state] += sign * micros
-
-    with conn.cursor(row_factory=tuple_row) as cur:
-        if cut.days:
-            add(cur.execute(_DAYS, {"days": list(cut.days)}, prepare=False))
-        for lo, hi, sign in cut.raw:
-            add(cur.execute(_RAW, {"lo": lo, "hi": hi}, prepare=False), sign)
-        add(cur.execute(_OUTSIDE_SERVICE, {"a": start, "b": end}, prepare=False), sign=-1)
     # keys whose cameras all moved away keep rows that sum to zero: not a figure
     return {key: {s: m for s, m in per.items() if m} for key, per in out.items() if any(per.values())}
 

@@ -1,4 +1,5 @@
-"""The day rollup (migration 0014) against the stored intervals it summarises, in the real database: random
+"""The day and hour rollups (migrations 0014, 0018) against the stored intervals they summarise, in the real
+database — with the hours kept for all the data, and with none kept (part days read from the intervals): random
 heartbeat streams across several local midnights, delivered out of order with rollups at random moments, cameras
 that change unit or successor midway (their history must move), cameras installed or retired inside the window,
 one deleted — then, for random windows (whole days, part days, most of a day, ending at the last heartbeat),
@@ -70,9 +71,16 @@ def windows(rng: random.Random, last: datetime) -> list[tuple[datetime, datetime
     return out
 
 
+KEEP_ALL = timedelta(days=365 * 30)  # a fold that lets no hour of the tests' 2024 go
+
+
+@pytest.mark.parametrize("hours", ["kept", "none"])
 @pytest.mark.parametrize("seed", range(8))
-def test_day_rollup_equals_the_intervals(conn: psycopg.Connection, seed: int) -> None:
+def test_day_rollup_equals_the_intervals(conn: psycopg.Connection, seed: int, hours: str) -> None:
     rng = random.Random(seed)
+    if hours == "none":
+        uptime_days.keep_hours_since(conn, datetime.now(UTC))
+    kept = KEEP_ALL if hours == "kept" else uptime_days.HOURS_KEPT
     accounts.create_gateway(conn, name="gw", unit_set="2024", unit_codes=UNITS)
     gateway_id = conn.execute("SELECT gateway_id FROM gateways").fetchone()["gateway_id"]
     streams = {f"c{i}": stream(rng, f"c{i}", gateway_id) for i in range(rng.randint(3, 7))}
@@ -94,7 +102,7 @@ def test_day_rollup_equals_the_intervals(conn: psycopg.Connection, seed: int) ->
                 (rng.choice(UNITS), rng.choice([None, None, "15880", "X1"]), rng.choice(cameras)),
             )
         if rng.random() < 0.1:
-            uptime_days.compact(conn)
+            uptime_days.compact(conn, kept)
     rollup_all(conn)
     # updates of every kind: a state changed, an end moved back, a start moved (the writer only moves ends forward)
     some = conn.execute("SELECT camera_id, start_ts FROM camera_intervals ORDER BY camera_id, start_ts").fetchall()
@@ -115,8 +123,11 @@ def test_day_rollup_equals_the_intervals(conn: psycopg.Connection, seed: int) ->
 
     for folded in (False, True):
         if folded:
-            uptime_days.compact(conn)
+            uptime_days.compact(conn, kept)
             assert conn.execute("SELECT count(*) AS n FROM uptime_day_changes").fetchone()["n"] == 0
+            assert conn.execute("SELECT count(*) AS n FROM uptime_hour_changes").fetchone()["n"] == 0
+            in_hours = conn.execute("SELECT count(*) AS n FROM uptime_hours").fetchone()["n"]
+            assert (in_hours > 0) == (hours == "kept")
         for a, b in windows(rng, last):
             assert nonzero(uptime_days.key_seconds(conn, a, b)) == clipped_by_key(conn, a, b), (seed, folded, a, b)
             every = camera_state.unit_uptime(conn, a, b, view_set="2024", camera_ids=None, tz=uptime_days.zone(conn))
@@ -146,3 +157,27 @@ def test_a_new_zone_rebuilds_the_days(conn: psycopg.Connection) -> None:
         )
     finally:
         uptime_days.set_zone(conn, "Asia/Ho_Chi_Minh")
+
+
+def test_hours_behind_the_horizon_go_and_come_back(conn: psycopg.Connection) -> None:
+    """The fold lets go of hours older than it keeps (and readers then read those part days from the intervals,
+    exactly); keeping hours from earlier again rebuilds them from the intervals."""
+    accounts.create_gateway(conn, name="gw", unit_set="2024", unit_codes=UNITS)
+    gateway_id = conn.execute("SELECT gateway_id FROM gateways").fetchone()["gateway_id"]
+    write_batch(conn, stream(random.Random(5), "c1", gateway_id))
+    rollup_all(conn)
+    a, b = T0 + timedelta(hours=1, minutes=17), T0 + timedelta(hours=9, minutes=3)
+    expected = clipped_by_key(conn, a, b)
+    uptime_days.compact(conn, KEEP_ALL)
+    before = conn.execute("SELECT count(*) AS n FROM uptime_hours").fetchone()["n"]
+    assert before > 0
+    assert nonzero(uptime_days.key_seconds(conn, a, b)) == expected
+
+    uptime_days.compact(conn)  # the default: 35 days before the database's now, long after 2024
+    assert uptime_days.hours_since(conn) > datetime.now(UTC) - uptime_days.HOURS_KEPT - timedelta(hours=1)
+    assert conn.execute("SELECT count(*) AS n FROM uptime_hours").fetchone()["n"] == 0
+    assert nonzero(uptime_days.key_seconds(conn, a, b)) == expected
+
+    uptime_days.keep_hours_since(conn, T0 - timedelta(days=1))
+    assert conn.execute("SELECT count(*) AS n FROM uptime_hours").fetchone()["n"] == before
+    assert nonzero(uptime_days.key_seconds(conn, a, b)) == expected
