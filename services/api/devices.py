@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 
-from services.api.deps import AppSettings, Conn, Reader, require_unit
+from services.api.deps import AppSettings, Conn, Reader, conditional, require_unit
 from services.api.uptime import UnitSetParam
 from services.core.devices import list_devices
 from services.core.units import load_mapping
@@ -22,11 +22,12 @@ router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
 @router.get("", summary="Devices (cameras, NVRs, camera clouds) with their connection state")
 def get_devices(
     principal: Reader,
+    request: Request,
     conn: Conn,
     settings: AppSettings,
     unit: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,32}$", description="unit code in unit_set")] = None,
     unit_set: UnitSetParam = None,
-) -> dict:
+) -> Response:
     view = unit_set or settings.unit_set
     if unit is not None:
         require_unit(principal, view, unit)
@@ -56,4 +57,4 @@ def get_devices(
                 "channels": [{"channel": k, "camera_id": v} for k, v in sorted(d["channels"].items())],
             }
         )
-    return {"unit_set": view, "items": items}
+    return conditional(request, {"unit_set": view, "items": items})

@@ -7,9 +7,9 @@ import re
 from datetime import date, timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
-from services.api.deps import AppSettings, Conn, Now, ReadConn, Reader, require_unit
+from services.api.deps import AppSettings, Conn, Now, ReadConn, Reader, conditional, require_unit
 from services.api.uptime import UnitSetParam, group_header, readable_groups, unit_names
 from services.core import engagement
 from services.core.auth import Principal
@@ -56,13 +56,14 @@ def _scope(conn: Conn, principal: Principal, view: str, unit: str | None) -> tup
 @router.get("", summary="Engagement per unit and for the district in one month (SPEC §8)")
 def month_engagement(
     principal: Reader,
+    request: Request,
     conn: ReadConn,
     settings: AppSettings,
     now: Now,
     month: MonthParam = None,
     unit_set: UnitSetParam = None,
     group_by: Literal["unit", "district", "province"] = "unit",
-) -> dict:
+) -> Response:
     """`group_by=district|province`: items are former districts (the 2025 set: each unit's former district) or the
     province, each with the distinct subjects of its units (`engagement.group_figures`); listed only to a principal
     who may read every unit of the group."""
@@ -84,7 +85,7 @@ def month_engagement(
             {**group_header(code, groups[code].name, group_by, len(members[code])), **per_group[code].as_item()}
             for code in sorted(groups)
         ]
-    return {
+    body = {
         "month": first.strftime("%Y-%m"),
         "unit_set": view,
         "group_by": group_by,
@@ -95,11 +96,13 @@ def month_engagement(
         "district": district.as_item() if principal.units is None else None,
         "items": items,
     }
+    return conditional(request, body)
 
 
 @router.get("/daily", summary="DAU and events per day, and WAU per ISO week, for a unit or the district")
 def daily(
     principal: Reader,
+    request: Request,
     conn: ReadConn,
     settings: AppSettings,
     now: Now,
@@ -107,7 +110,7 @@ def daily(
     to: Annotated[str | None, Query(description="YYYY-MM-DD, exclusive; tomorrow when omitted")] = None,
     unit_set: UnitSetParam = None,
     unit: UnitParam = None,
-) -> dict:
+) -> Response:
     today = now.astimezone(settings.tz).date()
     end = _parse_day(to, "to") if to else today + timedelta(days=1)
     start = _parse_day(from_, "from") if from_ else end - timedelta(days=30)
@@ -117,7 +120,7 @@ def daily(
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"to: at most {MAX_SERIES_DAYS} days")
     view = unit_set or settings.unit_set
     scope = _scope(conn, principal, view, unit)
-    return {
+    body = {
         "from": start.isoformat(),
         "to": end.isoformat(),
         "unit_set": view,
@@ -125,6 +128,7 @@ def daily(
         "items": engagement.daily_series(conn, scope, start, end),
         "weeks": engagement.weekly_active(conn, scope, start, end),
     }
+    return conditional(request, body)
 
 
 @router.get("/features", summary="Events and distinct subjects per event name in a month")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime, time
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from pydantic import BaseModel, Field
 
-from services.api.deps import FREE_TEXT, AdminOnly, AppSettings, Conn, Now, ReadConn, Reader
+from services.api.deps import FREE_TEXT, AdminOnly, AppSettings, Conn, Now, ReadConn, Reader, conditional
 from services.api.uptime import UnitSetParam
 from services.core import maintenance
 from services.core.auth import Principal
@@ -51,13 +51,14 @@ def _names(conn: Conn) -> dict[tuple[str, str], str]:
 @router.get("/incidents", summary="Incidents, newest first (open or resolved; merged ones are left out)")
 def list_incidents(
     principal: Reader,
+    request: Request,
     conn: ReadConn,
     settings: AppSettings,
     status_: Annotated[Literal["open", "resolved"] | None, Query(alias="status")] = None,
     unit: CodeParam = None,
     unit_set: UnitSetParam = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-) -> dict:
+) -> Response:
     view = unit_set or settings.unit_set
     rows = conn.execute(
         """
@@ -70,7 +71,7 @@ def list_incidents(
         {"status": status_, "unit": unit, "view": view, "limit": limit},
     ).fetchall()
     names = _names(conn)
-    return {"items": [_item(r, names) for r in rows if _visible(principal, r)]}
+    return conditional(request, {"items": [_item(r, names) for r in rows if _visible(principal, r)]})
 
 
 class AckIn(BaseModel):

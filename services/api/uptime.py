@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 import numpy as np
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
-from services.api.deps import AppSettings, Conn, Live, Now, ReadConn, Reader, require_unit
+from services.api.deps import AppSettings, Conn, Live, Now, ReadConn, Reader, conditional, require_unit
 from services.api.live import snapshot
 from services.core import camera_state, units, uptime
 from services.core.auth import Principal
@@ -186,6 +186,7 @@ def get_uptime(
 @router.get("/uptime/series", summary="Availability per hour (24h) or per local day (7d, 30d), for a unit or all")
 def uptime_series(
     principal: Reader,
+    request: Request,
     conn: ReadConn,
     live: Live,
     settings: AppSettings,
@@ -193,7 +194,7 @@ def uptime_series(
     window: Literal["24h", "7d", "30d"] = "24h",
     unit: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,32}$", description="all units when omitted")] = None,
     unit_set: UnitSetParam = None,
-) -> dict:
+) -> Response:
     """Each bucket holds the same figures as `/uptime` over it; the last bucket ends now. Without `unit`, the
     cameras you may see, together. The cameras (their units, open tails, service periods) come from the live model
     (services/api/live.py), brought up to the same snapshot as the stored history the buckets read; the stored
@@ -222,4 +223,5 @@ def uptime_series(
         for (start, end), result in zip(buckets, results, strict=True):
             seconds = uptime.sum_seconds(result.seconds.values())
             items.append({"from": start.isoformat(), "to": end.isoformat(), **seconds_item(seconds)})
-    return {"window": window, "unit_set": view, "unit_code": unit, "as_of": now.isoformat(), "items": items}
+    body = {"window": window, "unit_set": view, "unit_code": unit, "as_of": now.isoformat(), "items": items}
+    return conditional(request, body)
