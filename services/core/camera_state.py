@@ -272,13 +272,17 @@ def unit_uptime_each(
     be exactly those — the stored part of all windows read from the rollups at once."""
     unit_of = uptime_days.key_units(conn, view_set)
     ids = None if keys is None else cameras.ids.tolist()
+    planned = maintenance.load_windows(conn)  # once for every window
     out = []
     for (start, end), per_key in zip(windows, uptime_days.key_seconds_each(conn, windows, keys), strict=True):
         stored: dict[str | None, dict[State, float]] = defaultdict(lambda: dict.fromkeys(uptime.STATES, 0.0))
         for key, per_state in per_key.items():
             for state, m in per_state.items():
                 stored[unit_of.get(key)][state] += m / 1e6  # type: ignore[index]
-        out.append(_with_live_part(conn, stored, cameras, start, end, view_set=view_set, camera_ids=ids, tz=tz))
+        whole = _with_live_part(
+            conn, stored, cameras, start, end, view_set=view_set, camera_ids=ids, tz=tz, maintenance_windows=planned
+        )
+        out.append(whole)
     return out
 
 
@@ -292,9 +296,10 @@ def _with_live_part(
     view_set: str,
     camera_ids: list[str] | None,
     tz: tzinfo,
+    maintenance_windows: list[maintenance.Window] | None = None,
 ) -> UnitUptime:
     """The stored seconds per unit completed: the open tails, unknown for the rest of each camera's service in the
-    window, cameras counted, and maintenance overlaid."""
+    window, cameras counted, and maintenance overlaid (`maintenance_windows`: already read)."""
     totals: dict[str | None, dict[State, float]] = defaultdict(lambda: dict.fromkeys(uptime.STATES, 0.0))
     totals.update(stored)
     counts: dict[str | None, int] = defaultdict(int)
@@ -322,7 +327,9 @@ def _with_live_part(
         known = bucket["up"] + bucket["degraded"] + bucket["down"] + bucket["maintenance"]
         bucket["unknown"] = max(0.0, bucket["unknown"] - known)
     # Cameras touched by a maintenance window (few, if any): their share is replaced by the overlaid one.
-    if any(w.intervals(start, end, tz) for w in maintenance.load_windows(conn)):
+    if maintenance_windows is None:
+        maintenance_windows = maintenance.load_windows(conn)
+    if any(w.intervals(start, end, tz) for w in maintenance_windows):
         cams = snapshots(conn, view_set=view_set, camera_ids=camera_ids)
         spans = maintenance_spans(conn, cams, start, end, tz)
         touched = [c for c in cams if c.camera_id in spans]

@@ -14,9 +14,10 @@ Microseconds, in integers, so that sums and the changes that undo each other sta
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -48,9 +49,15 @@ class Pieces:
     hours: tuple[datetime, ...] = ()
 
 
-def pieces(start: datetime, end: datetime, tz: ZoneInfo, hours_from: datetime | None = None) -> Pieces:
+def pieces(
+    start: datetime,
+    end: datetime,
+    tz: ZoneInfo,
+    hours_from: datetime | None = None,
+    stored_until: datetime | None = None,
+) -> Pieces:
     """Cut [start, end) at local midnights of `tz`, and a part-day from `hours_from` on (a whole UTC hour) at UTC
-    hours. Pure."""
+    hours. `stored_until`: when the last stored interval ends, which decides how a remainder is read. Pure."""
     days: list[date] = []
     hours: list[datetime] = []
     raw: list[tuple[datetime, datetime, int]] = []
@@ -64,14 +71,14 @@ def pieces(start: datetime, end: datetime, tz: ZoneInfo, hours_from: datetime | 
         if (a, b) == (lo, hi):
             days.append(day)
         elif hours_from is not None and a >= hours_from:
-            _cut_hours(a, b, hours, raw)
+            _cut_hours(a, b, hours, raw, stored_until)
         else:
-            _whole_less_rest(lo, hi, a, b, raw, days.append, day)
+            _whole_less_rest((lo, hi), (a, b), raw, partial(days.append, day), stored_until)
         day += timedelta(days=1)
     return Pieces(tuple(days), tuple(raw), tuple(hours))
 
 
-def _cut_hours(a: datetime, b: datetime, hours: list[datetime], raw: list) -> None:
+def _cut_hours(a: datetime, b: datetime, hours: list[datetime], raw: list, stored_until: datetime | None) -> None:
     """[a, b) as the whole UTC hours inside it and what is left at either end."""
     first, last = _hour_of(a - timedelta(microseconds=1)) + HOUR, _hour_of(b)
     if first > last:  # within one hour
@@ -82,15 +89,29 @@ def _cut_hours(a: datetime, b: datetime, hours: list[datetime], raw: list) -> No
     for x, y in edges:
         if y > x:
             top = _hour_of(x)
-            _whole_less_rest(top, top + HOUR, x, y, raw, hours.append, top)
+            _whole_less_rest((top, top + HOUR), (x, y), raw, partial(hours.append, top), stored_until)
 
 
-def _whole_less_rest(lo: datetime, hi: datetime, a: datetime, b: datetime, raw: list, whole, key) -> None:
-    """[a, b) inside [lo, hi): most of it as the whole less what lies outside (little to read when that is the time
-    after now), else itself."""
-    if 2 * (b - a) > hi - lo:
-        whole(key)
-        raw.extend((x, y, -1) for x, y in ((lo, a), (b, hi)) if y > x)
+def _whole_less_rest(
+    whole: tuple[datetime, datetime],
+    part: tuple[datetime, datetime],
+    raw: list,
+    take_whole: Callable[[], None],
+    stored_until: datetime | None,
+) -> None:
+    """`part` of `whole` (a day or an hour) either as itself or as the whole less the rest, whichever reads fewer
+    intervals. A piece of the past reads every camera whose interval spans it — about the fleet, however short the
+    piece — and one that begins after the last stored end reads next to nothing: so a window ending now is the
+    whole less [now, its end). Else (or unknown) the shorter."""
+    (lo, hi), (a, b) = whole, part
+    rest = [(x, y) for x, y in ((lo, a), (b, hi)) if y > x]
+    by_rest = 2 * (b - a) > hi - lo
+    if stored_until is not None:
+        costly = sum(x < stored_until for x, _ in rest), int(a < stored_until)
+        by_rest = costly[0] < costly[1] or (costly[0] == costly[1] and by_rest)
+    if by_rest:
+        take_whole()
+        raw.extend((x, y, -1) for x, y in rest)
     else:
         raw.append((a, b, 1))
 
@@ -157,6 +178,10 @@ def keep_hours_since(conn: DbConn, since: datetime) -> None:
         else:
             conn.execute("DELETE FROM uptime_hours WHERE hour < %s", (since,))
             conn.execute("DELETE FROM uptime_hour_changes WHERE hour < %s", (since,))
+
+
+# Where the kept hours begin, and the last stored end (the index on end_ts: one row).
+_BOUNDS = "SELECT since, (SELECT max(end_ts) FROM camera_intervals) AS stored_until FROM uptime_hours_kept"
 
 
 def _only_keys(unit_set: str, unit_code: str, successor: str) -> str:
@@ -230,8 +255,8 @@ def key_seconds_each(
     `keys` (None: all)."""
     only = None if keys is None else sorted(chr(31).join(key) for key in keys)
     tz = zone(conn)
-    hours_from = hours_since(conn) + _HORIZON_MARGIN
-    cuts = [pieces(a, b, tz, hours_from) for a, b in windows]
+    bounds = one_row(conn, _BOUNDS)
+    cuts = [pieces(a, b, tz, bounds["since"] + _HORIZON_MARGIN, bounds["stored_until"]) for a, b in windows]
     by_day: dict[Any, list[Row]] = defaultdict(list)
     by_hour: dict[Any, list[Row]] = defaultdict(list)
     by_raw: dict[tuple[datetime, datetime], list[Row]] = {}

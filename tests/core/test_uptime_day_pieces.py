@@ -28,13 +28,15 @@ def weight(at: datetime, cut, tz: ZoneInfo) -> int:
     st.sampled_from(ZONES),
     st.lists(st.integers(-86400, 10 * 86400), min_size=1, max_size=30),
     st.sampled_from([None, 0, 2 * 86400, 20 * 86400]),
+    st.one_of(st.none(), st.integers(-86400, 10 * 86400)),
 )
 def test_pieces_cover_the_window_once(
-    start_s: int, length_s: int, tz: ZoneInfo, probes: list[int], kept_s: int | None
+    start_s: int, length_s: int, tz: ZoneInfo, probes: list[int], kept_s: int | None, stored_s: int | None
 ) -> None:
     start = T0 + timedelta(seconds=start_s)
     end = start + timedelta(seconds=length_s)
-    cut = pieces(start, end, tz, None if kept_s is None else T0 + timedelta(seconds=kept_s))
+    stored_until = None if stored_s is None else T0 + timedelta(seconds=stored_s)
+    cut = pieces(start, end, tz, None if kept_s is None else T0 + timedelta(seconds=kept_s), stored_until)
     assert len(set(cut.hours)) == len(cut.hours)
     assert all(h >= T0 + timedelta(seconds=kept_s or 0) for h in cut.hours)
     for p in [*probes, start_s, start_s + length_s - 1, start_s + length_s]:
@@ -66,3 +68,17 @@ def test_today_is_its_hours_and_the_current_hour_less_the_rest() -> None:
     assert today.raw == ((now, datetime(2026, 10, 31, 22, tzinfo=tz), -1),)
     early = pieces(midnight, now, tz, hours_from=midnight + timedelta(hours=1))  # not kept that far back
     assert early.hours == () and early.days == (now.date(),)
+
+
+def test_a_window_ending_now_reads_only_after_now() -> None:
+    """Early in an hour (or a day), the part so far is still read as the whole less [now, its end) when nothing is
+    stored after now: any piece of the past reads about the whole fleet, however short."""
+    tz = ZoneInfo("Asia/Ho_Chi_Minh")
+    now = datetime(2026, 10, 31, 21, 5, tzinfo=tz)
+    hour = datetime(2026, 10, 31, 21, tzinfo=tz)
+    cut = pieces(hour, now, tz, hours_from=hour - timedelta(days=3), stored_until=now - timedelta(seconds=20))
+    assert cut.hours == (hour,) and cut.raw == ((now, hour + timedelta(hours=1), -1),)
+    assert pieces(hour, now, tz, hours_from=hour - timedelta(days=3)).raw == ((hour, now, 1),)  # unknown: shorter
+    morning = datetime(2026, 10, 31, 3, tzinfo=tz)
+    day = pieces(morning.replace(hour=0), morning, tz, stored_until=morning)
+    assert day.days == (morning.date(),) and day.raw == ((morning, datetime(2026, 11, 1, tzinfo=tz), -1),)
