@@ -6,6 +6,7 @@ too, shared by the API's auth dependency and anything else that authenticates op
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from functools import cache
 
@@ -170,38 +171,66 @@ def create_api_token(conn: DbConn, *, username: str, label: str = "") -> str:
     return token
 
 
+# Who may see what, joined in one read with the session or token that authenticates a request: the operator, its
+# units, and the registry version (migration 0017), which units and mappings bump when they change (with the
+# row's xmin: a number that a rolled-back change used is used again by the next one).
+_WHO = """
+SELECT o.operator_id, o.username, o.role, o.district_code,
+       ARRAY(SELECT ARRAY[u.unit_set, u.unit_code] FROM operator_units u WHERE u.operator_id = o.operator_id) AS held,
+       (SELECT version || '/' || xmin FROM live_registry) AS registry
+"""
+
+
+class _Scopes:
+    """The units each scoped operator may see (`auth.visible_units` over every mapping), kept for one database and
+    registry version: resolved on the first request after units or mappings change, not on every request (units
+    imported later are still covered at once). Rebuilt, not grown, when the version moves."""
+
+    def __init__(self) -> None:
+        self._at: tuple = ()
+        self._units: dict[tuple, frozenset[auth.UnitKey]] = {}
+        self._lock = threading.Lock()
+
+    def units(self, conn: DbConn, row: dict) -> frozenset[auth.UnitKey]:
+        at = (conn.info.host, conn.info.port, conn.info.dbname, row["registry"])
+        whose = (row["role"], row["district_code"]) if row["role"] == "district" else tuple(map(tuple, row["held"]))
+        with self._lock:
+            if self._at != at:
+                self._at, self._units = at, {}
+            if (found := self._units.get(whose)) is not None:
+                return found
+        if row["role"] == "district":
+            held = district_units(conn, row["district_code"])
+        else:
+            held = [(unit_set, code) for unit_set, code in row["held"]]
+        visible = auth.visible_units(held, load_mapping(conn))
+        with self._lock:
+            if self._at == at:
+                self._units[whose] = visible
+        return visible
+
+
+_SCOPES = _Scopes()
+
+
 def _principal(conn: DbConn, row: dict) -> auth.Principal:
     operator_id, username, role = row["operator_id"], row["username"], row["role"]
     if role not in auth.SCOPED_ROLES:
         return auth.Principal(operator_id, username, role, None)
-    if role == "district":
-        # Resolved on every authentication, like the mapping below: units imported later are covered at once.
-        held = district_units(conn, row["district_code"])
-    else:
-        held = [
-            (r["unit_set"], r["unit_code"])
-            for r in conn.execute(
-                "SELECT unit_set, unit_code FROM operator_units WHERE operator_id = %s", (operator_id,)
-            )
-        ]
-    return auth.Principal(operator_id, username, role, auth.visible_units(held, load_mapping(conn)))
+    return auth.Principal(operator_id, username, role, _SCOPES.units(conn, row))
 
 
 def principal_for_token(conn: DbConn, token: str) -> auth.Principal | None:
     row = conn.execute(
-        "SELECT t.token_id, o.operator_id, o.username, o.role, o.district_code"
+        f"{_WHO}, t.token_id, t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute' AS stale"
         " FROM api_tokens t JOIN operators o USING (operator_id)"
         " WHERE t.token_hash = %s AND t.revoked_at IS NULL AND o.disabled_at IS NULL",
         (auth.hash_token(token),),
     ).fetchone()
     if row is None:
         return None
-    # Record use at most once a minute: a write on every request would cost more than it tells.
-    conn.execute(
-        "UPDATE api_tokens SET last_used_at = now() WHERE token_id = %s"
-        " AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')",
-        (row["token_id"],),
-    )
+    if row["stale"]:  # use recorded at most once a minute: a write on every request would cost more than it tells
+        conn.execute("UPDATE api_tokens SET last_used_at = now() WHERE token_id = %s", (row["token_id"],))
     return _principal(conn, row)
 
 
@@ -238,19 +267,19 @@ def open_session(conn: DbConn, *, username: str, password: str, idle_hours: floa
 
 def principal_for_session(conn: DbConn, session_id: str, *, idle_hours: float) -> auth.Principal | None:
     row = conn.execute(
-        "SELECT s.session_hash, s.last_seen_at, o.operator_id, o.username, o.role, o.district_code"
+        f"{_WHO}, s.session_hash, s.last_seen_at < now() - interval '1 minute' AS stale"
         " FROM sessions s JOIN operators o USING (operator_id)"
         " WHERE s.session_hash = %s AND s.expires_at > now() AND o.disabled_at IS NULL",
         (auth.hash_token(session_id),),
     ).fetchone()
     if row is None:
         return None
-    # Sliding expiry, written at most once a minute (the dashboard polls every few seconds).
-    conn.execute(
-        "UPDATE sessions SET last_seen_at = now(), expires_at = now() + make_interval(secs => %s)"
-        " WHERE session_hash = %s AND last_seen_at < now() - interval '1 minute'",
-        (idle_hours * 3600, row["session_hash"]),
-    )
+    if row["stale"]:  # sliding expiry, written at most once a minute (the dashboard polls every few seconds)
+        conn.execute(
+            "UPDATE sessions SET last_seen_at = now(), expires_at = now() + make_interval(secs => %s)"
+            " WHERE session_hash = %s",
+            (idle_hours * 3600, row["session_hash"]),
+        )
     return _principal(conn, row)
 
 
