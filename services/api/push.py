@@ -126,10 +126,14 @@ async def events(
             while loop.time() < ends and not stopping.is_set() and not await request.is_disconnected():
                 told = asyncio.ensure_future(stream.queue.get())
                 stop = asyncio.ensure_future(stopping.wait())
-                done, _ = await asyncio.wait({told, stop}, timeout=KEEP_ALIVE_S, return_when=asyncio.FIRST_COMPLETED)
-                for waiter in (told, stop):
-                    if waiter not in done:
-                        waiter.cancel()
+                try:
+                    done, _ = await asyncio.wait(
+                        {told, stop}, timeout=KEEP_ALIVE_S, return_when=asyncio.FIRST_COMPLETED
+                    )
+                finally:  # also when the page goes away while waiting: no waiter left behind
+                    for waiter in (told, stop):
+                        if not waiter.done():
+                            waiter.cancel()
                 if told in done:
                     yield _frame("live", told.result())
                 elif not done:
