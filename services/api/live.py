@@ -25,13 +25,14 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from typing import Any, TypeVar
 
 import numpy as np
 from prometheus_client import Counter
 from psycopg.rows import tuple_row
 from psycopg.types.numeric import Int8BinaryLoader
 
-from services.core import camera_state, uptime
+from services.core import camera_state, engagement, uptime
 from services.core.db import DbConn, one_row
 from services.core.fleet import Fleet, fleet, micros
 from services.core.uptime import State
@@ -40,6 +41,7 @@ REFRESHES = Counter("pulse_api_live_refreshes_total", "Live model refreshes, by 
 CHANGED_ROWS = Counter("pulse_api_live_changed_rows_total", "Latest-heartbeat rows the live model re-read")
 
 Connect = Callable[[], AbstractContextManager[DbConn]]
+T = TypeVar("T")
 
 _SNAPSHOT = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"
 _POSITION = """
@@ -156,12 +158,14 @@ def refresh(conn: DbConn, view_set: str, old: View | None) -> View:
 
 @dataclass(frozen=True)
 class Figures:
-    """Availability seconds today and this month per unit of a view, as of `as_of`."""
+    """Availability seconds today and this month, and the month's active app users, per unit of a view, as of
+    `as_of`."""
 
     as_of: datetime
     registry: int
     day: dict[str | None, dict[State, float]]
     month: dict[str | None, dict[State, float]]
+    mau: dict[str, int]
 
 
 class LiveModel:
@@ -174,6 +178,7 @@ class LiveModel:
         self._locks: dict[str, threading.Lock] = {}
         self._figure_locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        self._kept: dict[object, tuple[int, Any]] = {}
 
     def _lock(self, table: dict[str, threading.Lock], view_set: str) -> threading.Lock:
         with self._guard:
@@ -203,6 +208,18 @@ class LiveModel:
         fresh = refresh(conn, view_set, held[0] if held else None)
         self._views[view_set] = (fresh, began)
         return fresh
+
+    def kept(self, view: View, what: tuple, compute: Callable[[], T]) -> T:
+        """What follows from the registry alone (a view set's units and their places; `what` names it): computed
+        once for each registry version of `view`, not on every request."""
+        with self._guard:
+            held = self._kept.get(what)
+        if held is not None and held[0] == view.registry:
+            return held[1]
+        value = compute()
+        with self._guard:
+            self._kept[what] = (view.registry, value)
+        return value
 
     def latest(self, view_set: str) -> View | None:
         held = self._views.get(view_set)
@@ -239,7 +256,8 @@ class LiveModel:
                         conn, start, now, view_set=view_set, camera_ids=None, tz=tz, cameras=view.fleet
                     ).seconds
 
-                result = Figures(now, view.registry, since(day), since(month))
+                mau = engagement.mau(conn, view_set, now.astimezone(tz).date())
+                result = Figures(now, view.registry, since(day), since(month), mau)
             self._figures[view_set] = result
             return result
         finally:

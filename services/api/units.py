@@ -20,7 +20,7 @@ from services.api.deps import (
     on_this_connection,
     require_unit,
 )
-from services.core import engagement, unit_places, units, uptime
+from services.core import unit_places, units, uptime
 
 router = APIRouter(prefix="/api/v1/units", tags=["units"])
 UnitSetParam = Annotated[
@@ -55,17 +55,18 @@ def list_units(
     unit_set: UnitSetParam = None,
 ) -> Response:
     """Live counts at `now` from the live model, for the caller's units only (services/api/live.py);
-    availability from the view's figures of `figures_as_of`. `ETag`/`If-None-Match` answer 304 when unchanged."""
+    availability and app users (`mau_month`) from the view's figures of `figures_as_of`; the units themselves
+    read once per change to them. `ETag`/`If-None-Match` answer 304 when unchanged."""
     view = unit_set or settings.unit_set
-    rows = [r for r in units.list_units(conn, view) if principal.can_read_unit(view, r["code"])]
     connect = on_this_connection(conn)
     model = live.view(connect, view)
+    listed = live.kept(model, ("units", view), lambda: units.list_units(conn, view))
+    rows = [r for r in listed if principal.can_read_unit(view, r["code"])]
     codes = [r["code"] for r in rows] if principal.units is not None else None
     counts = model.live_counts(now, settings.gateway_silence_s, codes)
     figures = live.figures(connect, view, now, settings.tz)
-    day, month = figures.day, figures.month
-    mau = engagement.mau(conn, view, now.astimezone(settings.tz).date())
-    places = unit_places.places_of(conn, view)
+    day, month, mau = figures.day, figures.month, figures.mau
+    places = live.kept(model, ("places", view), lambda: unit_places.places_of(conn, view))
     none = dict.fromkeys(uptime.LIVE_STATES, 0)
     items = []
     for r in rows:

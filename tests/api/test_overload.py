@@ -2,8 +2,9 @@
 with Retry-After — never a 500 after the pool's timeout, as ten requests on a ten-connection pool used to get
 (authentication held one connection while the route waited for a second) — and /healthz answers throughout.
 
-The saturation is made, not hoped for: the test holds a lock on the units table, so admitted requests wait in
-the database while more keep coming; then it lets go."""
+The saturation is made, not hoped for: the test holds a lock on the registry counter (migration 0017) that every
+request's authentication reads, so admitted requests wait in the database while more keep coming; then it lets
+go."""
 
 import asyncio
 
@@ -34,7 +35,7 @@ async def test_more_requests_than_the_pool_get_200_or_503_never_500(
         async with httpx.AsyncClient(base_url=base, timeout=30, headers=headers) as client:
             assert (await client.get("/api/v1/units")).status_code == 200  # works unsaturated
             with psycopg.connect(settings.database_url) as holder:
-                holder.execute("LOCK TABLE units IN ACCESS EXCLUSIVE MODE")  # until this transaction ends
+                holder.execute("LOCK TABLE live_registry IN ACCESS EXCLUSIVE MODE")  # until this transaction ends
                 reads = [
                     asyncio.create_task(client.get("/api/v1/units", params={"unit_set": s}))
                     for s in ["2024", "2025"] * 10
