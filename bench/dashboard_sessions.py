@@ -38,11 +38,22 @@ errors (with reasons), requests/s, pushed events; the API process's CPU (utime +
 process's own CPU and event-loop lag (a busy client inflates latencies). Limits in the same run: `GET /api/v1/me`
 once a second (auth and HTTP, no work), beside the reference xã's `/units` once a second.
 
+--browser (bench.dashboard_browser, a process of its own): the overview in Debian's Chromium over the same window —
+one browser, a context for a province operator and one for the reference xã's, each logged in once through the
+dashboard's form. "tiles_ms": every 20 s each opens the overview afresh (a new page, cookies and cache kept), timed
+from navigation start until the KPIs and all its tiles are on screen (with the KPI's camera count checked, and the
+first load screenshot into the logs' folder). "pushed": the province operator's overview page from the log-in stays
+open, never reloaded; every 40 s a camera that just beat is sent a "down" heartbeat through its unit's gateway token,
+timed until that page shows it (its unit's tile, or the list of cameras down), then sent "ok" again. Also the
+browser's CPU (cores). The browser's own requests are not among the sessions' figures (they are in the API's CPU).
+
 Goals (issue 28): 200 sessions at 150,000 cameras: zero errors, p95 < 300 ms on every route, the API below one
 core; at 5,000 cameras (`make demo`'s fleet; --users then defaults to its 20,000 citizens): p95 < 200 ms; the
-reference xã's `/units` at 15,000 and 150,000 cameras within 1.5× of each other.
+reference xã's `/units` at 15,000 and 150,000 cameras within 1.5× of each other; in Chromium (--browser), the
+overview's tiles in < 1 s at every load and a camera down shown on the open page within 5 s, pushed.
 
-Usage: python -m bench.dashboard_sessions [--sessions 200] [--duration 300] [--cameras 150000] [--push] [--reuse]
+Usage: python -m bench.dashboard_sessions [--sessions 200] [--duration 300] [--cameras 150000] [--push] [--browser]
+       [--reuse]
 """
 
 from __future__ import annotations
@@ -70,6 +81,7 @@ import httpx
 import uvloop
 
 from bench.common import fresh_database, machine, percentiles
+from bench.dashboard_browser import browser_result, start_browser
 from bench.procs import (
     Components,
     children_of,
@@ -534,7 +546,9 @@ async def loop_lag(record: Record) -> list[float]:
     return lags
 
 
-async def measure(args, api: str, comps: Components, load: dict, pool: dict, reference: str) -> dict:
+async def measure(
+    args, api: str, comps: Components, load: dict, pool: dict, reference: str, browser: dict | None = None
+) -> dict:
     cast = roster(pool, args.sessions)
     record = Record()
     rng = random.Random(28)
@@ -555,6 +569,8 @@ async def measure(args, api: str, comps: Components, load: dict, pool: dict, ref
     begin = time.monotonic()
     record.window = (begin + REFRESH_S + args.warmup_s, begin + REFRESH_S + args.warmup_s + args.duration)
     t0, t1 = record.window
+    if browser is not None:
+        browser["window"].put(record.window)
     runs = [asyncio.create_task(s.run(begin + rng.uniform(0, REFRESH_S), t1)) for s in sessions]
     side = asyncio.gather(probes(api, t1, record, reference), loop_lag(record))
 
@@ -574,6 +590,7 @@ async def measure(args, api: str, comps: Components, load: dict, pool: dict, ref
     wall = time.monotonic() - t0
     await asyncio.wait(runs, timeout=TIMEOUT_S + 5)  # the last refreshes (started before t1) answer
     sampled, lags = await side
+    browser_figures = await asyncio.to_thread(browser_result, browser["results"]) if browser is not None else None
     crashed = Counter(repr(t.exception())[:120] for t in runs if t.done() and t.exception() is not None)
 
     routes = {}
@@ -632,6 +649,7 @@ async def measure(args, api: str, comps: Components, load: dict, pool: dict, ref
             "cpu_cores": round((mine_after - mine_before) / wall, 3),
             "loop_lag_ms": _figures(lags),
         },
+        **({"browser": browser_figures} if browser is not None else {}),
         "province_load": {
             "heartbeats_per_s_sent": round(sent[0] / wall, 1),
             "heartbeats_per_s_acknowledged": round(sent[3] / wall, 1),
@@ -639,6 +657,14 @@ async def measure(args, api: str, comps: Components, load: dict, pool: dict, ref
             "events_per_s_acknowledged": round(sent[4] / wall, 1),
             "requests_failed": int(sent[2]),
         },
+    }
+
+
+def browser_goals(browser: dict) -> dict:
+    """Issue 28's browser goals: every overview load's tiles under 1 s, every camera down shown within 5 s."""
+    return {
+        "browser_tiles_under_1s": all(browser.get("every_load_under_1s", {"none": False}).values()),
+        "browser_pushed_within_5s": bool(browser.get("pushed_all_within_5s")),
     }
 
 
@@ -664,6 +690,9 @@ def main() -> None:
     parser.add_argument("--sessions-per-user-hour", type=float, default=1.0)
     parser.add_argument("--push", action="store_true", help="each session holds the live stream open")
     parser.add_argument("--reuse", action="store_true", help="the data seeded by an earlier run of this size")
+    parser.add_argument(
+        "--browser", action="store_true", help="the overview in Chromium too: tiles' time, a camera down pushed"
+    )
     args = parser.parse_args()
     if args.reference_cameras is None:
         args.reference_cameras = 900 if args.cameras >= 15_000 else 0
@@ -720,7 +749,7 @@ def main() -> None:
     ensure_topics(settings)
     ctx = multiprocessing.get_context("spawn")
     stop, results, counters = ctx.Event(), ctx.Queue(), ctx.Array("d", 5)
-    child = None
+    child = browser = None
     try:
         for command in ("camera-gateway", "app-events", "ingest", "api"):
             comps.pulse(command)
@@ -744,7 +773,20 @@ def main() -> None:
         child.start()
         load = {"process": child, "counters": counters, "started": time.monotonic()}
         api = f"http://127.0.0.1:{settings.api_port}"
-        result = uvloop.run(measure(args, api, comps, load, pool, reference))
+        if args.browser:
+            watched = {
+                "api": api,
+                "gateway_url": f"http://127.0.0.1:{settings.gateway_port}/v1/heartbeats",
+                "database_url": settings.database_url,
+                "operators": {"province": pool["province"][0].username, "xa": f"xa-{reference}"},
+                "tiles": {"province": len(pool["xa"]), "xa": 1},  # one xã operator a unit: every unit's tile
+                "cameras": {"province": args.cameras, "xa": counts[reference]},
+                "chunks": chunks,
+                "tokens": tokens,
+                "shots": tmp,
+            }
+            browser = start_browser(ctx, watched)
+        result = uvloop.run(measure(args, api, comps, load, pool, reference, browser))
         stop.set()
         result["province_load"] |= results.get(timeout=30)
         child.join(timeout=30)
@@ -756,8 +798,9 @@ def main() -> None:
             }
     finally:
         stop.set()
-        if child is not None and child.is_alive():
-            child.terminate()
+        for proc in (child, browser["process"] if browser else None):
+            if proc is not None and proc.is_alive():
+                proc.terminate()
         comps.stop_all()
         asyncio.run(delete_topics(settings))
 
@@ -777,6 +820,7 @@ def main() -> None:
                     "users": args.users,
                     "sessions_per_user_hour": args.sessions_per_user_hour,
                     "push": args.push,
+                    "browser": args.browser,
                     "reuse": args.reuse,
                     "refresh_s": REFRESH_S,
                     "overview_mean_s": OVERVIEW_MEAN_S,
@@ -791,6 +835,7 @@ def main() -> None:
                     f"p95_under_{limit_ms}ms_every_route": all(r.get("p95_ms", 0) < limit_ms for r in routes.values()),
                     "api_under_one_core": result["api_cpu"]["cores"] < 1,
                     "reference_xa_units_p95_ms": result["reference_xa_units"].get("p95_ms"),
+                    **(browser_goals(result["browser"]) if args.browser else {}),
                 },
                 "logs": tmp,
             },
