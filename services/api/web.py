@@ -9,7 +9,7 @@ import logging
 from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import FileResponse
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 import dashboards
@@ -30,6 +30,16 @@ SECURITY_HEADERS = {
 }
 
 
+def with_preloads(html: str, static: Path) -> str:
+    """The page with every module of the dashboard announced up front (`modulepreload`): the browser fetches them
+    at once instead of discovering each import after the module above it arrived — a chain of round trips that,
+    with a busy server, took a second before the first read (issue 28, measured in Chromium)."""
+    links = "".join(
+        f'  <link rel="modulepreload" href="/static/{module.name}">\n' for module in sorted(static.glob("*.js"))
+    )
+    return html.replace("</head>", f"{links}</head>", 1)
+
+
 def mount(app: FastAPI, web_dir: Path) -> None:
     static = web_dir / "static"
     chart_js = web_dir / "node_modules" / "chart.js" / "dist"
@@ -39,9 +49,11 @@ def mount(app: FastAPI, web_dir: Path) -> None:
         app.mount("/vendor/chart.js", StaticFiles(directory=chart_js), name="chart.js")
     app.mount("/static", StaticFiles(directory=static), name="static")
 
+    page = with_preloads((static / "index.html").read_text(encoding="utf-8"), static)
+
     @app.get("/", include_in_schema=False)
-    def index() -> FileResponse:
-        return FileResponse(static / "index.html", headers={"Cache-Control": "no-cache"})
+    async def index() -> HTMLResponse:
+        return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]

@@ -7,6 +7,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from services.api import web
 from services.api.app import create_app
 from services.core import accounts, auth
 from services.core.settings import Settings
@@ -117,3 +118,15 @@ def test_the_dashboard_page_is_served_with_a_strict_content_security_policy(clie
     assert page.headers["x-frame-options"] == "DENY"
     assert client.get("/static/app.js").status_code == 200
     assert client.get("/vendor/chart.js/chart.umd.min.js").status_code == 200
+
+
+def test_the_page_announces_every_module_it_will_import(client: TestClient) -> None:
+    """Each ES module of the dashboard is preloaded from the page (issue 28: no chain of imports discovered one
+    round trip at a time), and each one named is served."""
+    page = client.get("/").text
+    modules = sorted(p.name for p in (web.DEFAULT_WEB_DIR / "static").glob("*.js"))
+    assert "app.js" in modules and "overview.js" in modules
+    for name in modules:
+        assert f'<link rel="modulepreload" href="/static/{name}">' in page
+        assert client.get(f"/static/{name}").status_code == 200
+    assert page.index("modulepreload") < page.index("</head>")
