@@ -17,11 +17,10 @@ part and open tails together), and each answer says when (`figures_as_of`).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -33,7 +32,7 @@ from psycopg.rows import tuple_row
 from psycopg.types.numeric import Int8BinaryLoader
 
 from services.core import camera_state, engagement, uptime
-from services.core.db import DbConn, one_row
+from services.core.db import DbConn, one_row, one_snapshot
 from services.core.fleet import Fleet, fleet, micros
 from services.core.uptime import State
 
@@ -43,7 +42,6 @@ CHANGED_ROWS = Counter("pulse_api_live_changed_rows_total", "Latest-heartbeat ro
 Connect = Callable[[], AbstractContextManager[DbConn]]
 T = TypeVar("T")
 
-_SNAPSHOT = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"
 _POSITION = """
 SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon,
        (SELECT version FROM live_registry) AS registry
@@ -191,11 +189,11 @@ class LiveModel:
             held = self._views.get(view_set)
             if held is not None and held[1] >= asked:
                 return held[0]  # another request's refresh began after this one asked
-            with connect() as conn, snapshot(conn):
+            with connect() as conn, one_snapshot(conn):
                 return self._refresh(conn, view_set)
 
     def view_in(self, conn: DbConn, view_set: str) -> View:
-        """The view brought up to the snapshot of the repeatable-read transaction `conn` is in (`snapshot`, this
+        """The view brought up to the snapshot of the repeatable-read transaction `conn` is in (`db.one_snapshot`, this
         its first read), for a caller that reads more in the same snapshot (stored history that must agree with
         the open tails); kept."""
         with self._lock(self._locks, view_set):
@@ -246,7 +244,7 @@ class LiveModel:
             current = self._figures.get(view_set)
             if current is not held and current is not None:
                 return current  # computed while this request waited
-            with connect() as conn, snapshot(conn):
+            with connect() as conn, one_snapshot(conn):
                 view = self.view_in(conn, view_set)
                 day = camera_state.local_day_start(now, tz)
                 month = camera_state.local_month_start(now, tz)
@@ -266,11 +264,3 @@ class LiveModel:
     def _registry(self, view_set: str) -> int | None:
         view = self.latest(view_set)
         return view.registry if view else None
-
-
-@contextlib.contextmanager
-def snapshot(conn: DbConn) -> Iterator[None]:
-    """One repeatable-read transaction on an autocommit connection: every statement sees the same snapshot."""
-    with conn.transaction():
-        conn.execute(_SNAPSHOT)
-        yield

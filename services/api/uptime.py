@@ -10,9 +10,9 @@ import numpy as np
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
 from services.api.deps import AppSettings, Conn, Live, Now, ReadConn, Reader, conditional, require_unit
-from services.api.live import snapshot
 from services.core import camera_state, units, uptime
 from services.core.auth import Principal
+from services.core.db import one_snapshot
 from services.core.heartbeats import parse_rfc3339
 from services.core.uptime import State
 
@@ -207,7 +207,7 @@ def uptime_series(
         if unit not in names:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"unit: no unit {unit} in set {view}")
     items = []
-    with snapshot(conn):
+    with one_snapshot(conn):
         model = live.view_in(conn, view)
         f = model.fleet
         picked = model.cameras_of([unit] if unit is not None else None)

@@ -6,7 +6,8 @@ serves them, and the CLI, the API and workers share the same service functions (
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import contextlib
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeAlias
 
 import psycopg
@@ -25,6 +26,18 @@ DbConn: TypeAlias = psycopg.Connection[dict[str, Any]]
 
 def connect(settings: Settings, *, autocommit: bool = False) -> DbConn:
     return psycopg.connect(settings.database_url, autocommit=autocommit, row_factory=dict_row)
+
+
+@contextlib.contextmanager
+def one_snapshot(conn: DbConn) -> Iterator[None]:
+    """The statements inside see one snapshot: a repeatable-read transaction, unless `conn` is already in a
+    transaction (whose isolation then holds: the caller's snapshot, say)."""
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        yield
+        return
+    with conn.transaction():
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        yield
 
 
 def one_row(conn: DbConn, query: str, params: Any = None) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from psycopg.rows import tuple_row
 
-from services.core.db import DbConn, one_row
+from services.core.db import DbConn, one_row, one_snapshot
 
 Key = tuple[str, str, str]  # unit_set, unit_code, successor_code ('' when none)
 # One folder at a time. A key of its own: (7370, n) are the per-camera locks (7370, hashtext(camera_id)), and a
@@ -254,6 +254,14 @@ def key_seconds_each(
     """`key_seconds` of each window, the rollups read once for all of them (a chart's buckets); only the keys in
     `keys` (None: all)."""
     only = None if keys is None else sorted(chr(31).join(key) for key in keys)
+    # One snapshot: a window is its hours less what its raw pieces take away, so both must see the same writes.
+    with one_snapshot(conn):
+        return _key_seconds_each(conn, windows, only)
+
+
+def _key_seconds_each(
+    conn: DbConn, windows: list[tuple[datetime, datetime]], only: list[str] | None
+) -> list[dict[Key, dict[str, int]]]:
     tz = zone(conn)
     bounds = one_row(conn, _BOUNDS)
     cuts = [pieces(a, b, tz, bounds["since"] + _HORIZON_MARGIN, bounds["stored_until"]) for a, b in windows]
