@@ -63,6 +63,7 @@ class View:
     registry: int
     horizon: int
     version: int  # grows whenever anything in the arrays changed
+    gateways: tuple[np.ndarray, np.ndarray]  # the gateways' ids and watermarks the arrays hold
 
     def cameras_of(self, codes: list[str | None] | None) -> np.ndarray:
         """Indexes of the cameras in the given units (None: all)."""
@@ -110,15 +111,24 @@ def _load(conn: DbConn, view_set: str, registry: int, horizon: int, version: int
     bounds = np.searchsorted(f.unit[order], np.arange(len(f.codes) + 1))
     members = {code: order[bounds[k] : bounds[k + 1]] for k, code in enumerate(f.codes)}
     position = {camera_id: k for k, camera_id in enumerate(f.ids.tolist())}
-    return View(f, position, members, registry, horizon, version + 1)
+    gateways = _watermarks(conn)
+    f = dataclasses.replace(f, watermark=_per_camera(gateways, f.gateway))  # as every refresh will spread them
+    return View(f, position, members, registry, horizon, version + 1, gateways)
 
 
-def _watermarks(conn: DbConn, gateway: np.ndarray) -> np.ndarray:
+def _watermarks(conn: DbConn) -> tuple[np.ndarray, np.ndarray]:
+    """Every gateway's id and watermark (a few hundred rows)."""
     with _micros_cursor(conn) as cur:
         rows = cur.execute(_WATERMARKS, prepare=False).fetchall()
     ids = np.array([r[0] for r in rows], dtype=np.int64)
     marks = np.array([r[1] for r in rows], dtype=np.int64)
     marks[marks == np.iinfo(np.int64).min] = uptime.NEVER
+    return ids, marks
+
+
+def _per_camera(gateways: tuple[np.ndarray, np.ndarray], gateway: np.ndarray) -> np.ndarray:
+    """Each camera's gateway's watermark (NEVER: no gateway, or one not listed)."""
+    ids, marks = gateways
     if not len(ids):
         return np.full(len(gateway), uptime.NEVER, dtype=np.int64)
     at = np.clip(np.searchsorted(ids, gateway), 0, len(ids) - 1)
@@ -147,11 +157,14 @@ def refresh(conn: DbConn, view_set: str, old: View | None) -> View:
         if not (np.array_equal(f.last[index], last) and np.array_equal(f.last_state[index], state)):
             last_now, state_now = f.last.copy(), f.last_state.copy()  # copies: readers may hold the old arrays
             last_now[index], state_now[index] = last, state
-    watermark = _watermarks(conn, f.gateway)
-    if last_now is f.last and np.array_equal(watermark, f.watermark):
+    gateways = _watermarks(conn)
+    same_marks = all(np.array_equal(a, b) for a, b in zip(gateways, old.gateways, strict=True))
+    if last_now is f.last and same_marks:
         return dataclasses.replace(old, horizon=at["horizon"])
+    # the cameras' watermarks spread again only when a gateway's moved: a xã's read costs nothing per camera
+    watermark = f.watermark if same_marks else _per_camera(gateways, f.gateway)
     fresh = dataclasses.replace(f, last=last_now, last_state=state_now, watermark=watermark)
-    return dataclasses.replace(old, fleet=fresh, horizon=at["horizon"], version=old.version + 1)
+    return dataclasses.replace(old, fleet=fresh, gateways=gateways, horizon=at["horizon"], version=old.version + 1)
 
 
 @dataclass(frozen=True)
