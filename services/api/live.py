@@ -259,16 +259,10 @@ class LiveModel:
                 return current  # computed while this request waited
             with connect() as conn, one_snapshot(conn):
                 view = self.view_in(conn, view_set)
-                day = camera_state.local_day_start(now, tz)
-                month = camera_state.local_month_start(now, tz)
-
-                def since(start: datetime) -> dict[str | None, dict[State, float]]:
-                    return camera_state.unit_uptime(
-                        conn, start, now, view_set=view_set, camera_ids=None, tz=tz, cameras=view.fleet
-                    ).seconds
-
+                windows = [(camera_state.local_day_start(now, tz), now), (camera_state.local_month_start(now, tz), now)]
+                day, month = camera_state.unit_uptime_each(conn, windows, view_set=view_set, tz=tz, cameras=view.fleet)
                 mau = engagement.mau(conn, view_set, now.astimezone(tz).date())
-                result = Figures(now, view.registry, since(day), since(month), mau)
+                result = Figures(now, view.registry, day.seconds, month.seconds, mau)
             self._figures[view_set] = result
             return result
         finally:

@@ -199,10 +199,7 @@ class _Scopes:
                 self._at, self._units = at, {}
             if (found := self._units.get(whose)) is not None:
                 return found
-        if row["role"] == "district":
-            held = district_units(conn, row["district_code"])
-        else:
-            held = [(unit_set, code) for unit_set, code in row["held"]]
+        held = district_units(conn, row["district_code"]) if row["role"] == "district" else list(whose)
         visible = auth.visible_units(held, load_mapping(conn))
         with self._lock:
             if self._at == at:
