@@ -42,7 +42,12 @@ _SLOT_WAL_SETTING = "max_slot_wal_keep_size = 8GB"
 # spinning disks) the writer hashed the whole fleet's `cameras` and `camera_status` to look up a batch's cameras;
 # a province's backlog drained at 20,470 heartbeats/s against 29,875 with this (docs/benchmarks.md §1).
 _PLANNER_SETTING = "random_page_cost = 1.1"
-_ADDED_SETTINGS = (_LOCKS_SETTING, _SLOT_WAL_SETTING, _PLANNER_SETTING)
+# TimescaleDB runs a scheduler per database that has the extension (the product's, the tests', the benchmarks'),
+# each starting its jobs as background workers; with the default 8 slots they ran out ("failed to start a
+# background worker" every second) and none were left for parallel queries. A replica needs at least the
+# primary's value: both clusters get this file's settings.
+_WORKERS_SETTING = "max_worker_processes = 24"
+_ADDED_SETTINGS = (_LOCKS_SETTING, _SLOT_WAL_SETTING, _PLANNER_SETTING, _WORKERS_SETTING)
 REPLICA_SLOT = "pulse_replica"
 _SLOT_STATUS = "SELECT wal_status FROM pg_replication_slots WHERE slot_name = 'pulse_replica'"
 _DROP_IDLE_SLOT = (
