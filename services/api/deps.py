@@ -1,5 +1,8 @@
 """Dependencies every API route uses: a database connection and the authenticated principal with its role.
 
+Dependencies that only look something up are `async def`: FastAPI runs a plain `def` one in a worker thread,
+a round trip through the thread pool per dependency per request that waits for the GIL on a busy API (issue 28).
+
 Routes declare what they need with the `Annotated` aliases at the bottom (`Conn`, `Reader`, `AdminOnly`), so a
 route without an auth dependency stands out in review, and `tests/api/test_auth.py` checks every route.
 """
@@ -9,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime
 from typing import Annotated
 
@@ -51,14 +54,14 @@ def get_read_conn(request: Request, response: Response) -> Iterator[DbConn]:
 ReadConn = Annotated[DbConn, Depends(get_read_conn)]
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
 AppSettings = Annotated[Settings, Depends(get_settings)]
 
 
-def get_now(request: Request) -> datetime:
+async def get_now(request: Request) -> datetime:
     """Wall-clock time from the app's clock (tests move it instead of sleeping)."""
     return request.app.state.clock()
 
@@ -123,8 +126,8 @@ def _principal(
     return principal
 
 
-def require_role(*roles: Role) -> Callable[[Principal], Principal]:
-    def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+def require_role(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
+    async def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
         if principal.role not in roles:
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN, f"role {principal.role!r} may not do this (needs {' or '.join(roles)})"
@@ -143,7 +146,7 @@ Reader = Annotated[Principal, Depends(require_role(*auth.ROLES))]  # every role 
 AdminOnly = Annotated[Principal, Depends(require_role("admin"))]
 
 
-def get_live(request: Request) -> LiveModel:
+async def get_live(request: Request) -> LiveModel:
     return request.app.state.live
 
 

@@ -6,9 +6,10 @@ brought up to date at the cost of what changed, so that a read costs what its un
 - Gateways' watermarks: a few hundred rows, read each time.
 - Everything else (cameras, gateways added or revoked, units and mappings): a counter that any such change
   bumps; then the view is loaded again whole.
-All three in one repeatable-read snapshot. A request waits for a refresh that began after it arrived — so it
-sees every commit made before it — and requests that arrive together share one refresh. Live states are then
-computed at the request's own `now` on the arrays of the cameras it may see: exact, as SPEC §5 says.
+All three in one statement, so one snapshot and one round trip. A request uses a refresh that began after it
+arrived — so it sees every commit made before it — its own or one under way that it joins (`LiveModel`). Live
+states are then computed at the request's own `now` on the arrays of the cameras it may see: exact, as SPEC §5
+says.
 
 The availability today and this month of every unit (`/units`) is the one figure not computed per request: the
 whole view's is computed at most once every PULSE_LIVE_FIGURES_S of the API's clock, from one snapshot (stored
@@ -40,17 +41,29 @@ REFRESHES = Counter("pulse_api_live_refreshes_total", "Live model refreshes, by 
 CHANGED_ROWS = Counter("pulse_api_live_changed_rows_total", "Latest-heartbeat rows the live model re-read")
 
 Connect = Callable[[], AbstractContextManager[DbConn]]
+Marks = tuple[np.ndarray, np.ndarray]  # the gateways' ids, ascending, and their watermarks (µs since 2000)
 T = TypeVar("T")
 
 _POSITION = """
 SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon,
        (SELECT version FROM live_registry) AS registry
 """
-_CHANGED = """
-SELECT camera_id, last_ts, CASE last_state WHEN 'degraded' THEN 1 WHEN 'down' THEN 2 ELSE 0 END::bigint
-FROM camera_status WHERE changed_xid >= %(horizon)s::text::xid8
-"""
 _WATERMARKS = "SELECT gateway_id, coalesce(watermark, '-infinity') FROM gateways ORDER BY gateway_id"
+# A refresh of a held view in one statement, so one snapshot without a transaction: one round trip where a
+# transaction took four (BEGIN, SET, the reads, COMMIT) — every request that reads the view waits for one, and
+# under load each round trip waits for the busy database. The watermarks must be no newer than the heartbeats
+# read with them (a newer one could make a camera whose heartbeat is not read yet look silent).
+_CHANGES = """
+SELECT p.horizon, p.registry, c.ids, c.lasts, c.states, g.ids, g.marks
+FROM (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon,
+             (SELECT version FROM live_registry) AS registry) p,
+     (SELECT array_agg(camera_id) AS ids, array_agg(last_ts) AS lasts,
+             array_agg(CASE last_state WHEN 'degraded' THEN 1 WHEN 'down' THEN 2 ELSE 0 END::bigint) AS states
+      FROM camera_status WHERE changed_xid >= %(horizon)s::text::xid8) c,
+     (SELECT array_agg(gateway_id ORDER BY gateway_id) AS ids,
+             array_agg(coalesce(watermark, '-infinity') ORDER BY gateway_id) AS marks
+      FROM gateways) g
+"""
 
 
 @dataclass(frozen=True)
@@ -63,7 +76,7 @@ class View:
     registry: int
     horizon: int
     version: int  # grows whenever anything in the arrays changed
-    gateways: tuple[np.ndarray, np.ndarray]  # the gateways' ids and watermarks the arrays hold
+    gateways: Marks  # the gateways' watermarks the arrays hold
 
     def cameras_of(self, codes: list[str | None] | None) -> np.ndarray:
         """Indexes of the cameras in the given units (None: all)."""
@@ -116,17 +129,21 @@ def _load(conn: DbConn, view_set: str, registry: int, horizon: int, version: int
     return View(f, position, members, registry, horizon, version + 1, gateways)
 
 
-def _watermarks(conn: DbConn) -> tuple[np.ndarray, np.ndarray]:
+def _watermarks(conn: DbConn) -> Marks:
     """Every gateway's id and watermark (a few hundred rows)."""
     with _micros_cursor(conn) as cur:
         rows = cur.execute(_WATERMARKS, prepare=False).fetchall()
-    ids = np.array([r[0] for r in rows], dtype=np.int64)
-    marks = np.array([r[1] for r in rows], dtype=np.int64)
+    return _marks([r[0] for r in rows], [r[1] for r in rows])
+
+
+def _marks(gateway_ids: list[int] | None, watermarks: list[int] | None) -> Marks:
+    ids = np.array(gateway_ids or [], dtype=np.int64)
+    marks = np.array(watermarks or [], dtype=np.int64)
     marks[marks == np.iinfo(np.int64).min] = uptime.NEVER
     return ids, marks
 
 
-def _per_camera(gateways: tuple[np.ndarray, np.ndarray], gateway: np.ndarray) -> np.ndarray:
+def _per_camera(gateways: Marks, gateway: np.ndarray) -> np.ndarray:
     """Each camera's gateway's watermark (NEVER: no gateway, or one not listed)."""
     ids, marks = gateways
     if not len(ids):
@@ -135,36 +152,55 @@ def _per_camera(gateways: tuple[np.ndarray, np.ndarray], gateway: np.ndarray) ->
     return np.where(ids[at] == gateway, marks[at], uptime.NEVER)
 
 
-def refresh(conn: DbConn, view_set: str, old: View | None) -> View:
-    """`old` brought up to the snapshot of the transaction `conn` is in (repeatable read)."""
-    at = one_row(conn, _POSITION)
-    if old is None or old.registry != at["registry"]:
+def refresh(conn: DbConn, view_set: str, old: View | None, loading_whole: Callable[[], None] = lambda: None) -> View:
+    """`old` brought up to a snapshot taken now — the snapshot of the transaction `conn` is in, if it is in one
+    (repeatable read: the caller reads more in it)."""
+    if old is not None:
+        with _micros_cursor(conn) as cur:
+            at = cur.execute(_CHANGES, {"horizon": old.horizon}, prepare=False).fetchone()
+        assert at is not None  # one row, always
+        horizon, registry, ids, lasts, states, gateway_ids, watermarks = at
+        if registry == old.registry:
+            changed = _changed(old, horizon, ids or [], lasts or [], states or [], _marks(gateway_ids, watermarks))
+            if changed is not None:
+                REFRESHES.labels("changes").inc()
+                CHANGED_ROWS.inc(len(ids or []))
+                return changed
+    loading_whole()
+    with one_snapshot(conn):
+        at = one_row(conn, _POSITION)
         REFRESHES.labels("whole").inc()
         return _load(conn, view_set, at["registry"], at["horizon"], old.version if old else 0)
-    REFRESHES.labels("changes").inc()
+
+
+def _changed(
+    old: View, horizon: int, ids: list[str], lasts: list[int], states: list[int], gateways: Marks
+) -> View | None:
+    """`old` with the latest heartbeats and watermarks read at `horizon`; None when a camera it has not loaded
+    changed (the registry changed under it: load it whole)."""
     f = old.fleet
-    with _micros_cursor(conn) as cur:
-        rows = cur.execute(_CHANGED, {"horizon": old.horizon}, prepare=False).fetchall()
-    CHANGED_ROWS.inc(len(rows))
     last_now, state_now = f.last, f.last_state
-    if rows:
+    if ids:
         try:
-            index = np.fromiter((old.position[r[0]] for r in rows), dtype=np.int64, count=len(rows))
-        except KeyError:  # a camera this view has not loaded: the registry changed under us, load it whole
-            return _load(conn, view_set, at["registry"], at["horizon"], old.version)
-        last = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
-        state = np.fromiter((r[2] for r in rows), dtype=np.int64, count=len(rows))
+            index = np.fromiter((old.position[camera_id] for camera_id in ids), dtype=np.int64, count=len(ids))
+        except KeyError:
+            return None
+        last = np.array(lasts, dtype=np.int64)
+        state = np.array(states, dtype=np.int64)
         if not (np.array_equal(f.last[index], last) and np.array_equal(f.last_state[index], state)):
             last_now, state_now = f.last.copy(), f.last_state.copy()  # copies: readers may hold the old arrays
             last_now[index], state_now[index] = last, state
-    gateways = _watermarks(conn)
     same_marks = all(np.array_equal(a, b) for a, b in zip(gateways, old.gateways, strict=True))
     if last_now is f.last and same_marks:
-        return dataclasses.replace(old, horizon=at["horizon"])
+        return dataclasses.replace(old, horizon=horizon)
     # the cameras' watermarks spread again only when a gateway's moved: a xã's read costs nothing per camera
     watermark = f.watermark if same_marks else _per_camera(gateways, f.gateway)
     fresh = dataclasses.replace(f, last=last_now, last_state=state_now, watermark=watermark)
-    return dataclasses.replace(old, fleet=fresh, gateways=gateways, horizon=at["horizon"], version=old.version + 1)
+    return dataclasses.replace(old, fleet=fresh, gateways=gateways, horizon=horizon, version=old.version + 1)
+
+
+def _mark(flight: _Flight) -> None:
+    flight.whole = True  # later requests wait for it rather than load the view whole too
 
 
 @dataclass(frozen=True)
@@ -179,14 +215,29 @@ class Figures:
     mau: dict[str, int]
 
 
+@dataclass
+class _Flight:
+    """A refresh under way: when it began, whether it loads the view whole, and its view once done."""
+
+    began: int  # monotonic ns, taken before its snapshot
+    whole: bool = False
+    view: View | None = None
+    done: threading.Event = dataclasses.field(default_factory=threading.Event)
+
+
 class LiveModel:
-    """The views in use, each refreshed by the request that needs it (one at a time, shared by the others)."""
+    """The views in use, each refreshed by the requests that need it. A request uses a refresh that began after it
+    arrived — its own, or one under way that another request began after it — so that it sees every commit made
+    before it. It does not wait for a refresh that began before it arrived: that one may miss what it must see, and
+    waiting for it to end and then for one more was most of a request's wait under load (issue 28). So refreshes
+    may overlap (each is one statement: what changed since the view it starts from); the newest is kept. A load of
+    the whole view (the first, or after the registry changed) is waited for instead of repeated."""
 
     def __init__(self, *, figures_every_s: float) -> None:
         self.figures_every_s = figures_every_s
         self._views: dict[str, tuple[View, int]] = {}  # view set → (view, when its refresh began, monotonic ns)
+        self._flights: dict[str, list[_Flight]] = {}
         self._figures: dict[str, Figures] = {}
-        self._locks: dict[str, threading.Lock] = {}
         self._figure_locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._kept: dict[object, tuple[int, Any]] = {}
@@ -198,27 +249,55 @@ class LiveModel:
     def view(self, connect: Connect, view_set: str) -> View:
         """The view, as fresh as the database was when this was called."""
         asked = time.monotonic_ns()
-        with self._lock(self._locks, view_set):
-            held = self._views.get(view_set)
-            if held is not None and held[1] >= asked:
-                return held[0]  # another request's refresh began after this one asked
-            with connect() as conn, one_snapshot(conn):
-                return self._refresh(conn, view_set)
+        while True:
+            with self._guard:
+                held = self._views.get(view_set)
+                if held is not None and held[1] >= asked:
+                    return held[0]  # a refresh that began after this request arrived has ended
+                flights = self._flights.setdefault(view_set, [])
+                joined = next((f for f in flights if f.began >= asked or f.whole), None)
+                if joined is None:
+                    mine = self._take_off(view_set, held)
+            if joined is None:
+                with connect() as conn:
+                    return self._fly(conn, view_set, mine, held)
+            joined.done.wait()
+            if joined.began >= asked and joined.view is not None:
+                return joined.view
+            # a whole load that began before this request (or a refresh that failed) has ended: look again
 
     def view_in(self, conn: DbConn, view_set: str) -> View:
         """The view brought up to the snapshot of the repeatable-read transaction `conn` is in (`db.one_snapshot`, this
         its first read), for a caller that reads more in the same snapshot (stored history that must agree with
-        the open tails); kept."""
-        with self._lock(self._locks, view_set):
-            return self._refresh(conn, view_set)
+        the open tails); kept when it is the newest."""
+        while True:
+            with self._guard:
+                held = self._views.get(view_set)
+                whole = next((f for f in self._flights.setdefault(view_set, []) if f.whole), None)
+                if whole is None:
+                    mine = self._take_off(view_set, held)
+            if whole is None:
+                return self._fly(conn, view_set, mine, held)
+            whole.done.wait()
 
-    def _refresh(self, conn: DbConn, view_set: str) -> View:
-        """With the view's lock held: refreshed, and kept with when its refresh began."""
-        held = self._views.get(view_set)
-        began = time.monotonic_ns()
-        fresh = refresh(conn, view_set, held[0] if held else None)
-        self._views[view_set] = (fresh, began)
-        return fresh
+    def _take_off(self, view_set: str, held: tuple[View, int] | None) -> _Flight:
+        """With the guard held: a refresh of `view_set` from `held`, registered so that later requests can join."""
+        flight = _Flight(began=time.monotonic_ns(), whole=held is None)
+        self._flights[view_set].append(flight)
+        return flight
+
+    def _fly(self, conn: DbConn, view_set: str, flight: _Flight, held: tuple[View, int] | None) -> View:
+        try:
+            flight.view = refresh(conn, view_set, held[0] if held else None, loading_whole=lambda: _mark(flight))
+            with self._guard:
+                kept = self._views.get(view_set)
+                if kept is None or kept[1] < flight.began:
+                    self._views[view_set] = (flight.view, flight.began)
+            return flight.view
+        finally:
+            with self._guard:
+                self._flights[view_set].remove(flight)
+            flight.done.set()
 
     def kept(self, view: View, what: tuple, compute: Callable[[], T]) -> T:
         """What follows from the registry alone (a view set's units and their places; `what` names it): computed

@@ -35,9 +35,15 @@ def one_snapshot(conn: DbConn) -> Iterator[None]:
     if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
         yield
         return
-    with conn.transaction():
-        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        yield
+    # Set on the connection, the level goes out with BEGIN (a `SET TRANSACTION` after it was one more round trip
+    # on every snapshot); given back after, for the pool's next user.
+    kept = conn.isolation_level
+    conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    try:
+        with conn.transaction():
+            yield
+    finally:
+        conn.isolation_level = kept
 
 
 def one_row(conn: DbConn, query: str, params: Any = None) -> dict[str, Any]:

@@ -3,7 +3,9 @@ of change equals what a fresh read of the whole fleet says (`fleet.fleet`, the p
 latest heartbeats re-read by transaction, a gateway's watermark, a camera added, the tables emptied — and a
 refresh with nothing changed keeps the same version."""
 
-from contextlib import nullcontext
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -11,7 +13,7 @@ import psycopg
 import pytest
 
 from services.api.live import LiveModel
-from services.core import fleet
+from services.core import db, fleet
 from services.core.settings import Settings
 
 pytestmark = pytest.mark.db
@@ -100,3 +102,38 @@ def test_a_change_in_a_transaction_still_open_is_read_once_it_commits(
         assert states == {"slow": 2, "fast": 1}
         assert np.array_equal(np.sort(view.cameras_of(["15865"])), np.arange(2))
         agrees(model, conn)
+
+
+def test_a_request_does_not_wait_for_a_refresh_that_began_before_it(
+    settings: Settings, conn: psycopg.Connection
+) -> None:
+    """A refresh that began before a request arrived may not see what the request must: the request refreshes
+    itself at once, instead of waiting for that one to end and then for one more; the older refresh, when it ends,
+    does not replace the newer view."""
+    gateway = conn.execute(
+        "INSERT INTO gateways (name, token_hash, watermark) VALUES ('gw', 'x', %s) RETURNING gateway_id", (NOW,)
+    ).fetchone()["gateway_id"]
+    add_camera(conn, "cam-0", gateway)
+    beat(conn, "cam-0", 30)
+    model = LiveModel(figures_every_s=0)
+    agrees(model, conn)
+    connected, release = threading.Event(), threading.Event()
+
+    @contextmanager
+    def stalled() -> Iterator[psycopg.Connection]:
+        with db.connect(settings, autocommit=True) as slow:
+            connected.set()
+            assert release.wait(30)
+            yield slow
+
+    older: list[object] = []
+    first = threading.Thread(target=lambda: older.append(model.view(stalled, "2024")))
+    first.start()
+    assert connected.wait(30)  # its refresh began; its snapshot is not taken yet
+    beat(conn, "cam-0", 1, "down")
+    view = model.view(lambda: nullcontext(conn), "2024")  # would wait for ever if it waited for the first
+    assert view.fleet.last_state.tolist() == [2]
+    release.set()
+    first.join(30)
+    assert older and older[0] is not view  # the first request got its own refresh's view …
+    assert model.latest("2024") is view  # … and the newer one stays
