@@ -47,7 +47,13 @@ _PLANNER_SETTING = "random_page_cost = 1.1"
 # background worker" every second) and none were left for parallel queries. A replica needs at least the
 # primary's value: both clusters get this file's settings.
 _WORKERS_SETTING = "max_worker_processes = 24"
-_ADDED_SETTINGS = (_LOCKS_SETTING, _SLOT_WAL_SETTING, _PLANNER_SETTING, _WORKERS_SETTING)
+# A province's heartbeats rewrite every camera's latest-state row each minute. With checkpoints every minute (the
+# default 5 min / 2 GB of WAL, reached in ~65 s at 150,000 cameras) each of those pages went to the WAL whole after
+# every checkpoint: 1.1 GB of WAL a minute, a checkpoint always writing, and the replica replaying it all —
+# dashboard reads' slowest stretches came with them (docs/benchmarks.md §15). Fewer checkpoints, compressed page
+# images.
+_CHECKPOINT_SETTINGS = ("max_wal_size = 8GB", "checkpoint_timeout = 15min", "wal_compression = lz4")
+_ADDED_SETTINGS = (_LOCKS_SETTING, _SLOT_WAL_SETTING, _PLANNER_SETTING, _WORKERS_SETTING, *_CHECKPOINT_SETTINGS)
 REPLICA_SLOT = "pulse_replica"
 _SLOT_STATUS = "SELECT wal_status FROM pg_replication_slots WHERE slot_name = 'pulse_replica'"
 _DROP_IDLE_SLOT = (
@@ -190,7 +196,7 @@ class Postgres:
                 f"listen_addresses = '{self.host}'\nport = {self.port}\n"
                 f"unix_socket_directories = '{self.sockdir}'\n"
                 "shared_preload_libraries = 'timescaledb'\ntimescaledb.telemetry_level = off\n"
-                "max_connections = 200\nshared_buffers = 256MB\nmax_wal_size = 2GB\n"
+                "max_connections = 200\nshared_buffers = 256MB\n"
                 + "".join(f"{setting}\n" for setting in _ADDED_SETTINGS)
             )
 
