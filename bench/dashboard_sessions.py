@@ -301,6 +301,7 @@ class Record:
         self.pushed_all: Counter[str] = Counter()  # and over the whole run (a stream's first event comes before)
         self.push_errors: Counter[str] = Counter()
         self.push_available: bool | None = None
+        self.timeline: list[tuple[float, float]] = []  # (started, seconds) of every answer in the window
 
     def inside(self, t: float) -> bool:
         return self.window[0] <= t < self.window[1]
@@ -349,6 +350,7 @@ class Session:
             raise Failed
         if counted:
             tally.latencies.append(elapsed)
+            self.record.timeline.append((started, elapsed))
         if r.status_code == 304:
             tally.not_modified += counted
             return cached[1]  # type: ignore[index]
@@ -625,6 +627,7 @@ async def measure(
             "sessions_crashed": dict(crashed),
         },
         "routes": routes,
+        "over_time": over_time(record.timeline, record.window[0]),
         "reference_xa_units": _figures(sampled["units"]),
         "limit_me": _figures(sampled["me"]),
         "probes_failed": sampled["failed"],
@@ -665,6 +668,20 @@ def browser_goals(browser: dict) -> dict:
     return {
         "browser_tiles_under_1s": all(browser.get("every_load_under_1s", {"none": False}).values()),
         "browser_pushed_within_5s": bool(browser.get("pushed_all_within_5s")),
+    }
+
+
+def over_time(timeline: list[tuple[float, float]], start: float, every_s: float = 10.0) -> dict:
+    """The answers' p95 and slowest per `every_s` of the window, by when they were asked: a tail spread evenly
+    is queueing on a busy machine; one gathered in a few stretches is something that stalls everyone at once."""
+    buckets: dict[int, list[float]] = defaultdict(list)
+    for started, seconds in timeline:
+        buckets[int((started - start) // every_s)].append(seconds)
+    steps = [buckets.get(k, []) for k in range(max(buckets, default=-1) + 1)]
+    return {
+        "every_s": every_s,
+        "p95_ms": [round(percentiles(b)["p95_ms"]) if b else None for b in steps],
+        "max_ms": [round(max(b) * 1000) if b else None for b in steps],
     }
 
 
