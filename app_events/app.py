@@ -1,13 +1,13 @@
 """The app-events collector (`pulse app-events`, SPEC §7): `POST /v1/events`, health and metrics.
 
-A request is authenticated by its app key (`pulse apps add`), read within 1 MiB (gzip allowed), checked as an
-envelope (400 as a whole) and then event by event (`validation.py`), limited per client (app and install;
-429 with Retry-After), and only then pseudonymized: the citizen's `user_id` (or the `install_id` when
-anonymous) becomes `subject = HMAC-SHA256(PULSE_PSEUDONYM_KEY, id)` before anything is written to Kafka, and the
-raw ids and the client's address are never logged or stored. Accepted events go to `app.events`, one message per
-subject and request holding that subject's events (key: subject); rejected ones go to `app.events.dlq` with their
-reason, already pseudonymized. The reply waits for Kafka (acks=all); when Kafka is away the request fails with
-503 and the app retries with the same event ids (the app keeps its own offline queue; ingest deduplicates on
+A request is authenticated by its app key (`pulse apps add`), limited per client address, read within 1 MiB (gzip
+allowed), checked as an envelope (400 as a whole) and then event by event (`validation.py`), limited per client
+(app and install; 429 with Retry-After), and only then pseudonymized: the citizen's `user_id` (or the `install_id`
+when anonymous) becomes `subject = HMAC-SHA256(PULSE_PSEUDONYM_KEY, id)` before anything is written to Kafka, and
+the raw ids and the client's address are never logged or stored. Accepted events go to `app.events`, one message
+per subject and request holding that subject's events (key: subject); rejected ones go to `app.events.dlq` with
+their reason, already pseudonymized. The reply waits for Kafka (acks=all); when Kafka is away the request fails
+with 503 and the app retries with the same event ids (the app keeps its own offline queue; ingest deduplicates on
 event_id).
 """
 
@@ -86,6 +86,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = _utc_now) 
     keys: TokenCache[int] = TokenCache(_app_keys(settings))
     limiter = MovingWindowRateLimiter(MemoryStorage())
     rate = RateLimitItemPerMinute(settings.app_events_rate_per_minute)
+    per_address = RateLimitItemPerMinute(settings.app_events_rate_per_address_per_minute)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -117,6 +118,13 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = _utc_now) 
         if app_id is None:
             failures.failed(address)
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing, unknown or revoked X-App-Key")
+        if not limiter.hit(per_address, "address", address):  # before the body is read: install ids can be made up
+            THROTTLED.inc()
+            raise HTTPException(
+                status.HTTP_429_TOO_MANY_REQUESTS,
+                f"more than {per_address.amount} requests a minute from this address",
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            )
         body = await read_limited(request, MAX_BODY)
         try:
             # pydantic-core's parser also refuses lone UTF-16 surrogates ("\ud800"), which are not text and

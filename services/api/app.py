@@ -21,11 +21,16 @@ from services.api.push import Broadcast
 from services.api.reads import Reads
 from services.core.db import DbConn, pool
 from services.core.http import CredentialFailures, health_router
+from services.core.http_body import BodyLimit
 from services.core.settings import Settings
 
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+# The API's bodies are a log-in, a note, a window, a population: a few hundred bytes. Anything near this is not one.
+MAX_BODY = 64 * 1024
 
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] = _utc_now) -> FastAPI:
@@ -92,6 +97,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = _utc_now) 
     app.state.login_failures = CredentialFailures(settings.login_failures_per_15min)
     app.state.token_failures = CredentialFailures(settings.token_failures_per_15min)
     app.add_middleware(Admission, limit=size, max_wait_s=wait)
+    app.add_middleware(BodyLimit, limit=MAX_BODY)  # outermost: a large body is refused before it takes a turn
 
     @app.exception_handler(PoolTimeout)
     async def pool_exhausted(request: Request, exc: PoolTimeout) -> JSONResponse:

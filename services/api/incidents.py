@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from services.api.deps import FREE_TEXT, AdminOnly, AppSettings, Conn, Now, ReadConn, Reader, conditional
 from services.api.uptime import UnitSetParam
-from services.core import maintenance
+from services.core import maintenance, units
 from services.core.auth import Principal
 
 router = APIRouter(prefix="/api/v1", tags=["incidents"])
@@ -130,9 +130,19 @@ def _window(row: dict) -> dict:
     }
 
 
-@router.get("/maintenance", summary="Maintenance windows")
+@router.get("/maintenance", summary="Maintenance windows: of your units' cameras, your units, and the whole fleet")
 def list_windows(principal: Reader, conn: Conn) -> dict:
-    return {"items": [_window(w) for w in maintenance.list_windows(conn)]}
+    """A scoped operator sees the windows that shape its units' figures — on its cameras, on its units (or units
+    mapped to them), over everything — and not another unit's (issue 31)."""
+    mapping = units.load_mapping(conn)
+    return {
+        "items": [
+            _window(w)
+            for w in maintenance.list_windows(conn)
+            if (shaped := maintenance.units_shaped(w, mapping)) is None
+            or any(principal.can_read_unit(*unit) for unit in shaped)
+        ]
+    }
 
 
 @router.post("/maintenance", status_code=201, summary="Add a maintenance window (admin)")

@@ -138,7 +138,23 @@ def load_windows(conn: Any) -> list[Window]:
 
 
 def list_windows(conn: Any) -> list[dict]:
-    return conn.execute("SELECT * FROM maintenance_windows ORDER BY window_id").fetchall()
+    """Every window, with the unit of its camera for a camera's window (`camera_unit_set`, `camera_unit_code`)."""
+    return conn.execute(
+        "SELECT w.*, c.unit_set AS camera_unit_set, c.unit_code AS camera_unit_code"
+        " FROM maintenance_windows w LEFT JOIN cameras c ON c.camera_id = w.camera_id ORDER BY w.window_id"
+    ).fetchall()
+
+
+def units_shaped(row: dict, mapping: dict[tuple[str, str], tuple[str, str]]) -> list[tuple[str, str]] | None:
+    """The units whose cameras a listed window applies to, as the figures apply it (`Window.covers` with a camera's
+    unit and the unit it maps to): its camera's unit; or its unit and every unit that maps into it. None for a
+    window over everything."""
+    if row["camera_id"] is not None:
+        return [(row["camera_unit_set"], row["camera_unit_code"])]
+    if row["unit_code"] is not None:
+        unit = (row["unit_set"], row["unit_code"])
+        return [unit, *(source for source, target in mapping.items() if target == unit)]
+    return None
 
 
 def remove_window(conn: Any, window_id: int) -> bool:

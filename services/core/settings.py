@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     probe_deadline_s: float = Field(default=15.0, gt=0, le=120)
     # App-events collector: requests per client (app and install) per minute before 429.
     app_events_rate_per_minute: int = Field(default=120, ge=1, le=100_000)
+    # And per client address, whatever install id it claims (a forged client can make up new ones). Generous:
+    # mobile networks put thousands of phones behind one carrier-grade NAT address (operations.md).
+    app_events_rate_per_address_per_minute: int = Field(default=6_000, ge=1, le=1_000_000)
     # Alert timings and rules, SPEC §6.
     outage_ratio: float = Field(default=0.5, gt=0, le=1)
     outage_min_cameras: int = Field(default=3, ge=1)

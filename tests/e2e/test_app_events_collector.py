@@ -126,3 +126,36 @@ async def test_the_collector_checks_limits_and_pseudonymizes(settings, conn) -> 
     # the phone's clock said 07:00:05 when sending an event made at 06:59:10: 55 s before it was received
     assert datetime.fromisoformat(first["events"][0]["event_time"]) == NOW - timedelta(seconds=55)
     assert {json.loads(v)["reason"].split(":")[0] for v in letters} == {"invalid", "too_late"}
+
+
+async def test_a_client_making_up_install_ids_is_limited_by_its_address(settings, conn) -> None:
+    """The per-install limit trusts the client's install id; a forged client sends a new one each time. The
+    per-address limit holds it anyway (issue 31)."""
+    s = settings.model_copy(
+        update={
+            "kafka_prefix": fresh_prefix(),
+            "pseudonym_key": SecretStr(KEY),
+            "app_events_rate_per_minute": 5,
+            "app_events_rate_per_address_per_minute": 8,
+        }
+    )
+    await kafka.ensure_topics(s)
+    headers = {"X-App-Key": accounts.create_app(conn, name="HoangHoaS Android")}
+    port = free_port()
+    server = serve.server(create_app(s, clock=lambda: NOW), "127.0.0.1", port, "warning")
+    task = asyncio.create_task(server.serve())
+    await until(lambda: server.started, what="collector started")
+    try:
+        async with httpx.AsyncClient(timeout=30) as http:
+            answers = [
+                await http.post(
+                    f"http://127.0.0.1:{port}/v1/events", json=body(str(uuid.uuid4()), [ev()]), headers=headers
+                )
+                for _ in range(9)
+            ]
+    finally:
+        server.should_exit = True
+        await task
+    assert [a.status_code for a in answers] == [200] * 8 + [429]
+    assert answers[-1].json()["detail"] == "more than 8 requests a minute from this address"
+    assert answers[-1].headers["Retry-After"]
