@@ -216,3 +216,61 @@ def test_two_gateways_on_one_spool_are_refused_by_name(settings: Settings, conn,
     finally:
         first.terminate()
         first.communicate(timeout=60)  # waits, and closes its pipes
+
+
+def test_access_can_be_taken_back_from_the_cli(settings: Settings, conn: psycopg.Connection) -> None:
+    """Issue 31: a departed officer's access ends with one command — its session and its tokens refused from the
+    next request on, through the API too — and a role, units and single tokens can be changed or revoked."""
+    from fastapi.testclient import TestClient
+
+    from services.api.app import create_app
+
+    password = "a long enough passphrase"
+    added = _run(settings, "users", "add", "--username", "hoangphu", "--role", "commune", "--unit", "15883",
+                 "--password", password)  # fmt: skip
+    assert added[0] == 0
+    created = _run(settings, "tokens", "create", "--username", "hoangphu", "--label", "báo cáo")
+    token = created[1].strip().splitlines()[-1]
+    session = accounts.open_session(conn, username="hoangphu", password=password, idle_hours=8)
+    assert session is not None
+    with TestClient(create_app(settings)) as client:
+
+        def answers() -> tuple[int, int]:
+            by_token = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+            client.cookies.set("pulse_session", session)
+            by_cookie = client.get("/api/v1/me")
+            client.cookies.clear()
+            return by_token.status_code, by_cookie.status_code
+
+        assert answers() == (200, 200)
+        code, out, _ = _run(settings, "users", "disable", "hoangphu")
+        assert code == 0 and "disabled" in out
+        assert answers() == (401, 401)
+        assert accounts.open_session(conn, username="hoangphu", password=password, idle_hours=8) is None
+        listed = _run(settings, "users", "list")[1]
+        assert "hoangphu" in listed and "disabled" in listed and "2024/15883" in listed
+        assert _run(settings, "users", "enable", "hoangphu")[0] == 0
+        assert answers() == (200, 401)  # the token works again; the session ended for good
+
+    code, _, err = _run(settings, "users", "set-units", "hoangphu", "--district", "398")
+    assert code == 1 and "a commune operator needs at least one --unit" in err  # its role kept: a commune's needs
+    code, _, err = _run(settings, "users", "set-units", "hoangphu", "--unit", "15865", "--district", "398")
+    assert code == 1 and "--district applies to the district role only, not commune" in err
+    assert _run(settings, "users", "set-role", "hoangphu", "--role", "viewer")[0] == 0
+    principal = accounts.principal_for_token(conn, token)
+    assert principal is not None and principal.role == "viewer" and principal.can_read_unit("2024", "15865")
+    assert _run(settings, "users", "set-role", "hoangphu", "--role", "commune", "--unit", "15865")[0] == 0
+    principal = accounts.principal_for_token(conn, token)
+    assert principal is not None and principal.can_read_unit("2024", "15865")
+    assert not principal.can_read_unit("2024", "15883")
+
+    listed = _run(settings, "tokens", "list", "--username", "hoangphu")[1]
+    assert token not in listed and "báo cáo" in listed and "active" in listed
+    token_id = listed.split()[0]
+    assert _run(settings, "tokens", "revoke", token_id)[0] == 0
+    assert accounts.principal_for_token(conn, token) is None
+    assert "revoked" in _run(settings, "tokens", "list")[1]
+    code, _, err = _run(settings, "tokens", "revoke", "999999")
+    assert code == 1 and "no token 999999" in err
+    code, _, err = _run(settings, "users", "disable", "nobody")
+    assert code == 1 and "no operator named 'nobody'" in err

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
-from services.cli.common import Context, account_op, pass_ctx
+from services.cli.common import Context, account_op, db, pass_ctx
+
+ROLES = ["admin", "viewer", "district", "commune"]
 
 
 @click.group()
@@ -14,7 +16,7 @@ def users() -> None:
 
 @users.command("add")
 @click.option("--username", required=True)
-@click.option("--role", type=click.Choice(["admin", "viewer", "district", "commune"]), required=True)
+@click.option("--role", type=click.Choice(ROLES), required=True)
 @click.option("--unit", "unit_codes", multiple=True, help="commune role: repeat for several units")
 @click.option("--district", "district_code", help="district role: the former district's code (e.g. 398)")
 @click.option("--unit-set", help="set of the --unit codes or the --district; default: PULSE_UNIT_SET")
@@ -45,6 +47,101 @@ def users_add(
     click.echo(f"operator {username} ({role}{scope}) added")
 
 
+@users.command("list")
+@pass_ctx
+def users_list(ctx: Context) -> None:
+    """Every operator: role and scope, whether it may log in, sessions and tokens it holds open, disabled since."""
+    from services.core.accounts import list_operators
+
+    with db(ctx) as conn:
+        for o in list_operators(conn):
+            district = f"district {o['district_code']}" if o["district_code"] else ""
+            scope = district or ",".join(o["units"]) or "every unit"
+            login = "password" if o["has_password"] else "token only"
+            state = f"disabled {o['disabled_at']:%Y-%m-%d %H:%M}" if o["disabled_at"] else "active"
+            click.echo(
+                f"{o['username']:<24} {o['role']:<9} {scope:<28} {login:<10} "
+                f"sessions {o['sessions']:<3} tokens {o['tokens']:<3} {state}"
+            )
+
+
+@users.command("disable")
+@click.argument("username")
+@pass_ctx
+def users_disable(ctx: Context, username: str) -> None:
+    """Take an operator's access away: its sessions end, its tokens are refused from the next request on."""
+    from services.core.accounts import set_disabled
+
+    account_op(ctx, set_disabled, username=username, disabled=True)
+    click.echo(f"operator {username} disabled: sessions ended, tokens refused")
+
+
+@users.command("enable")
+@click.argument("username")
+@pass_ctx
+def users_enable(ctx: Context, username: str) -> None:
+    """Give a disabled operator its access back (its tokens work again; it logs in anew)."""
+    from services.core.accounts import set_disabled
+
+    account_op(ctx, set_disabled, username=username, disabled=False)
+    click.echo(f"operator {username} enabled")
+
+
+@users.command("set-role")
+@click.argument("username")
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--unit", "unit_codes", multiple=True, help="commune role: its units (repeat)")
+@click.option("--district", "district_code", help="district role: the former district's code")
+@click.option("--unit-set", help="set of the --unit codes or the --district; default: PULSE_UNIT_SET")
+@pass_ctx
+def users_set_role(
+    ctx: Context,
+    username: str,
+    role: str,
+    unit_codes: tuple[str, ...],
+    district_code: str | None,
+    unit_set: str | None,
+) -> None:
+    """Change an operator's role, with the scope the new role needs; in force from its next request."""
+    from services.core.accounts import set_scope
+
+    unit_set = unit_set or ctx.settings.unit_set
+    account_op(
+        ctx,
+        set_scope,
+        username=username,
+        role=role,
+        unit_set=unit_set,
+        unit_codes=list(unit_codes),
+        district_code=district_code,
+    )
+    click.echo(f"operator {username} is now {role}")
+
+
+@users.command("set-units")
+@click.argument("username")
+@click.option("--unit", "unit_codes", multiple=True, help="a commune operator's units (repeat)")
+@click.option("--district", "district_code", help="a district operator's former district")
+@click.option("--unit-set", help="set of the --unit codes or the --district; default: PULSE_UNIT_SET")
+@pass_ctx
+def users_set_units(
+    ctx: Context, username: str, unit_codes: tuple[str, ...], district_code: str | None, unit_set: str | None
+) -> None:
+    """Replace the units (commune) or the former district (district) an operator holds, keeping its role."""
+    from services.core.accounts import set_scope
+
+    account_op(
+        ctx,
+        set_scope,
+        username=username,
+        role=None,
+        unit_set=unit_set or ctx.settings.unit_set,
+        unit_codes=list(unit_codes),
+        district_code=district_code,
+    )
+    click.echo(f"operator {username}: units set")
+
+
 @click.group()
 def tokens() -> None:
     """Operators' API tokens."""
@@ -61,3 +158,33 @@ def tokens_create(ctx: Context, username: str, label: str) -> None:
     token = account_op(ctx, create_api_token, username=username, label=label)
     click.echo(f"API token for {username} (shown once):")
     click.echo(token)
+
+
+@tokens.command("list")
+@click.option("--username", help="only this operator's")
+@pass_ctx
+def tokens_list(ctx: Context, username: str | None) -> None:
+    """API tokens, newest first: id, operator, label, created, last used, revoked (never the token itself)."""
+    from services.core.accounts import list_tokens
+
+    def when(t: object) -> str:
+        return f"{t:%Y-%m-%d %H:%M}" if t else "-"
+
+    with db(ctx) as conn:
+        for t in list_tokens(conn, username=username):
+            state = f"revoked {when(t['revoked_at'])}" if t["revoked_at"] else "active"
+            click.echo(
+                f"{t['token_id']:>5}  {t['username']:<24} {t['label']:<24} created {when(t['created_at'])}"
+                f"  used {when(t['last_used_at'])}  {state}"
+            )
+
+
+@tokens.command("revoke")
+@click.argument("token_id", type=int)
+@pass_ctx
+def tokens_revoke(ctx: Context, token_id: int) -> None:
+    """Revoke a token (its id from `pulse tokens list`): refused from the next request on."""
+    from services.core.accounts import revoke_token
+
+    account_op(ctx, revoke_token, token_id=token_id)
+    click.echo(f"token {token_id} revoked")

@@ -101,20 +101,7 @@ def create_operator(
 ) -> int:
     """An operator. A commune operator holds `unit_codes` of `unit_set`; a district operator names a district of
     `unit_set` (`district_code`), whose units it holds in every set (resolved when it authenticates)."""
-    if role not in auth.ROLES:
-        raise AccountError(f"role must be one of {', '.join(auth.ROLES)}")
-    if role == "commune" and not unit_codes:
-        raise AccountError("a commune operator needs at least one --unit")
-    if role != "commune" and unit_codes:
-        scope = "its district's units" if role == "district" else "every unit"
-        raise AccountError(f"--unit applies to the commune role only ({role} sees {scope})")
-    if role == "district":
-        if not district_code:
-            raise AccountError("a district operator needs --district")
-        _check_district(conn, unit_set, district_code)
-    elif district_code:
-        raise AccountError(f"--district applies to the district role only, not {role}")
-    _check_units(conn, unit_set, unit_codes)
+    _check_scope(conn, role, unit_set, unit_codes, district_code)
     password_hash = auth.hash_password(password) if password else None
     with conn.transaction():
         row = conn.execute(
@@ -131,6 +118,105 @@ def create_operator(
                 (operator_id, unit_set, code),
             )
     return operator_id
+
+
+def _check_scope(conn: DbConn, role: str, unit_set: str, unit_codes: list[str], district_code: str | None) -> None:
+    """What a role needs: a commune operator its units, a district operator its former district, the others
+    neither (they see every unit)."""
+    if role not in auth.ROLES:
+        raise AccountError(f"role must be one of {', '.join(auth.ROLES)}")
+    if role == "commune" and not unit_codes:
+        raise AccountError("a commune operator needs at least one --unit")
+    if role != "commune" and unit_codes:
+        scope = "its district's units" if role == "district" else "every unit"
+        raise AccountError(f"--unit applies to the commune role only ({role} sees {scope})")
+    if role == "district":
+        if not district_code:
+            raise AccountError("a district operator needs --district")
+        _check_district(conn, unit_set, district_code)
+    elif district_code:
+        raise AccountError(f"--district applies to the district role only, not {role}")
+    _check_units(conn, unit_set, unit_codes)
+
+
+def list_operators(conn: DbConn) -> list[dict]:
+    """Every operator with its scope, whether it may log in, when it was disabled, and what it holds open: the
+    sessions not expired and the tokens not revoked."""
+    return conn.execute(
+        "SELECT o.username, o.role, o.district_code, o.password_hash IS NOT NULL AS has_password, o.created_at,"
+        " o.disabled_at,"
+        " ARRAY(SELECT u.unit_set || '/' || u.unit_code FROM operator_units u WHERE u.operator_id = o.operator_id"
+        "       ORDER BY 1) AS units,"
+        " (SELECT count(*) FROM sessions s WHERE s.operator_id = o.operator_id AND s.expires_at > now()) AS sessions,"
+        " (SELECT count(*) FROM api_tokens t WHERE t.operator_id = o.operator_id AND t.revoked_at IS NULL) AS tokens"
+        " FROM operators o ORDER BY o.username"
+    ).fetchall()
+
+
+def set_disabled(conn: DbConn, *, username: str, disabled: bool) -> None:
+    """Disable an operator — its sessions end and its tokens are refused from the next request on (authentication
+    reads `disabled_at` every time) — or enable it again (its tokens work again; it logs in anew)."""
+    with conn.transaction():
+        row = conn.execute(
+            "UPDATE operators SET disabled_at = CASE WHEN %s THEN coalesce(disabled_at, now()) END"
+            " WHERE username = %s RETURNING operator_id",
+            (disabled, username),
+        ).fetchone()
+        if row is None:
+            raise AccountError(f"no operator named {username!r}")
+        if disabled:
+            conn.execute("DELETE FROM sessions WHERE operator_id = %s", (row["operator_id"],))
+
+
+def set_scope(
+    conn: DbConn,
+    *,
+    username: str,
+    role: str | None,
+    unit_set: str,
+    unit_codes: list[str],
+    district_code: str | None,
+) -> None:
+    """Change an operator's role (None: keep it) and the units or former district it holds, checked as
+    `create_operator` checks them; in force from its next request."""
+    with conn.transaction():
+        found = conn.execute(
+            "SELECT operator_id, role FROM operators WHERE username = %s FOR UPDATE", (username,)
+        ).fetchone()
+        if found is None:
+            raise AccountError(f"no operator named {username!r}")
+        role = role or found["role"]
+        _check_scope(conn, role, unit_set, unit_codes, district_code)
+        conn.execute(
+            "UPDATE operators SET role = %s, district_code = %s WHERE operator_id = %s",
+            (role, district_code or None, found["operator_id"]),
+        )
+        conn.execute("DELETE FROM operator_units WHERE operator_id = %s", (found["operator_id"],))
+        for code in unit_codes:
+            conn.execute(
+                "INSERT INTO operator_units (operator_id, unit_set, unit_code) VALUES (%s, %s, %s)",
+                (found["operator_id"], unit_set, code),
+            )
+
+
+def list_tokens(conn: DbConn, *, username: str | None = None) -> list[dict]:
+    """API tokens (never their value: only its hash is kept), newest first; of one operator when named."""
+    return conn.execute(
+        "SELECT t.token_id, o.username, t.label, t.created_at, t.last_used_at, t.revoked_at"
+        " FROM api_tokens t JOIN operators o USING (operator_id)"
+        " WHERE %(username)s::text IS NULL OR o.username = %(username)s ORDER BY t.token_id DESC",
+        {"username": username},
+    ).fetchall()
+
+
+def revoke_token(conn: DbConn, *, token_id: int) -> None:
+    """Revoke a token: refused from the next request on. Revoking one already revoked keeps its first date."""
+    row = conn.execute(
+        "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE token_id = %s RETURNING token_id",
+        (token_id,),
+    ).fetchone()
+    if row is None:
+        raise AccountError(f"no token {token_id}")
 
 
 def _check_district(conn: DbConn, unit_set: str, code: str) -> None:
