@@ -53,17 +53,16 @@ _WATERMARKS = "SELECT gateway_id, coalesce(watermark, '-infinity') FROM gateways
 # transaction took four (BEGIN, SET, the reads, COMMIT) — every request that reads the view waits for one, and
 # under load each round trip waits for the busy database. The watermarks must be no newer than the heartbeats
 # read with them (a newer one could make a camera whose heartbeat is not read yet look silent).
-_CHANGES = """
+_CHANGES = f"""
 SELECT p.horizon, p.registry, c.ids, c.lasts, c.states, g.ids, g.marks
-FROM (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon,
-             (SELECT version FROM live_registry) AS registry) p,
+FROM ({_POSITION}) p,
      (SELECT array_agg(camera_id) AS ids, array_agg(last_ts) AS lasts,
              array_agg(CASE last_state WHEN 'degraded' THEN 1 WHEN 'down' THEN 2 ELSE 0 END::bigint) AS states
       FROM camera_status WHERE changed_xid >= %(horizon)s::text::xid8) c,
      (SELECT array_agg(gateway_id ORDER BY gateway_id) AS ids,
              array_agg(coalesce(watermark, '-infinity') ORDER BY gateway_id) AS marks
       FROM gateways) g
-"""
+"""  # noqa: S608 - built from the constant position query only
 
 
 @dataclass(frozen=True)
@@ -160,11 +159,12 @@ def refresh(conn: DbConn, view_set: str, old: View | None, loading_whole: Callab
             at = cur.execute(_CHANGES, {"horizon": old.horizon}, prepare=False).fetchone()
         assert at is not None  # one row, always
         horizon, registry, ids, lasts, states, gateway_ids, watermarks = at
+        ids = ids or []  # array_agg of no rows is NULL
         if registry == old.registry:
-            changed = _changed(old, horizon, ids or [], lasts or [], states or [], _marks(gateway_ids, watermarks))
+            changed = _changed(old, horizon, ids, lasts or [], states or [], _marks(gateway_ids, watermarks))
             if changed is not None:
                 REFRESHES.labels("changes").inc()
-                CHANGED_ROWS.inc(len(ids or []))
+                CHANGED_ROWS.inc(len(ids))
                 return changed
     loading_whole()
     with one_snapshot(conn):
@@ -199,10 +199,6 @@ def _changed(
     return dataclasses.replace(old, fleet=fresh, gateways=gateways, horizon=horizon, version=old.version + 1)
 
 
-def _mark(flight: _Flight) -> None:
-    flight.whole = True  # later requests wait for it rather than load the view whole too
-
-
 @dataclass(frozen=True)
 class Figures:
     """Availability seconds today and this month, and the month's active app users, per unit of a view, as of
@@ -223,6 +219,9 @@ class _Flight:
     whole: bool = False
     view: View | None = None
     done: threading.Event = dataclasses.field(default_factory=threading.Event)
+
+    def loading_whole(self) -> None:
+        self.whole = True  # later requests wait for it rather than load the view whole too
 
 
 class LiveModel:
@@ -288,7 +287,7 @@ class LiveModel:
 
     def _fly(self, conn: DbConn, view_set: str, flight: _Flight, held: tuple[View, int] | None) -> View:
         try:
-            flight.view = refresh(conn, view_set, held[0] if held else None, loading_whole=lambda: _mark(flight))
+            flight.view = refresh(conn, view_set, held[0] if held else None, loading_whole=flight.loading_whole)
             with self._guard:
                 kept = self._views.get(view_set)
                 if kept is None or kept[1] < flight.began:

@@ -8,6 +8,7 @@ settings.
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 
 import click
 
@@ -26,6 +27,11 @@ class Context:
 
 
 pass_ctx = click.make_pass_decorator(Context, ensure=True)
+
+
+def local_time(ctx: Context, t: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A time as the operators read it (PULSE_TIMEZONE); "-" when there is none."""
+    return t.astimezone(ctx.settings.tz).strftime(fmt) if t else "-"
 
 
 def db(ctx: Context):

@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from services.cli.common import Context, db, fail, pass_ctx
+from services.cli.common import Context, db, fail, local_time, pass_ctx
 
 
 @click.group()
@@ -99,7 +99,7 @@ def devices_list(ctx: Context) -> None:
         click.echo("no devices (pulse devices add …)")
         return
     for d in rows:
-        since = d["state_since"].astimezone(ctx.settings.tz).strftime("%Y-%m-%d %H:%M:%S")
+        since = local_time(ctx, d["state_since"], "%Y-%m-%d %H:%M:%S")
         channels = ", ".join(f"{k}={v}" for k, v in sorted(d["channels"].items())) or "-"
         error = f"  last error: {d['last_error']}" if d["last_error"] else ""
         click.echo(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from services.cli.common import Context, account_op, db, pass_ctx
+from services.cli.common import Context, account_op, db, local_time, pass_ctx
 
 ROLES = ["admin", "viewer", "district", "commune"]
 
@@ -58,7 +58,7 @@ def users_list(ctx: Context) -> None:
             district = f"district {o['district_code']}" if o["district_code"] else ""
             scope = district or ",".join(o["units"]) or "every unit"
             login = "password" if o["has_password"] else "token only"
-            state = f"disabled {o['disabled_at']:%Y-%m-%d %H:%M}" if o["disabled_at"] else "active"
+            state = f"disabled {local_time(ctx, o['disabled_at'])}" if o["disabled_at"] else "active"
             click.echo(
                 f"{o['username']:<24} {o['role']:<9} {scope:<28} {login:<10} "
                 f"sessions {o['sessions']:<3} tokens {o['tokens']:<3} {state}"
@@ -70,10 +70,7 @@ def users_list(ctx: Context) -> None:
 @pass_ctx
 def users_disable(ctx: Context, username: str) -> None:
     """Take an operator's access away: its sessions end, its tokens are refused from the next request on."""
-    from services.core.accounts import set_disabled
-
-    account_op(ctx, set_disabled, username=username, disabled=True)
-    click.echo(f"operator {username} disabled: sessions ended, tokens refused")
+    _set_disabled(ctx, username, True, "disabled: sessions ended, tokens refused")
 
 
 @users.command("enable")
@@ -81,10 +78,14 @@ def users_disable(ctx: Context, username: str) -> None:
 @pass_ctx
 def users_enable(ctx: Context, username: str) -> None:
     """Give a disabled operator its access back (its tokens work again; it logs in anew)."""
+    _set_disabled(ctx, username, False, "enabled")
+
+
+def _set_disabled(ctx: Context, username: str, disabled: bool, said: str) -> None:
     from services.core.accounts import set_disabled
 
-    account_op(ctx, set_disabled, username=username, disabled=False)
-    click.echo(f"operator {username} enabled")
+    account_op(ctx, set_disabled, username=username, disabled=disabled)
+    click.echo(f"operator {username} {said}")
 
 
 @users.command("set-role")
@@ -103,18 +104,7 @@ def users_set_role(
     unit_set: str | None,
 ) -> None:
     """Change an operator's role, with the scope the new role needs; in force from its next request."""
-    from services.core.accounts import set_scope
-
-    unit_set = unit_set or ctx.settings.unit_set
-    account_op(
-        ctx,
-        set_scope,
-        username=username,
-        role=role,
-        unit_set=unit_set,
-        unit_codes=list(unit_codes),
-        district_code=district_code,
-    )
+    _set_scope(ctx, username, role, unit_codes, district_code, unit_set)
     click.echo(f"operator {username} is now {role}")
 
 
@@ -128,18 +118,29 @@ def users_set_units(
     ctx: Context, username: str, unit_codes: tuple[str, ...], district_code: str | None, unit_set: str | None
 ) -> None:
     """Replace the units (commune) or the former district (district) an operator holds, keeping its role."""
+    _set_scope(ctx, username, None, unit_codes, district_code, unit_set)
+    click.echo(f"operator {username}: units set")
+
+
+def _set_scope(
+    ctx: Context,
+    username: str,
+    role: str | None,
+    unit_codes: tuple[str, ...],
+    district_code: str | None,
+    unit_set: str | None,
+) -> None:
     from services.core.accounts import set_scope
 
     account_op(
         ctx,
         set_scope,
         username=username,
-        role=None,
+        role=role,
         unit_set=unit_set or ctx.settings.unit_set,
         unit_codes=list(unit_codes),
         district_code=district_code,
     )
-    click.echo(f"operator {username}: units set")
 
 
 @click.group()
@@ -167,15 +168,12 @@ def tokens_list(ctx: Context, username: str | None) -> None:
     """API tokens, newest first: id, operator, label, created, last used, revoked (never the token itself)."""
     from services.core.accounts import list_tokens
 
-    def when(t: object) -> str:
-        return f"{t:%Y-%m-%d %H:%M}" if t else "-"
-
     with db(ctx) as conn:
         for t in list_tokens(conn, username=username):
-            state = f"revoked {when(t['revoked_at'])}" if t["revoked_at"] else "active"
+            state = f"revoked {local_time(ctx, t['revoked_at'])}" if t["revoked_at"] else "active"
             click.echo(
-                f"{t['token_id']:>5}  {t['username']:<24} {t['label']:<24} created {when(t['created_at'])}"
-                f"  used {when(t['last_used_at'])}  {state}"
+                f"{t['token_id']:>5}  {t['username']:<24} {t['label']:<24} created {local_time(ctx, t['created_at'])}"
+                f"  used {local_time(ctx, t['last_used_at'])}  {state}"
             )
 
 

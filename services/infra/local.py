@@ -49,9 +49,8 @@ _PLANNER_SETTING = "random_page_cost = 1.1"
 _WORKERS_SETTING = "max_worker_processes = 24"
 # A province's heartbeats rewrite every camera's latest-state row each minute. With checkpoints every minute (the
 # default 5 min / 2 GB of WAL, reached in ~65 s at 150,000 cameras) each of those pages went to the WAL whole after
-# every checkpoint: 1.1 GB of WAL a minute, a checkpoint always writing, and the replica replaying it all —
-# dashboard reads' slowest stretches came with them (docs/benchmarks.md §15). Fewer checkpoints, compressed page
-# images.
+# every checkpoint: 1.1 GB of WAL a minute, a checkpoint always writing, and the replica replaying it all; with
+# these, 147 MB a minute (docs/benchmarks.md §15). Fewer checkpoints, compressed page images.
 _CHECKPOINT_SETTINGS = ("max_wal_size = 8GB", "checkpoint_timeout = 15min", "wal_compression = lz4")
 _ADDED_SETTINGS = (_LOCKS_SETTING, _SLOT_WAL_SETTING, _PLANNER_SETTING, _WORKERS_SETTING, *_CHECKPOINT_SETTINGS)
 REPLICA_SLOT = "pulse_replica"
