@@ -32,7 +32,8 @@ an error. --push: each session also holds `GET /api/v1/live/events?unit_set=2025
 refreshes its page on an event (at most every PUSH_MIN_GAP_S), polling only every PUSH_FALLBACK_S otherwise; a
 404 there reports push as unavailable and the sessions poll as without --push.
 
-Measured over --duration after --warmup-s (requests started in the window): per route p50/p95/p99, 304s, 503s,
+Measured over --duration after --warmup-s (requests started in the window): per route p50/p95/p99 (and `in_api`:
+the same figures of what the API says it spent, its `Server-Timing`, so the rest is network and client), 304s, 503s,
 errors (with reasons), requests/s, pushed events; the API process's CPU (utime + stime of it and its children from
 /proc, before and after) as cores and ms per request; every component's CPU (10-s samples); the sessions'
 process's own CPU and event-loop lag (a busy client inflates latencies). Limits in the same run: `GET /api/v1/me`
@@ -284,6 +285,7 @@ class Failed(Exception):
 @dataclass
 class Tally:
     latencies: list[float] = field(default_factory=list)
+    in_api: list[float] = field(default_factory=list)  # the API's own `Server-Timing` (queue + app) for the same
     not_modified: int = 0
     busy: int = 0
     errors: int = 0
@@ -305,6 +307,12 @@ class Record:
 
     def inside(self, t: float) -> bool:
         return self.window[0] <= t < self.window[1]
+
+
+def server_time(header: str) -> float:
+    """Seconds the API says it spent on an answer (its wait for a turn and its work), from `Server-Timing`."""
+    parts = (part.strip().partition(";dur=") for part in header.split(","))
+    return sum(float(ms) for _, _, ms in parts if ms) / 1000
 
 
 class Session:
@@ -350,6 +358,7 @@ class Session:
             raise Failed
         if counted:
             tally.latencies.append(elapsed)
+            tally.in_api.append(server_time(r.headers.get("Server-Timing", "")))
             self.record.timeline.append((started, elapsed))
         if r.status_code == 304:
             tally.not_modified += counted
@@ -604,6 +613,7 @@ async def measure(
             "503": sum(t.busy for t in tallies.values()),
             "errors": sum(t.errors for t in tallies.values()),
             "by_operator": {g: _figures(t.latencies) for g, t in tallies.items()},
+            "in_api": _figures([x for t in tallies.values() for x in t.in_api]),
         }
     answered = sum(r["n"] for r in routes.values())
     requests = answered + sum(r["503"] + r["errors"] for r in routes.values())

@@ -75,10 +75,11 @@ def list_cameras(
     wanted = readable[cams.key[picked]] if len(cams.keys) else np.zeros(0, dtype=bool)
     if state is not None:
         wanted &= model.states(picked, now, settings.gateway_silence_s) == uptime.LIVE_STATES.index(state)
-    ids = sorted(cams.ids[picked[wanted]].tolist())
-    page = camera_state.snapshots(conn, view_set=view, camera_ids=ids[offset : offset + limit], detail=True)
+    ids = sorted(cams.ids[picked[wanted]].tolist())[offset : offset + limit]
+    codes = {i: cams.codes[cams.unit[model.position[i]]] for i in ids}  # their units in the view, as the model has them
+    page = camera_state.snapshots(conn, view_set=view, camera_ids=ids, detail=True, view_codes=codes)
     items = [camera_item(c, c.live(now, settings.gateway_silence_s)) for c in page]
-    return conditional(request, {"unit_set": view, "total": len(ids), "items": items})
+    return conditional(request, {"unit_set": view, "total": int(wanted.sum()), "items": items})
 
 
 @router.get("/{camera_id}", summary="One camera, with its availability over the last 24 hours")

@@ -28,18 +28,25 @@ from services.core.uptime import Beat, State
 _SNAPSHOT = """
 SELECT c.camera_id, c.name, c.unit_set, c.unit_code, c.registered, c.interval_s, c.grace_s,
        c.stream_url IS NOT NULL AS has_stream, c.installed_at, c.retired_at,
-       cv.view_code,
+       {view_code},
        cs.last_ts, cs.last_state, cs.last_status, g.watermark,
        CASE WHEN %(detail)s THEN jsonb_build_object(
            'address', c.address, 'lat', c.lat, 'lon', c.lon, 'tags', c.tags, 'last_quality', cs.last_quality,
            'last_metrics', cs.last_metrics, 'gateway_name', g.name) END AS detail
 FROM cameras c
-JOIN camera_view_units cv ON cv.camera_id = c.camera_id AND cv.view_set = %(view)s
+{view_join}
 LEFT JOIN camera_status cs ON cs.camera_id = c.camera_id
 LEFT JOIN gateways g ON g.gateway_id = c.gateway_id
 WHERE (%(ids)s::text[] IS NULL OR c.camera_id = ANY(%(ids)s))
 ORDER BY c.camera_id
 """
+_SNAPSHOT_IN_VIEW = _SNAPSHOT.format(
+    view_code="cv.view_code",
+    view_join="JOIN camera_view_units cv ON cv.camera_id = c.camera_id AND cv.view_set = %(view)s",
+)
+# A caller that holds the cameras' units in the view already (the live model's) saves the join over every unit's
+# key — half of the statement's time for a xã's 900 cameras.
+_SNAPSHOT_OWN = _SNAPSHOT.format(view_code="NULL::text", view_join="")
 
 _INTERVAL_SECONDS = """
 SELECT camera_id, state,
@@ -91,10 +98,20 @@ class CameraSnapshot:
 
 
 def snapshots(
-    conn: DbConn, *, view_set: str, camera_ids: list[str] | None = None, detail: bool = False
+    conn: DbConn,
+    *,
+    view_set: str,
+    camera_ids: list[str] | None = None,
+    detail: bool = False,
+    view_codes: Mapping[str, str | None] | None = None,
 ) -> list[CameraSnapshot]:
+    """The cameras (all, or `camera_ids`) as of now, with their unit in `view_set`: looked up, or taken from
+    `view_codes` (camera id → unit code in the view) when the caller has them for every camera asked for."""
+    query = _SNAPSHOT_IN_VIEW if view_codes is None else _SNAPSHOT_OWN
     with conn.cursor(row_factory=tuple_row) as cur:  # thousands of rows: tuples are much cheaper than dicts
-        rows = cur.execute(_SNAPSHOT, {"view": view_set, "ids": camera_ids, "detail": detail}, prepare=False).fetchall()
+        rows = cur.execute(query, {"view": view_set, "ids": camera_ids, "detail": detail}, prepare=False).fetchall()
+    if view_codes is not None:
+        rows = [(*r[:10], view_codes[r[0]], *r[11:]) for r in rows]
     return [
         CameraSnapshot(
             camera_id=camera_id,

@@ -101,6 +101,11 @@ def micros(at: datetime) -> int:
     return (at - _EPOCH) // timedelta(microseconds=1)
 
 
+def from_micros(at: int) -> datetime:
+    """The time `micros` gave."""
+    return _EPOCH + timedelta(microseconds=at)
+
+
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _NONE = np.iinfo(np.int64).min  # -infinity
 

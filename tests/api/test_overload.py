@@ -33,7 +33,12 @@ async def test_more_requests_than_the_pool_get_200_or_503_never_500(
     try:
         await until(lambda: server.started, what="the API started")
         async with httpx.AsyncClient(base_url=base, timeout=30, headers=headers) as client:
-            assert (await client.get("/api/v1/units")).status_code == 200  # works unsaturated
+            unsaturated = await client.get("/api/v1/units")
+            assert unsaturated.status_code == 200
+            timing = dict(part.strip().split(";dur=") for part in unsaturated.headers["Server-Timing"].split(","))
+            assert set(timing) == {"queue", "app"} and float(timing["app"]) > 0, timing
+            metrics = (await client.get("/metrics")).text
+            assert 'pulse_api_request_seconds_count{route="/api/v1/units"}' in metrics
             with psycopg.connect(settings.database_url) as holder:
                 holder.execute("LOCK TABLE live_registry IN ACCESS EXCLUSIVE MODE")  # until this transaction ends
                 reads = [
