@@ -30,6 +30,8 @@ migrate: infra
 # today and yesterday (they fill in over about half an hour while the demo runs). BACKFILL=0 for none.
 BACKFILL ?= 35
 
+# The demo's API logs in as its own role, as a deployment's does (`pulse migrate` creates it; issue 31).
+demo: export PULSE_API_DATABASE_URL ?= postgresql://pulse_api:pulse_api@127.0.0.1:5432/pulse
 demo: infra
 	$(PULSE) migrate
 	$(PULSE) up --demo --backfill $(BACKFILL)

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from services.core.db import connect
-from services.core.migrate import migrate
+from services.core.migrate import ensure_app_login, migrate
 from services.core.settings import Settings, load_settings
 from tests.topics import SESSION_MARK
 
@@ -82,9 +82,17 @@ def settings(base_settings: Settings) -> Settings:
         admin.execute(f'DROP DATABASE IF EXISTS "{test_db}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{test_db}"')
     s = base_settings.model_copy(update={"database_url": _with_database(base_settings.database_url, test_db)})
+    # The API runs as a login of `pulse_app` (migration 0021), as deployed: it may add to the audit trail only.
+    api_url = urlunsplit(urlsplit(s.database_url)._replace(netloc=f"pulse_api_test:pulse_api_test@{_host_port(s)}"))
     with connect(s) as conn:
         migrate(conn, timezone=s.timezone)
-    return s
+        ensure_app_login(conn, api_url)
+    return s.model_copy(update={"api_database_url": api_url})
+
+
+def _host_port(s: Settings) -> str:
+    parts = urlsplit(s.database_url)
+    return f"{parts.hostname}:{parts.port or 5432}"
 
 
 @pytest.fixture
@@ -96,6 +104,9 @@ def conn(settings: Settings) -> Iterator[psycopg.Connection]:
         # The hour rollup kept for all time (its tables were emptied with the intervals), so that the tests' data —
         # most of it in 2024 — is read through it as a deployment reads its recent days.
         c.execute("UPDATE uptime_hours_kept SET since = %s", (HOURS_KEPT_SINCE,))
+        # Each test starts with an empty audit trail (what the truncations above recorded goes too).
+        c.execute("TRUNCATE audit_log")
+        c.execute("UPDATE audit_head SET seq = 0, hash = ''")
         yield c
 
 

@@ -74,3 +74,17 @@ def test_the_prometheus_rules_parse_and_name_metrics_the_product_exports() -> No
             assert rule["alert"] and rule["expr"]
             for name in re.findall(r"\b(pulse_[a-z_]+)\b", rule["expr"]):
                 assert name in exported, f"{rule['alert']}: {name} is not a metric the product exports"
+
+
+def test_the_api_logs_in_as_its_own_login_which_migrate_creates() -> None:
+    """Issue 31: the API is no schema owner (it may add to the audit trail, never change it), so compose gives it
+    a login of its own, and `pulse migrate` (which creates that login) reads the same secret."""
+    from urllib.parse import urlsplit
+
+    for name in ("api", "migrate"):
+        svc = COMPOSE["services"][name]
+        assert svc["environment"]["PULSE_API_DATABASE_URL_FILE"] == "/run/secrets/api_database_url", name
+        assert {"database_url", "api_database_url"} <= set(svc["secrets"]), name
+    owner = urlsplit((ROOT / COMPOSE["secrets"]["database_url"]["file"]).read_text().strip()).username
+    api = urlsplit((ROOT / COMPOSE["secrets"]["api_database_url"]["file"]).read_text().strip()).username
+    assert api and api != owner

@@ -4,25 +4,34 @@ Every API route depends on `services.api.deps` for auth."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 
 import anyio.to_thread
-from fastapi import FastAPI, Request
+import psycopg
+from fastapi import FastAPI, Request, Response, status
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse
 from psycopg_pool import PoolTimeout
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.api import audit as audit_routes
 from services.api import cameras, devices, engagement, incidents, me, push, reports, session, units, uptime, web
 from services.api.admission import SHED, Admission, overloaded
+from services.api.deps import actor_of
 from services.api.live import LiveModel
 from services.api.push import Broadcast
 from services.api.reads import Reads
+from services.core import audit
 from services.core.db import DbConn, pool
 from services.core.http import CredentialFailures, health_router
 from services.core.http_body import BodyLimit
 from services.core.settings import Settings
+
+log = logging.getLogger("pulse.api")
 
 
 def _utc_now() -> datetime:
@@ -37,7 +46,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = _utc_now) 
     # One connection per admitted request (services/api/admission.py), and one for the replica watch.
     size, wait = settings.api_db_pool, settings.api_queue_wait_s
     # (+2: the replica watch and the live updates' ticker)
-    db_pool = pool(settings, name="api", max_size=size + 2, timeout=wait)
+    db_pool = pool(settings, name="api", url=settings.api_database_url, max_size=size + 2, timeout=wait)
     read_url = settings.database_read_url
     # checked at each checkout: a replica that went away is noticed by the request that meets it (then the primary)
     read_pool = (
@@ -99,6 +108,21 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = _utc_now) 
     app.add_middleware(Admission, limit=size, max_wait_s=wait)
     app.add_middleware(BodyLimit, limit=MAX_BODY)  # outermost: a large body is refused before it takes a turn
 
+    @app.exception_handler(StarletteHTTPException)
+    async def refused(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == status.HTTP_403_FORBIDDEN:  # every refusal is in the audit trail (SPEC §12)
+            await run_in_threadpool(record_refusal, request, exc.detail)
+        return await http_exception_handler(request, exc)
+
+    def record_refusal(request: Request, detail: str) -> None:
+        actor = actor_of(request, getattr(request.state, "principal", None))
+        try:
+            with db_pool.connection() as conn:
+                said = {"method": request.method, "path": request.url.path, "why": detail}
+                audit.record(conn, actor, "refused", details=said)
+        except psycopg.Error as exc:  # the refusal stands; the database's trouble shows everywhere else
+            log.warning("could not record a refusal in the audit trail (%s)", exc.__class__.__name__)
+
     @app.exception_handler(PoolTimeout)
     async def pool_exhausted(request: Request, exc: PoolTimeout) -> JSONResponse:
         # a backstop: admitted requests hold one connection each, so this means a connection leaked or hung
@@ -116,5 +140,6 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = _utc_now) 
     app.include_router(incidents.router)
     app.include_router(reports.router)
     app.include_router(push.router)
+    app.include_router(audit_routes.router)
     web.mount(app, settings.web_dir or web.DEFAULT_WEB_DIR)
     return app

@@ -8,6 +8,7 @@ import numpy as np
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 
 from services.api.deps import (
+    ActingConn,
     AppSettings,
     Conn,
     Live,
@@ -19,7 +20,7 @@ from services.api.deps import (
     require_unit,
 )
 from services.api.uptime import UnitSetParam, seconds_item
-from services.core import camera_state, uptime
+from services.core import audit, camera_state, uptime
 from services.core.camera_state import CameraSnapshot
 from services.core.heartbeats import CAMERA_ID_PATTERN
 
@@ -133,7 +134,7 @@ def get_snapshot(
     summary="Forget the camera's reference picture: the prober takes the next good picture as the new one",
 )
 def reset_reference(
-    principal: Reader, conn: Conn, now: Now, camera_id: Annotated[str, Path(pattern=CAMERA_ID_PATTERN)]
+    principal: Reader, conn: ActingConn, now: Now, camera_id: Annotated[str, Path(pattern=CAMERA_ID_PATTERN)]
 ) -> dict:
     camera = conn.execute("SELECT unit_set, unit_code FROM cameras WHERE camera_id = %s", (camera_id,)).fetchone()
     if camera is None:
@@ -144,4 +145,5 @@ def reset_reference(
     with conn.transaction():
         conn.execute("UPDATE cameras SET reference_reset_at = %s WHERE camera_id = %s", (now, camera_id))
         conn.execute("DELETE FROM camera_snapshots WHERE camera_id = %s AND kind = 'reference'", (camera_id,))
+        audit.record(conn, None, "cameras.reference_reset", f"cameras:{camera_id}")
     return {"camera_id": camera_id, "reference_reset_at": now.isoformat()}

@@ -21,7 +21,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic_core import to_json
 
 from services.api.live import Connect, LiveModel
-from services.core import accounts, auth
+from services.core import accounts, audit, auth
 from services.core.auth import Principal, Role
 from services.core.db import DbConn
 from services.core.http import CredentialFailures, client_address
@@ -36,6 +36,26 @@ def get_conn(request: Request) -> Iterator[DbConn]:
 
 
 Conn = Annotated[DbConn, Depends(get_conn)]
+
+
+def actor_of(request: Request, principal: Principal | None) -> audit.Actor:
+    """Who acts in a request, for the audit trail: the account, the token it used (if any), the address."""
+    if principal is None:
+        return audit.Actor("api", address=client_address(request))
+    return audit.Actor(
+        via="api" if principal.token_id is not None else "dashboard",
+        account=principal.username,
+        operator_id=principal.operator_id,
+        token_id=principal.token_id,
+        address=client_address(request),
+    )
+
+
+def get_acting_conn(request: Request, principal: Annotated[Principal, Depends(current_principal)]) -> Iterator[DbConn]:
+    """For a route that changes something: one transaction, its changes recorded in the audit trail as the
+    principal's (services/core/audit.py), committed together."""
+    with request.app.state.pool.connection() as conn, audit.acting(conn, actor_of(request, principal)):
+        yield conn
 
 
 READS_HEADER = "X-Pulse-Reads"
@@ -89,7 +109,9 @@ def current_principal(
     takes its own: a request holding one connection while waiting for a second emptied the pool at ten concurrent
     requests (issue 28)."""
     with request.app.state.pool.connection() as conn:
-        return _principal(request, conn, settings, credentials)
+        principal = _principal(request, conn, settings, credentials)
+    request.state.principal = principal  # who a refusal (403) is recorded as (app.py)
+    return principal
 
 
 def _principal(
@@ -101,7 +123,7 @@ def _principal(
     if credentials is not None:
         principal = accounts.principal_for_token(conn, credentials.credentials)
         if principal is None:
-            failures.failed(address)
+            _refused_credentials(conn, request, failures, address, "token.refused")
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED, "invalid or revoked token", headers={"WWW-Authenticate": "Bearer"}
             )
@@ -115,15 +137,27 @@ def _principal(
         )
     principal = accounts.principal_for_session(conn, session_id, idle_hours=settings.session_idle_hours)
     if principal is None:
-        failures.failed(address)
+        _refused_credentials(conn, request, failures, address, "session.refused")
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "session expired or logged out", headers={"WWW-Authenticate": "Bearer"}
         )
+    request.state.principal = principal  # a refusal just below is recorded as this account's
     if request.method not in _SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER, "")
         if not hmac.compare_digest(sent, auth.csrf_token(session_id)):
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"{CSRF_HEADER}: missing or wrong for this session")
     return principal
+
+
+def _refused_credentials(
+    conn: DbConn, request: Request, failures: CredentialFailures, address: str, action: str
+) -> None:
+    """A token or session that is wrong, revoked, expired or of a disabled account: one audit entry (and one more
+    when this locks the address out; then it is refused before any lookup, so a flood writes no more)."""
+    actor = audit.Actor("api", address=client_address(request))
+    audit.record(conn, actor, action, details={"path": request.url.path})
+    if failures.failed(address):
+        audit.record(conn, actor, "credentials.locked", details={"minutes": 15})
 
 
 def require_role(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
@@ -171,3 +205,6 @@ def conditional(request: Request, body: dict, *, ignore: tuple[str, ...] = ("as_
     if headers["ETag"] in (t.strip() for t in sent.split(",")):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
     return Response(content, media_type="application/json", headers=headers)
+
+
+ActingConn = Annotated[DbConn, Depends(get_acting_conn)]

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from pydantic import BaseModel, Field
 
-from services.api.deps import FREE_TEXT, AdminOnly, AppSettings, Conn, Now, ReadConn, Reader, conditional
+from services.api.deps import FREE_TEXT, ActingConn, AdminOnly, AppSettings, Conn, Now, ReadConn, Reader, conditional
 from services.api.uptime import UnitSetParam
 from services.core import maintenance, units
 from services.core.auth import Principal
@@ -85,7 +85,7 @@ class AckIn(BaseModel):
 
 @router.post("/incidents/{incident_id}/ack", summary="Acknowledge an incident (admin, or commune in its units)")
 def ack(
-    principal: Reader, conn: Conn, now: Now, incident_id: Annotated[int, Path(ge=1)], body: AckIn | None = None
+    principal: Reader, conn: ActingConn, now: Now, incident_id: Annotated[int, Path(ge=1)], body: AckIn | None = None
 ) -> dict:
     row = conn.execute("SELECT * FROM incidents WHERE incident_id = %s", (incident_id,)).fetchone()
     if row is None or not _visible(principal, row):
@@ -146,7 +146,7 @@ def list_windows(principal: Reader, conn: Conn) -> dict:
 
 
 @router.post("/maintenance", status_code=201, summary="Add a maintenance window (admin)")
-def add_window(principal: AdminOnly, conn: Conn, settings: AppSettings, body: WindowIn) -> dict:
+def add_window(principal: AdminOnly, conn: ActingConn, settings: AppSettings, body: WindowIn) -> dict:
     for field, value in (("starts_at", body.starts_at), ("ends_at", body.ends_at)):
         if value is not None and value.tzinfo is None:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{field}: give the offset (e.g. +07:00)")
@@ -171,6 +171,6 @@ def add_window(principal: AdminOnly, conn: Conn, settings: AppSettings, body: Wi
 
 
 @router.delete("/maintenance/{window_id}", status_code=204, summary="Remove a maintenance window (admin)")
-def remove_window(principal: AdminOnly, conn: Conn, window_id: Annotated[int, Path(ge=1)]) -> None:
+def remove_window(principal: AdminOnly, conn: ActingConn, window_id: Annotated[int, Path(ge=1)]) -> None:
     if not maintenance.remove_window(conn, window_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no maintenance window {window_id}")

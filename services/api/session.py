@@ -10,9 +10,9 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from pydantic import BaseModel, Field
 
-from services.api.deps import SESSION_COOKIE, USERNAME, AppSettings, Conn, Now, Reader
+from services.api.deps import SESSION_COOKIE, USERNAME, AppSettings, Conn, Now, Reader, actor_of
 from services.api.me import me_item
-from services.core import accounts, auth
+from services.core import accounts, audit, auth
 from services.core.http import CredentialFailures, client_address
 
 router = APIRouter(prefix="/api/v1/session", tags=["auth"])
@@ -29,17 +29,22 @@ class LoginIn(BaseModel):
     responses={401: {"description": "wrong username or password"}, 429: {"description": "too many failures"}},
 )
 def log_in(request: Request, response: Response, body: LoginIn, settings: AppSettings, conn: Conn, now: Now) -> dict:
-    keys = [f"user:{body.username.lower()}", f"addr:{client_address(request)}"]
+    address = client_address(request)
+    keys = [f"user:{body.username.lower()}", f"addr:{address}"]
     failures: CredentialFailures = request.app.state.login_failures
     failures.refuse_if_blocked(*keys)
     session_id = accounts.open_session(
         conn, username=body.username, password=body.password, idle_hours=settings.session_idle_hours
     )
     if session_id is None:
-        failures.failed(*keys)
+        claimed = audit.Actor("dashboard", account=body.username, address=address)
+        audit.record(conn, claimed, "login.failed")
+        if failures.failed(*keys):
+            audit.record(conn, claimed, "login.locked", details={"minutes": 15})
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "username or password: wrong")
     principal = accounts.principal_for_session(conn, session_id, idle_hours=settings.session_idle_hours)
     assert principal is not None
+    audit.record(conn, actor_of(request, principal), "login", f"operators:{principal.operator_id}")
     response.set_cookie(
         SESSION_COOKIE,
         session_id,
@@ -56,5 +61,7 @@ def log_in(request: Request, response: Response, body: LoginIn, settings: AppSet
 def log_out(principal: Reader, request: Request, response: Response, conn: Conn, settings: AppSettings) -> None:
     session_id = request.cookies.get(SESSION_COOKIE)
     if session_id is not None:
-        accounts.close_session(conn, session_id)
+        with audit.acting(conn, actor_of(request, principal)):
+            accounts.close_session(conn, session_id)
+            audit.record(conn, None, "logout", f"operators:{principal.operator_id}")
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, secure=settings.cookie_secure, samesite="strict")

@@ -9,9 +9,9 @@ from pydantic import BaseModel, Field
 
 from services.api.deps import (
     FREE_TEXT,
+    ActingConn,
     AdminOnly,
     AppSettings,
-    Conn,
     Live,
     Now,
     ReadConn,
@@ -129,7 +129,9 @@ class PopulationIn(BaseModel):
 
 
 @router.put("/{unit_set}/{code}/population", summary="Enter a unit's population (admin)")
-def put_population(principal: AdminOnly, conn: Conn, unit_set: CodePath, code: CodePath, body: PopulationIn) -> dict:
+def put_population(
+    principal: AdminOnly, conn: ActingConn, unit_set: CodePath, code: CodePath, body: PopulationIn
+) -> dict:
     try:
         units.set_population(
             conn,

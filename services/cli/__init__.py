@@ -12,12 +12,14 @@ the function, so that `pulse --help` stays fast and a command runs without the e
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
 
 from services.cli import (
     apps,
+    audit,
     cameras,
     channels,
     components,
@@ -52,6 +54,7 @@ cli.add_command(devices.devices)
 cli.add_command(apps.apps)
 cli.add_command(users.users)
 cli.add_command(users.tokens)
+cli.add_command(audit.audit)
 cli.add_command(maintenance.maintenance)
 cli.add_command(channels.channels)
 cli.add_command(components.api)
@@ -66,6 +69,9 @@ cli.add_command(components.simulate)
 def main() -> None:
     from services.infra.process import InfraError
 
+    # Every connection says which command opened it (pg_stat_activity; the audit trail's actor for a change no
+    # person is behind, such as `pulse migrate`'s reference units).
+    os.environ.setdefault("PGAPPNAME", " ".join(["pulse", *sys.argv[1:2]]))
     try:
         cli(standalone_mode=True)
     except ConfigError as exc:

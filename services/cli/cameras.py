@@ -21,8 +21,10 @@ def cameras() -> None:
 def cameras_import(ctx: Context, path: str, unit_set: str | None) -> None:
     """Upsert cameras from a CSV (camera_id,unit_code,name,interval_s,stream_url,lat,lon,successor_unit_code);
     all or nothing. successor_unit_code: where the camera's unit was split, its unit in the next set."""
+    import hashlib
     from pathlib import Path
 
+    from services.core import audit
     from services.core.cameras import CameraFileError, import_cameras, parse_cameras_csv
     from services.core.units import list_units, successors_of
 
@@ -37,5 +39,9 @@ def cameras_import(ctx: Context, path: str, unit_set: str | None) -> None:
                 click.echo(f"{path}: {problem}", err=True)
             click.echo(f"{path}: nothing imported", err=True)
             sys.exit(1)
-        changed = import_cameras(conn, rows, unit_set=unit_set)
+        with conn.transaction():  # the import and its audit entry, together
+            changed = import_cameras(conn, rows, unit_set=unit_set)
+            digest = hashlib.sha256(text.encode()).hexdigest()
+            said = {"file": Path(path).name, "sha256": digest, "rows": len(rows), "changed": changed}
+            audit.record(conn, None, "cameras.import", f"unit_sets:{unit_set}", said)
     click.echo(f"{len(rows)} camera(s) read, {changed} added or changed")

@@ -35,9 +35,13 @@ def local_time(ctx: Context, t: datetime | None, fmt: str = "%Y-%m-%d %H:%M") ->
 
 
 def db(ctx: Context):
+    """A connection whose changes the audit trail records as this command's (the system user who ran it)."""
+    from services.core import audit
     from services.core.db import connect
 
-    return connect(ctx.settings, autocommit=True)
+    conn = connect(ctx.settings, autocommit=True)
+    audit.set_actor(conn, audit.cli_actor(), whole_session=True)
+    return conn
 
 
 def read_db(ctx: Context):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from services.cli.common import Context, pass_ctx
+from services.cli.common import Context, fail, pass_ctx
 
 
 @click.command()
@@ -12,10 +12,16 @@ from services.cli.common import Context, pass_ctx
 def migrate(ctx: Context) -> None:
     """Apply schema migrations and load the shipped unit sets (idempotent)."""
     from services.core.db import connect
+    from services.core.migrate import MigrationError, ensure_app_login
     from services.core.migrate import migrate as run
 
     with connect(ctx.settings) as conn:
         report = run(conn, timezone=ctx.settings.timezone)
+        if ctx.settings.api_database_url:
+            try:
+                report.notes.append(ensure_app_login(conn, ctx.settings.api_database_url))
+            except MigrationError as exc:
+                fail(str(exc))
     for name in report.applied:
         click.echo(f"applied {name}")
     if report.units_changed:

@@ -297,10 +297,10 @@ _SCOPES = _Scopes()
 
 
 def _principal(conn: DbConn, row: dict) -> auth.Principal:
-    operator_id, username, role = row["operator_id"], row["username"], row["role"]
+    operator_id, username, role, token_id = row["operator_id"], row["username"], row["role"], row.get("token_id")
     if role not in auth.SCOPED_ROLES:
-        return auth.Principal(operator_id, username, role, None)
-    return auth.Principal(operator_id, username, role, _SCOPES.units(conn, row))
+        return auth.Principal(operator_id, username, role, None, token_id)
+    return auth.Principal(operator_id, username, role, _SCOPES.units(conn, row), token_id)
 
 
 def principal_for_token(conn: DbConn, token: str) -> auth.Principal | None:

@@ -84,6 +84,7 @@ class Principal:
     role: Role
     # None: every unit (admin, viewer); otherwise (commune, district) the units this operator may see, in every set.
     units: frozenset[UnitKey] | None
+    token_id: int | None = None  # the API token it came with (None: a dashboard session)
 
     def can_read_unit(self, unit_set: str, code: str) -> bool:
         return self.units is None or (unit_set, code) in self.units

@@ -57,9 +57,12 @@ class CredentialFailures:
                 return max(1, int(reset_at - time.time()) + 1)
         return None
 
-    def failed(self, *keys: str) -> None:
+    def failed(self, *keys: str) -> bool:
+        """Count a failure; True when it is the one that locks a key out (the moment to record, once)."""
+        was_open = self.retry_after(*keys) is None
         for key in keys:
             self._limiter.hit(self._limit, key)
+        return was_open and self.retry_after(*keys) is not None
 
     def refuse_if_blocked(self, *keys: str) -> None:
         wait = self.retry_after(*keys)

@@ -13,6 +13,9 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from importlib import resources
+from urllib.parse import unquote, urlsplit
+
+from psycopg import sql
 
 from services.core import unit_places, units, uptime_days
 from services.core.db import DbConn
@@ -130,3 +133,22 @@ def _licensed_features(conn: DbConn, license: str) -> list[str]:
         conn.execute("SELECT add_compression_policy('heartbeats', interval '8 days', if_not_exists => true)")
         return ["timescaledb.license=timescale: heartbeat chunks older than 8 days are compressed"]
     return ["timescaledb.license=timescale: heartbeat compression already enabled"]
+
+
+def ensure_app_login(conn: DbConn, url: str) -> str:
+    """The login of `url` (PULSE_API_DATABASE_URL) exists with that password, is no superuser, and is a member of
+    `pulse_app` (migration 0021); run by the schema's owner, which needs CREATEROLE. Says what it did."""
+    parts = urlsplit(url)
+    user, password = unquote(parts.username or ""), unquote(parts.password or "")
+    owner = conn.execute("SELECT current_user AS u").fetchone()
+    if not user or owner is None or user == owner["u"]:
+        raise MigrationError("PULSE_API_DATABASE_URL: name a login of its own, not the schema owner's")
+    exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (user,)).fetchone() is not None
+    verb = "ALTER" if exists else "CREATE"
+    conn.execute(
+        sql.SQL(verb + " ROLE {} LOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB PASSWORD {}").format(
+            sql.Identifier(user), sql.Literal(password)
+        )
+    )
+    conn.execute(sql.SQL("GRANT pulse_app TO {}").format(sql.Identifier(user)))
+    return f"the API's login {user}: {'kept' if exists else 'created'}, a member of pulse_app"

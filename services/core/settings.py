@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
 
     database_url: str = "postgresql://pulse:pulse@127.0.0.1:5432/pulse"
+    # The API's own login (a member of `pulse_app`, migration 0021: it may add to the audit trail, never change it);
+    # unset: the API uses PULSE_DATABASE_URL, as the schema's owner.
+    api_database_url: str | None = None
     # A streaming replica for the API's and the reports' reads (writers never use it); unset: the primary.
     database_read_url: str | None = None
     # Beyond this lag the dashboard's footer says the figures come from a replica that far behind.
@@ -125,7 +128,7 @@ class Settings(BaseSettings):
     cache_dir: Path = Path.home() / ".cache" / "commune-pulse"
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
 
-    @field_validator("database_url", "database_read_url")
+    @field_validator("database_url", "database_read_url", "api_database_url")
     @classmethod
     def _postgres_url(cls, value: str | None) -> str | None:
         if value is None:
@@ -169,6 +172,7 @@ _SECRET_FIELDS = (
     "pseudonym_key",
     "database_url",
     "database_read_url",
+    "api_database_url",
     "prober_token",
     "smtp_password",
     "collector_token",

@@ -113,6 +113,7 @@ def cases(ids: dict[str, int]) -> list[tuple[str, str, str, dict, dict]]:
             {"admin": OK, "viewer": DENIED, "commune": OK, "district": OK},
         ),
         ("get", "/api/v1/maintenance", "/api/v1/maintenance", {}, ALL),
+        ("get", "/api/v1/audit", "/api/v1/audit", {"params": {"action": "maintenance_windows."}}, ADMIN),
         (
             "post",
             "/api/v1/maintenance",

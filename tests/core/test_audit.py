@@ -1,0 +1,213 @@
+"""The audit trail (issue 31): each audited action writes its row with who, what and before → after (secrets never);
+`verify` passes on a clean chain and names the first bad row after an UPDATE, a DELETE in the middle, and a cut
+tail made directly in SQL; the API's role (a login of `pulse_app`) cannot UPDATE, DELETE or TRUNCATE the trail.
+
+The expected hashes are recomputed here from the rows' fields with hashlib, independently of `audit.row_hash`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+from click.testing import CliRunner
+from fastapi.testclient import TestClient
+
+from services.api.app import create_app
+from services.cli import cli
+from services.core import accounts, audit
+from services.core.settings import Settings
+
+pytestmark = pytest.mark.db
+
+OWN, OTHER = "15865", "15928"
+NOW = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
+
+
+class Rollback(Exception):
+    pass
+
+
+def _trail(conn: psycopg.Connection) -> list[dict]:
+    return conn.execute("SELECT * FROM audit_log ORDER BY seq").fetchall()
+
+
+def _run(settings: Settings, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(
+        cli, list(args), env={"PULSE_DATABASE_URL": settings.database_url}, catch_exceptions=False
+    )
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_the_apis_changes_log_ins_and_refusals_are_recorded(settings: Settings, conn: psycopg.Connection) -> None:
+    accounts.create_operator(conn, username="tinh", role="admin", unit_set="2024", unit_codes=[], password=None)
+    accounts.create_operator(
+        conn, username="xa", role="commune", unit_set="2024", unit_codes=[OWN], password="mật khẩu đủ dài 2026"
+    )
+    admin = {"Authorization": f"Bearer {accounts.create_api_token(conn, username='tinh')}"}
+    token_id = conn.execute("SELECT max(token_id) AS t FROM api_tokens").fetchone()["t"]
+    incident = conn.execute(
+        "INSERT INTO incidents (kind, unit_set, unit_code, camera_ids, opened_at)"
+        " VALUES ('camera_down', '2024', %s, ARRAY['cam-1'], %s) RETURNING incident_id",
+        (OWN, NOW - timedelta(minutes=5)),
+    ).fetchone()["incident_id"]
+    conn.execute("UPDATE incidents SET notified_at = %s WHERE incident_id = %s", (NOW, incident))  # the engine's own
+    conn.execute("TRUNCATE audit_log")  # from here on: what the API does
+    conn.execute("UPDATE audit_head SET seq = 0, hash = ''")
+
+    with TestClient(create_app(settings, clock=lambda: NOW)) as client:
+        assert client.post("/api/v1/session", json={"username": "xa", "password": "sai"}).status_code == 401
+        logged = client.post("/api/v1/session", json={"username": "xa", "password": "mật khẩu đủ dài 2026"})
+        csrf = {"X-CSRF-Token": logged.json()["csrf_token"]}
+        assert client.post(f"/api/v1/incidents/{incident}/ack", json={"note": "đã gọi chủ hộ"}, headers=csrf).is_success
+        assert (
+            client.put("/api/v1/units/2024/15865/population", json={"population": 1}, headers=csrf).status_code == 403
+        )
+        client.cookies.clear()
+        put = client.put("/api/v1/units/2024/15865/population", json={"population": 12_345}, headers=admin)
+        assert put.is_success
+        window = client.post(
+            "/api/v1/maintenance",
+            json={"unit_code": OWN, "starts_at": "2026-12-08T22:00:00+07:00", "ends_at": "2026-12-09T02:00:00+07:00"},
+            headers=admin,
+        ).json()["id"]
+        assert client.delete(f"/api/v1/maintenance/{window}", headers=admin).status_code == 204
+        assert client.get("/api/v1/me", headers={"Authorization": "Bearer pat_not-a-token"}).status_code == 401
+        listed = client.get("/api/v1/audit", headers=admin).json()["entries"]
+
+    rows = _trail(conn)
+    got = [(r["action"], r["object"], r["actor"].get("account"), r["actor"].get("via")) for r in rows]
+    assert got == [
+        ("login.failed", "", "xa", "dashboard"),
+        ("login", f"operators:{rows[1]['actor']['operator_id']}", "xa", "dashboard"),
+        ("incidents.update", f"incidents:{incident}", "xa", "dashboard"),
+        ("refused", "", "xa", "dashboard"),
+        ("units.update", "units:2024/15865", "tinh", "api"),
+        ("maintenance_windows.insert", f"maintenance_windows:{window}", "tinh", "api"),
+        ("maintenance_windows.delete", f"maintenance_windows:{window}", "tinh", "api"),
+        ("token.refused", "", None, "api"),
+    ], got
+    ack = rows[2]["details"]
+    assert ack["before"]["acknowledged_by"] is None and ack["after"]["acknowledged_by"] == "xa"
+    assert ack["after"]["ack_note"] == "đã gọi chủ hộ" and "camera_ids" not in ack["after"]  # only what changed
+    assert rows[3]["details"]["path"] == "/api/v1/units/2024/15865/population"
+    assert rows[4]["details"] == {
+        "before": {"unit_set": "2024", "code": OWN, "population": None},
+        "after": {"unit_set": "2024", "code": OWN, "population": 12_345},
+    }
+    assert rows[4]["actor"]["token_id"] == token_id and rows[4]["actor"]["address"] == "testclient"
+    assert rows[6]["details"]["before"]["starts_at"] and "after" not in rows[6]["details"]
+    assert [e["seq"] for e in listed] == [r["seq"] for r in reversed(rows)][: len(listed)]  # newest first
+    assert audit.verify(conn).ok
+
+
+def test_secrets_are_never_in_the_trail_and_the_cli_is_named(settings: Settings, conn: psycopg.Connection) -> None:
+    assert (
+        _run(settings, "users", "add", "--username", "can-bo", "--role", "admin", "--password", "một mật khẩu dài")[0]
+        == 0
+    )
+    token = _run(settings, "tokens", "create", "--username", "can-bo", "--label", "bot")[1].strip().splitlines()[-1]
+    gateway = _run(settings, "gateways", "add", "--name", "gw-1", "--unit", OWN)[1].strip().splitlines()[-1]
+    assert (
+        _run(settings, "channels", "add", "--kind", "telegram", "--target", "-100123", "--secret", "123:bot-secret")[0]
+        == 0
+    )
+    assert _run(settings, "users", "disable", "can-bo")[0] == 0
+
+    rows = _trail(conn)
+    text = json.dumps([r["details"] for r in rows], ensure_ascii=False)
+    for secret in ("một mật khẩu dài", token, gateway, "123:bot-secret"):
+        assert secret not in text
+    for digest in (accounts.auth.hash_token(token), accounts.auth.hash_token(gateway)):
+        assert digest not in text  # not even as its hash
+    assert '"password_hash": "secret"' in text and '"secret": "secret"' in text
+    actions = [r["action"] for r in rows]
+    assert {
+        "operators.insert",
+        "api_tokens.insert",
+        "gateways.insert",
+        "gateway_units.insert",
+        "channels.insert",
+    } <= set(actions)
+    disabled = next(r for r in rows if r["action"] == "operators.update")
+    assert disabled["details"]["before"]["disabled_at"] is None and disabled["details"]["after"]["disabled_at"]
+    assert all(r["actor"]["via"] == "cli" and r["actor"]["os_user"] for r in rows)
+
+    code, out, _ = _run(settings, "audit", "list", "--action", "operators.", "--json")
+    assert code == 0 and [json.loads(line)["action"] for line in out.splitlines()] == [
+        "operators.update",
+        "operators.insert",
+    ]
+    code, out, _ = _run(settings, "audit", "verify")
+    assert code == 0 and f"{len(rows)} row(s)" in out and rows[-1]["hash"] in out
+
+
+def _entries(conn: psycopg.Connection, n: int) -> None:
+    for k in range(n):
+        audit.record(
+            conn, audit.Actor("cli", os_user="test"), "test.entry", f"things:{k}", {"k": k, "tên": "Hoằng Hóa"}
+        )
+
+
+def test_verify_recomputes_the_chain_and_names_the_first_bad_row(settings: Settings, conn: psycopg.Connection) -> None:
+    _entries(conn, 5)
+    rows = conn.execute(
+        "SELECT seq, at, actor::text, action, object, details::text, prev_hash, hash FROM audit_log ORDER BY seq"
+    )
+    prev = ""
+    for r in rows:  # the chain, recomputed here
+        micros = (r["at"] - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+        fields = [prev, str(r["seq"]), str(micros), r["actor"], r["action"], r["object"], r["details"]]
+        assert r["prev_hash"] == prev and r["hash"] == hashlib.sha256("\n".join(fields).encode()).hexdigest()
+        prev = r["hash"]
+    assert audit.verify(conn) == audit.Verdict(5, prev)
+
+    def verdict_after(statement: str) -> audit.Verdict:
+        try:
+            with conn.transaction():
+                conn.execute(statement)
+                found = audit.verify(conn)
+                raise Rollback
+        except Rollback:
+            return found
+
+    edited = verdict_after(
+        """UPDATE audit_log SET details = '{"k": 2, "tên": "Hoằng Hóa", "sửa": true}' WHERE seq = 3"""
+    )
+    assert (edited.bad_seq, edited.rows) == (3, 2) and "does not match its hash" in (edited.reason or "")
+    rehashed = verdict_after(  # an edit whose author also recomputed that row's own hash: the next link breaks
+        "UPDATE audit_log SET details = '{}', hash = audit_hash(prev_hash, seq, at, actor, action, object, '{}')"
+        " WHERE seq = 3"
+    )
+    assert rehashed.bad_seq == 4 and "link" in (rehashed.reason or "")
+    removed = verdict_after("DELETE FROM audit_log WHERE seq = 2")
+    assert removed.bad_seq == 2 and "missing" in (removed.reason or "")
+    cut = verdict_after("DELETE FROM audit_log WHERE seq = 5")
+    assert cut.bad_seq == 5 and "removed" in (cut.reason or "")
+    assert audit.verify(conn).ok  # all of it rolled back
+
+    conn.execute("DELETE FROM audit_log WHERE seq = 4")
+    code, _, err = _run(settings, "audit", "verify")
+    assert code == 1 and "broken at row 4" in err
+
+
+def test_the_apis_role_can_only_add_to_the_trail(settings: Settings, conn: psycopg.Connection) -> None:
+    _entries(conn, 2)
+    assert settings.api_database_url is not None
+    with psycopg.connect(settings.api_database_url, autocommit=True) as api:
+        for statement in (
+            "UPDATE audit_log SET action = 'x'",
+            "DELETE FROM audit_log",
+            "TRUNCATE audit_log",
+            "INSERT INTO audit_log SELECT * FROM audit_log LIMIT 1",
+            "UPDATE audit_head SET seq = 0",
+            "DROP TRIGGER audit ON operators",
+            "ALTER TABLE audit_log DISABLE TRIGGER ALL",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                api.execute(statement)
+        api.execute("SELECT audit_append('test.entry', '', '{}')")  # the one way in
+        assert api.execute("SELECT count(*) FROM audit_log").fetchone() == (3,)
+    assert audit.verify(conn).rows == 3
