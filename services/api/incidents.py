@@ -111,7 +111,16 @@ class WindowIn(BaseModel):
     weekdays: list[int] = Field(default_factory=list, description="weekly: ISO weekdays, 1 = Monday")
     local_start: time | None = Field(default=None, description="weekly: local time (PULSE_TIMEZONE)")
     local_end: time | None = None
+    in_force_from: datetime | None = Field(
+        default=None, description="weekly: in force from (RFC 3339 with offset); default: now"
+    )
     note: str = Field(default="", max_length=500, pattern=FREE_TEXT)
+    reason: str = Field(
+        default="",
+        max_length=500,
+        pattern=FREE_TEXT,
+        description="why, when the window starts before now (it changes figures already seen): at least 10 characters",
+    )
 
 
 def _window(row: dict) -> dict:
@@ -127,6 +136,9 @@ def _window(row: dict) -> dict:
         "local_end": row["local_end"].isoformat() if row["local_end"] else None,
         "note": row["note"],
         "created_by": row["created_by"],
+        "created_at": row["created_at"].isoformat(),
+        "in_force_from": row["in_force_from"].isoformat() if row["in_force_from"] else None,
+        "reason": row["reason"],
     }
 
 
@@ -146,8 +158,9 @@ def list_windows(principal: Reader, conn: Conn) -> dict:
 
 
 @router.post("/maintenance", status_code=201, summary="Add a maintenance window (admin)")
-def add_window(principal: AdminOnly, conn: ActingConn, settings: AppSettings, body: WindowIn) -> dict:
-    for field, value in (("starts_at", body.starts_at), ("ends_at", body.ends_at)):
+def add_window(principal: AdminOnly, conn: ActingConn, settings: AppSettings, now: Now, body: WindowIn) -> dict:
+    times = (("starts_at", body.starts_at), ("ends_at", body.ends_at), ("in_force_from", body.in_force_from))
+    for field, value in times:
         if value is not None and value.tzinfo is None:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{field}: give the offset (e.g. +07:00)")
     try:
@@ -162,6 +175,9 @@ def add_window(principal: AdminOnly, conn: ActingConn, settings: AppSettings, bo
             local_end=body.local_end,
             note=body.note,
             created_by=principal.username,
+            now=now,
+            in_force_from=body.in_force_from,
+            reason=body.reason,
         )
     except ValueError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None

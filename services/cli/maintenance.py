@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import getpass
+from datetime import UTC, datetime
+
 import click
 
 from services.cli.common import Context, account_op, db, fail, pass_ctx
@@ -30,10 +33,12 @@ def _parse_time(value: str, option: str):
 @click.option("--days", help="weekly: ISO weekdays, e.g. 1,3,5 (1 = Monday)")
 @click.option("--start", "local_start", help="weekly: local start time HH:MM")
 @click.option("--end", "local_end", help="weekly: local end time HH:MM (before --start: past midnight)")
+@click.option("--in-force-from", "in_force", help="weekly: in force from, RFC 3339 (default: now)")
 @click.option("--note", default="")
+@click.option("--reason", default="", help="why, when the window starts before now (it changes figures already seen)")
 @pass_ctx
 def maintenance_add(
-    ctx: Context, camera, unit_code, unit_set, starts, ends, days, local_start, local_end, note
+    ctx: Context, camera, unit_code, unit_set, starts, ends, days, local_start, local_end, in_force, note, reason
 ) -> None:
     """Add a window for a camera, a unit, or (neither given) everything; prints its id as the last line."""
     from services.core.maintenance import add_window
@@ -41,7 +46,8 @@ def maintenance_add(
     tz = ctx.settings.tz
     start_dt = _parse_time(starts, "--from") if starts else None
     end_dt = _parse_time(ends, "--to") if ends else None
-    for value, name in ((start_dt, "--from"), (end_dt, "--to")):
+    in_force_dt = _parse_time(in_force, "--in-force-from") if in_force else None
+    for value, name in ((start_dt, "--from"), (end_dt, "--to"), (in_force_dt, "--in-force-from")):
         if value is not None and value.tzinfo is None:
             fail(f"{name}: give the offset (e.g. +07:00)")
     try:
@@ -59,7 +65,10 @@ def maintenance_add(
         local_start=_parse_time(local_start, "--start") if local_start else None,
         local_end=_parse_time(local_end, "--end") if local_end else None,
         note=note,
-        created_by="cli",
+        created_by=f"cli:{getpass.getuser()}",
+        now=datetime.now(UTC),
+        in_force_from=in_force_dt,
+        reason=reason,
     )
     click.echo(f"maintenance window added (times in {tz.key}); its id:")
     click.echo(window_id)

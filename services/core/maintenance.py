@@ -26,6 +26,7 @@ class Window:
     local_start: time | None = None
     local_end: time | None = None
     note: str = ""
+    in_force_from: datetime | None = None  # weekly: from when (None: all time, a window made before migration 0022)
 
     def intervals(self, start: datetime, end: datetime, tz: tzinfo) -> list[tuple[datetime, datetime]]:
         """The parts of [start, end) this window covers, in order."""
@@ -33,6 +34,10 @@ class Window:
             lo, hi = max(start, self.starts_at), min(end, self.ends_at)
             return [(lo, hi)] if hi > lo else []
         assert self.local_start is not None and self.local_end is not None
+        if self.in_force_from is not None:
+            start = max(start, self.in_force_from)
+            if start >= end:
+                return []
         out = []
         day: date = start.astimezone(tz).date() - timedelta(days=1)  # a window from yesterday may run past midnight
         last = end.astimezone(tz).date()
@@ -61,6 +66,8 @@ class Window:
 
 # --- storage -------------------------------------------------------------------------------------------------
 
+MIN_REASON = 10  # characters: "bảo trì" alone says nothing
+
 
 def add_window(
     conn: Any,
@@ -74,9 +81,15 @@ def add_window(
     local_end: time | None = None,
     note: str = "",
     created_by: str = "",
+    now: datetime | None = None,
+    in_force_from: datetime | None = None,
+    reason: str = "",
 ) -> int:
-    """Store a window; raises ValueError naming the field when it does not make sense."""
+    """Store a window; raises ValueError naming the field when it does not make sense. `now`: when a person sets it
+    (the API's and the CLI's clock): a weekly window is then in force from `now` unless `in_force_from` says earlier,
+    and a window that reaches back before `now` needs a `reason` (it changes figures already seen)."""
     days = sorted(set(weekdays))
+    reason = reason.strip()
     if camera_id is not None and unit is not None:
         raise ValueError("scope: a window is for one camera, one unit, or everything — not both")
     if starts_at is not None or ends_at is not None:
@@ -89,6 +102,8 @@ def add_window(
             raise ValueError("days: weekdays 1 (Monday) to 7 (Sunday)")
         if local_start is None or local_end is None or local_start == local_end:
             raise ValueError("end: a weekly window needs a start and a different end time")
+    if in_force_from is not None and starts_at is not None:
+        raise ValueError("in_force_from: only a weekly window has one (a one-off window starts at from)")
     if (
         camera_id is not None
         and conn.execute("SELECT 1 FROM cameras WHERE camera_id = %s", (camera_id,)).fetchone() is None
@@ -99,11 +114,19 @@ def add_window(
         and conn.execute("SELECT 1 FROM units WHERE unit_set = %s AND code = %s", unit).fetchone() is None
     ):
         raise ValueError(f"unit: no unit {unit[1]} in set {unit[0]}")
+    if now is not None:
+        in_force_from = in_force_from or (now if starts_at is None else None)
+        reaches_back = min(t for t in (starts_at, in_force_from) if t is not None) < now
+        if reaches_back and len(reason) < MIN_REASON:
+            raise ValueError(
+                f"reason: a window that starts in the past changes figures already seen; say why"
+                f" (at least {MIN_REASON} characters)"
+            )
     row = conn.execute(
         """
         INSERT INTO maintenance_windows (camera_id, unit_set, unit_code, starts_at, ends_at, weekdays, local_start,
-                                         local_end, note, created_by)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING window_id
+                                         local_end, note, created_by, in_force_from, reason)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING window_id
         """,
         (
             camera_id,
@@ -115,26 +138,31 @@ def add_window(
             local_end,
             note,
             created_by,
+            in_force_from,
+            reason,
         ),
     ).fetchone()
     return int(row["window_id"])
 
 
+def window_of(r: dict) -> Window:
+    """The window a `maintenance_windows` row describes."""
+    return Window(
+        r["window_id"],
+        r["camera_id"],
+        (r["unit_set"], r["unit_code"]) if r["unit_code"] else None,
+        r["starts_at"],
+        r["ends_at"],
+        tuple(r["weekdays"] or ()),
+        r["local_start"],
+        r["local_end"],
+        r["note"],
+        r["in_force_from"],
+    )
+
+
 def load_windows(conn: Any) -> list[Window]:
-    return [
-        Window(
-            r["window_id"],
-            r["camera_id"],
-            (r["unit_set"], r["unit_code"]) if r["unit_code"] else None,
-            r["starts_at"],
-            r["ends_at"],
-            tuple(r["weekdays"] or ()),
-            r["local_start"],
-            r["local_end"],
-            r["note"],
-        )
-        for r in conn.execute("SELECT * FROM maintenance_windows ORDER BY window_id")
-    ]
+    return [window_of(r) for r in conn.execute("SELECT * FROM maintenance_windows ORDER BY window_id")]
 
 
 def list_windows(conn: Any) -> list[dict]:

@@ -149,6 +149,14 @@ def render(report: MonthlyReport, t: Texts) -> bytes:
     _paragraph(doc, t("s_shortfalls"), bold=True)
     for line in t.shortfall_lines():
         doc.add_paragraph(line, style="List Bullet")
+    _paragraph(doc, t("s_windows"), bold=True)
+    header, *rows = t.windows_table()
+    if rows:
+        _paragraph(doc, t("windows_note"), italic=True, size=10)
+        _table(doc, header, rows, [1.2, 3.0, 3.8, 1.4, 3.8, 3.8], size=9)
+    else:
+        _paragraph(doc, t("no_windows"))
+    _paragraph(doc, t.audit_line(), size=8)
     doc.core_properties.title = " ".join(t.title_lines())
     doc.core_properties.author = "commune-pulse"
     buffer = io.BytesIO()

@@ -9,12 +9,12 @@ from collections import defaultdict
 from dataclasses import replace
 from datetime import date, datetime, time
 from statistics import mean
-from typing import Any
+from typing import Any, Literal
 
-from services.core import camera_state, engagement, units, uptime
+from services.core import camera_state, engagement, maintenance, units, uptime
 from services.core.db import DbConn
 from services.core.settings import Settings
-from services.reports.model import CameraLine, DistrictRow, MonthlyReport, Summary, UnitRow
+from services.reports.model import CameraLine, DistrictRow, MonthlyReport, Summary, UnitRow, WindowLine
 
 # Incidents about the camera network (pipeline incidents are about the system).
 _CAMERA_KINDS = ("camera_down", "camera_degraded", "commune_outage", "gateway_down")
@@ -67,6 +67,57 @@ def _incidents(conn: DbConn, month: date, now: datetime, settings: Settings, vie
         if r["resolution"] == "recovered" and r["resolved_at"] is not None and r["resolved_at"] <= now:
             restore[code].append((r["resolved_at"] - r["opened_at"]).total_seconds())
     return per_unit, restore, per_camera
+
+
+def _windows(
+    conn: DbConn, month: date, now: datetime, settings: Settings, view: str, unit: str | None
+) -> list[WindowLine]:
+    """The maintenance windows in force during the month (up to `now`), of the whole fleet or, for a unit's own
+    briefing, those that apply to its cameras (on them, on it or a unit mapped to or from it, or everywhere)."""
+    start, end = _month_window(month, now, settings)
+    if end <= start:
+        return []
+    mapping = units.load_mapping(conn)
+    names = {(r["unit_set"], r["code"]): r["name"] for r in conn.execute("SELECT unit_set, code, name FROM units")}
+    out = []
+    for row in maintenance.list_windows(conn):
+        parts = maintenance.window_of(row).intervals(start, end, settings.tz)
+        shaped = maintenance.units_shaped(row, mapping)
+        if not parts or not (unit is None or shaped is None or _shapes(shaped, (view, unit), mapping)):
+            continue
+        scope: Literal["camera", "unit", "all"] = "all"
+        target = ""
+        if row["camera_id"] is not None:
+            scope, target = "camera", row["camera_id"]
+        elif row["unit_code"] is not None:
+            scope, target = "unit", names.get((row["unit_set"], row["unit_code"]), row["unit_code"])
+        out.append(
+            WindowLine(
+                window_id=row["window_id"],
+                scope=scope,
+                target=target,
+                starts_at=row["starts_at"],
+                ends_at=row["ends_at"],
+                weekdays=list(row["weekdays"] or []),
+                local_start=row["local_start"].strftime("%H:%M") if row["local_start"] else None,
+                local_end=row["local_end"].strftime("%H:%M") if row["local_end"] else None,
+                hours=sum((b - a).total_seconds() for a, b in parts) / 3600,
+                created_by=row["created_by"],
+                created_at=row["created_at"],
+                set_afterwards=row["created_at"] > parts[0][0],
+                reason=row["reason"],
+            )
+        )
+    return out
+
+
+def _shapes(shaped: list[tuple[str, str]], unit: tuple[str, str], mapping: dict) -> bool:
+    return any(u == unit or mapping.get(u) == unit or mapping.get(unit) == u for u in shaped)
+
+
+def _audit_head(conn: DbConn) -> str:
+    row = conn.execute("SELECT hash FROM audit_head").fetchone()
+    return row["hash"] if row else ""
 
 
 def _targets(conn: DbConn, view: str, default: float | None) -> dict[str, float | None]:
@@ -183,6 +234,8 @@ def gather(
         "as_of": now,
         "timezone": settings.timezone,
         "availability_target": settings.report_availability_target,
+        "windows": _windows(conn, month, now, settings, unit_set, unit),
+        "audit_head": _audit_head(conn),
     }
     if unit is not None:
         return _unit_report(

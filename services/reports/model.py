@@ -124,6 +124,26 @@ class Shortfall:
 
 
 @dataclass(frozen=True)
+class WindowLine:
+    """A maintenance window that took time out of the month's figures (maintenance leaves the denominator, SPEC
+    §5), for the annex (issue 31): what it covered, who set it and when, and why when it was set afterwards."""
+
+    window_id: int
+    scope: Literal["camera", "unit", "all"]
+    target: str  # the camera (id and name) or the unit's name; "" for everything
+    starts_at: datetime | None  # one-off
+    ends_at: datetime | None
+    weekdays: list[int]  # weekly, local times "HH:MM"
+    local_start: str | None
+    local_end: str | None
+    hours: float  # of the month's time (wall clock) it covered
+    created_by: str
+    created_at: datetime
+    set_afterwards: bool  # set after the first moment it covers in the month: it changed figures already seen
+    reason: str
+
+
+@dataclass(frozen=True)
 class MonthlyReport:
     month: date
     unit_set: str
@@ -137,6 +157,8 @@ class MonthlyReport:
     districts: list[DistrictRow] = field(default_factory=list)  # subtotals, when the units span several districts
     unit_code: str | None = None  # a unit's own briefing
     cameras: list[CameraLine] = field(default_factory=list)  # its cameras
+    windows: list[WindowLine] = field(default_factory=list)  # the annex: maintenance that shaped the figures
+    audit_head: str = ""  # the audit trail's last hash when the figures were read (`pulse audit verify`)
 
     @property
     def top_n(self) -> int:
@@ -181,6 +203,9 @@ class MonthlyReport:
         data["month"] = self.month.isoformat()
         data["as_of"] = self.as_of.isoformat()
         data["mau_history"] = [[m.isoformat(), n] for m, n in self.mau_history]
+        for w in data["windows"]:
+            for key in ("starts_at", "ends_at", "created_at"):
+                w[key] = w[key].isoformat() if w[key] else None
         return data
 
     @classmethod
@@ -198,4 +223,11 @@ class MonthlyReport:
             districts=[DistrictRow(**d) for d in data.get("districts", [])],
             unit_code=data.get("unit_code"),
             cameras=[CameraLine(**c) for c in data.get("cameras", [])],
+            windows=[_window_line(w) for w in data.get("windows", [])],
+            audit_head=data.get("audit_head", ""),
         )
+
+
+def _window_line(data: dict[str, Any]) -> WindowLine:
+    times = {k: datetime.fromisoformat(data[k]) if data[k] else None for k in ("starts_at", "ends_at", "created_at")}
+    return WindowLine(**{**data, **times})

@@ -169,5 +169,17 @@ def render(report: MonthlyReport, t: Texts) -> bytes:
             ]
         )
     )
+    story.append(Paragraph(t("s_windows"), st["section"]))
+    header, *rows = t.windows_table()
+    if rows:
+        story.append(Paragraph(t("windows_note"), st["small"]))
+        story.append(Spacer(1, 3))
+        cells = [[Paragraph(text, st["small"]) for text in row] for row in (header, *rows)]
+        fractions = [0.065, 0.16, 0.25, 0.075, 0.22, 0.23]
+        story.append(_table(cells, [width * f for f in fractions], 8, numbers_from=6))
+    else:
+        story.append(Paragraph(t("no_windows"), st["base"]))
+    story.append(Spacer(1, 8))
+    story.append(Paragraph(t.audit_line(), st["small"]))
     doc.build(story)
     return buffer.getvalue()

@@ -66,6 +66,24 @@ LABELS: dict[str, dict[str, str]] = {
         "shortfall_availability": "{unit}: tỷ lệ camera hoạt động {value}, dưới mức {target}.",
         "shortfall_adoption": "{unit}: tỷ lệ sử dụng ứng dụng {value}, dưới chỉ tiêu {target}.",
         "no_shortfalls": "Không có đơn vị nào dưới các ngưỡng.",
+        "s_windows": "PHỤ LỤC. KHUNG BẢO TRÌ ĐÃ TÁC ĐỘNG ĐẾN SỐ LIỆU THÁNG",
+        "windows_note": (
+            "Thời gian trong khung bảo trì không tính vào thời gian hoạt động hay mất tín hiệu (được loại khỏi mẫu số)."
+            " Khung \u201cđặt lùi\u201d được đặt sau khi thời gian nó tính đã bắt đầu, nên đã làm thay đổi số liệu"
+            " đã thấy; lý do ghi kèm."
+        ),
+        "no_windows": "Không có khung bảo trì nào trong tháng.",
+        "scope": "Phạm vi",
+        "when": "Thời gian",
+        "hours": "Số giờ",
+        "set_by": "Người đặt, lúc đặt",
+        "reason": "Lý do",
+        "scope_camera": "Camera {target}",
+        "scope_all": "Toàn bộ camera",
+        "weekly": "Hằng tuần {days}, {start}–{end}",
+        "weekdays": "T2,T3,T4,T5,T6,T7,CN",
+        "set_afterwards": "đặt lùi",
+        "audit_head": "Mã kiểm chứng nhật ký thao tác khi lập số liệu (pulse audit verify): {head}",
         "district_row": "Toàn {district}",
         "not_entered": "chưa nhập dân số",
         "none": "—",
@@ -137,6 +155,24 @@ LABELS: dict[str, dict[str, str]] = {
         "shortfall_availability": "{unit}: camera availability {value}, under {target}.",
         "shortfall_adoption": "{unit}: app adoption {value}, under its target of {target}.",
         "no_shortfalls": "No unit is under the thresholds.",
+        "s_windows": "ANNEX. MAINTENANCE WINDOWS THAT SHAPED THIS MONTH'S FIGURES",
+        "windows_note": (
+            "Time inside a maintenance window counts neither as up nor as down (it leaves the denominator). A window"
+            " \u201cset afterwards\u201d was set after the time it covers began, so it changed figures already seen;"
+            " its reason is given."
+        ),
+        "no_windows": "No maintenance window was in force this month.",
+        "scope": "Scope",
+        "when": "When",
+        "hours": "Hours",
+        "set_by": "Set by, at",
+        "reason": "Reason",
+        "scope_camera": "Camera {target}",
+        "scope_all": "Every camera",
+        "weekly": "Weekly {days}, {start}–{end}",
+        "weekdays": "Mon,Tue,Wed,Thu,Fri,Sat,Sun",
+        "set_afterwards": "set afterwards",
+        "audit_head": "Audit trail head when the figures were read (pulse audit verify): {head}",
         "district_row": "{district} (all)",
         "not_entered": "population not entered",
         "none": "—",
@@ -259,6 +295,28 @@ class Texts:
             for i, c in enumerate(self.report.cameras, start=1)
         ]
         return [[*header, self("incidents_short")], *rows]
+
+    def windows_table(self) -> list[list[str]]:
+        """The annex: each maintenance window that shaped the month's figures (issue 31)."""
+        header = [self("no"), self("scope"), self("when"), self("hours"), self("set_by"), self("reason")]
+        days = self("weekdays").split(",")
+        rows = []
+        for i, w in enumerate(self.report.windows, start=1):
+            scope = {"camera": self("scope_camera", target=w.target), "unit": w.target, "all": self("scope_all")}
+            if w.starts_at is not None and w.ends_at is not None:
+                when = f"{self.moment(w.starts_at)} – {self.moment(w.ends_at)}"
+            else:
+                listed = ", ".join(days[d - 1] for d in w.weekdays)
+                when = self("weekly", days=listed, start=w.local_start, end=w.local_end)
+            hours = f"{w.hours:.1f}".replace(".", ",") if self.lang == "vi" else f"{w.hours:.1f}"
+            by = f"{w.created_by or self('none')}, {self.moment(w.created_at)}"
+            if w.set_afterwards:
+                by += f" ({self('set_afterwards')})"
+            rows.append([str(i), scope[w.scope], when, hours, by, w.reason or self("none")])
+        return [header, *rows]
+
+    def audit_line(self) -> str:
+        return self("audit_head", head=self.report.audit_head or self("none"))
 
     def line_label(self, line: UnitRow | DistrictRow) -> str:
         return line.name if isinstance(line, UnitRow) else self("subtotal", district=line.name)

@@ -81,6 +81,19 @@ def _summary_sheet(ws: Worksheet, report: MonthlyReport, t: Texts) -> None:
     ws.cell(row=ws.max_row, column=1).font = BOLD
     for line in t.shortfall_lines():
         ws.append([line])
+    ws.append([])
+    ws.append([t("s_windows")])
+    ws.cell(row=ws.max_row, column=1).font = BOLD
+    header, *windows = t.windows_table()
+    if windows:
+        ws.append([t("windows_note")])
+        _header(ws, ws.max_row + 1, header[1:])
+        for window in windows:
+            ws.append(window[1:])
+    else:
+        ws.append([t("no_windows")])
+    ws.append([])
+    ws.append([t.audit_line()])
     _widths(ws, [48, 16, 18])
 
 

@@ -174,3 +174,64 @@ def _libreoffice_pdf(path: Path) -> Path:
     out = path.with_suffix(".pdf")
     assert out.exists() and out.stat().st_size > 1000, result.stdout + result.stderr
     return out
+
+
+def test_the_annex_lists_the_maintenance_that_shaped_the_month(conn, settings, month, tmp_path: Path) -> None:
+    """Issue 31: the windows in force in the month, who set them and when, and the reason of one set afterwards —
+    in the PDF, the DOCX and the XLSX — and the audit trail's head as the figures were read."""
+    from datetime import time
+
+    from services.core import maintenance
+    from services.reports.model import MonthlyReport
+    from tests.reports.conftest import local
+
+    outage = maintenance.add_window(
+        conn,
+        unit=("2024", GIANG),
+        starts_at=local(10, 25),
+        ends_at=local(10, 26),
+        created_by="tinh-admin",
+        now=local(11, 3, 9),
+        reason="Mất điện diện rộng, Điện lực Hoằng Hóa xác nhận",
+    )
+    nightly = maintenance.add_window(
+        conn,
+        unit=("2024", XUAN),
+        weekdays=[1],
+        local_start=time(22),
+        local_end=time(2),
+        created_by="tinh-admin",
+        now=local(10, 1),
+    )
+    conn.execute("UPDATE maintenance_windows SET created_at = %s WHERE window_id = %s", (local(11, 3, 9), outage))
+    conn.execute("UPDATE maintenance_windows SET created_at = %s WHERE window_id = %s", (local(10, 1), nightly))
+    report = gather(conn, settings, month=OCT, unit_set="2024", now=NOW)
+    lines = {w.window_id: w for w in report.windows}
+    assert (lines[outage].hours, lines[outage].set_afterwards, lines[outage].target) == (24.0, True, "Hoằng Giang")
+    assert (lines[nightly].hours, lines[nightly].set_afterwards) == (16.0, False)  # 5, 12, 19, 26 Oct, 22:00–02:00
+    assert len(report.audit_head) == 64
+    assert MonthlyReport.from_json(report.to_json()) == report  # a kept report re-issues its annex as it was
+    own = gather(conn, settings, month=OCT, unit_set="2024", now=NOW, unit=GIANG)
+    assert [w.window_id for w in own.windows] == [outage]
+
+    pdf = tmp_path / "annex.pdf"
+    pdf.write_bytes(render(report, "pdf", "vi"))
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, check=True, text=True).stdout
+    flat = " ".join(text.split())  # a table cell's lines in order
+    assert "PHỤ LỤC. KHUNG BẢO TRÌ ĐÃ TÁC ĐỘNG ĐẾN SỐ LIỆU THÁNG" in flat
+    assert "Mất điện diện rộng, Điện lực Hoằng Hóa xác nhận" in flat and "(đặt lùi)" in flat
+    assert "24,0" in flat and "16,0" in flat and "Hằng tuần T2, 22:00–02:00" in flat
+    assert report.audit_head in flat
+    docx = tmp_path / "annex-as-docx.docx"
+    docx.write_bytes(render(report, "docx", "vi"))
+    flat = " ".join(
+        subprocess.run(
+            ["pdftotext", str(_libreoffice_pdf(docx)), "-"], capture_output=True, check=True, text=True
+        ).stdout.split()
+    )
+    assert "PHỤ LỤC" in flat and "Mất điện diện rộng" in flat
+    book = openpyxl.load_workbook(io.BytesIO(render(report, "xlsx", "en")))
+    cells = [c for row in book["Summary"].iter_rows(values_only=True) for c in row if c]
+    assert "ANNEX. MAINTENANCE WINDOWS THAT SHAPED THIS MONTH'S FIGURES" in cells and "set afterwards" in " ".join(
+        map(str, cells)
+    )
