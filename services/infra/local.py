@@ -299,22 +299,28 @@ class Replica(Postgres):
         self.primary.psql(_DROP_IDLE_SLOT)
 
     def _init_cluster(self) -> None:
-        self.datadir.mkdir(parents=True, exist_ok=True)
-        self.datadir.chmod(0o700)
+        # Made beside its place and moved there whole: a copy interrupted (Ctrl-C, a crash) before its own port is
+        # written would be the primary's configuration, and start on the primary's port.
+        making = self.datadir.with_name(self.datadir.name + ".making")
+        shutil.rmtree(making, ignore_errors=True)
+        making.mkdir(parents=True)
+        making.chmod(0o700)
         if self.as_root:
-            shutil.chown(self.datadir, "postgres", "postgres")
+            shutil.chown(making, "postgres", "postgres")
         self.drop_slot()  # one left by a replica made before is replaced by this one's
         result = self._run(
             str(self.bindir / "pg_basebackup"),
-            *("-D", str(self.datadir), "-h", str(self.sockdir), "-p", str(self.primary.port), "-U", "postgres"),
+            *("-D", str(making), "-h", str(self.sockdir), "-p", str(self.primary.port), "-U", "postgres"),
             *("-R", "-X", "stream", "-c", "fast", "-C", "-S", REPLICA_SLOT),
             check=False,
         )
         if result.returncode != 0:
-            shutil.rmtree(self.datadir, ignore_errors=True)  # half a copy is no replica: try again from scratch
+            shutil.rmtree(making, ignore_errors=True)  # half a copy is no replica: try again from scratch
             raise InfraError(f"pg_basebackup from the primary failed: {result.stderr.strip()}")
-        with (self.datadir / "postgresql.conf").open("a") as f:
+        with (making / "postgresql.conf").open("a") as f:
             f.write(f"\n# the replica (services/infra/local.py)\nport = {self.port}\nhot_standby = on\n")
+        shutil.rmtree(self.datadir, ignore_errors=True)
+        making.rename(self.datadir)
 
     def _bootstrap_database(self) -> None:
         pass  # read-only: it has what the primary has
