@@ -24,6 +24,7 @@ HOURS_KEPT_SINCE = datetime(2000, 1, 1, tzinfo=UTC)
 
 # Tables a test may write, emptied before each test (reference units stay: migrations own them).
 MUTABLE_TABLES = (
+    "login_failures",
     "notifications",
     "reports",
     "unit_targets",

@@ -103,7 +103,6 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = _utc_now) 
     app.state.broadcast = broadcast
     app.state.stopping = asyncio.Event()  # set by the server when its shutdown begins (services/core/serve.py)
     app.state.clock = clock
-    app.state.login_failures = CredentialFailures(settings.login_failures_per_15min)
     app.state.token_failures = CredentialFailures(settings.token_failures_per_15min)
     app.add_middleware(Admission, limit=size, max_wait_s=wait)
     app.add_middleware(BodyLimit, limit=MAX_BODY)  # outermost: a large body is refused before it takes a turn

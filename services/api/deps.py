@@ -135,7 +135,9 @@ def _principal(
             "missing credentials: send Authorization: Bearer <token>, or log in",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    principal = accounts.principal_for_session(conn, session_id, idle_hours=settings.session_idle_hours)
+    principal = accounts.principal_for_session(
+        conn, session_id, idle_hours=settings.session_idle_hours, max_hours=settings.session_max_hours
+    )
     if principal is None:
         _refused_credentials(conn, request, failures, address, "session.refused")
         raise HTTPException(
@@ -160,8 +162,10 @@ def _refused_credentials(
         audit.record(conn, actor, "credentials.locked", details={"minutes": 15})
 
 
-def require_role(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
-    async def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+def require_role(*roles: Role) -> Callable[[Request, Principal], Awaitable[Principal]]:
+    async def check(request: Request, principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        if principal.read_only and request.method not in _SAFE_METHODS:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "this API token is read-only")
         if principal.role not in roles:
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN, f"role {principal.role!r} may not do this (needs {' or '.join(roles)})"

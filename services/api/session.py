@@ -10,10 +10,10 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from pydantic import BaseModel, Field
 
-from services.api.deps import SESSION_COOKIE, USERNAME, AppSettings, Conn, Now, Reader, actor_of
+from services.api.deps import SESSION_COOKIE, USERNAME, ActingConn, AppSettings, Conn, Now, Reader, actor_of
 from services.api.me import me_item
-from services.core import accounts, audit, auth
-from services.core.http import CredentialFailures, client_address
+from services.core import accounts, audit, auth, throttle
+from services.core.http import client_address
 
 router = APIRouter(prefix="/api/v1/session", tags=["auth"])
 
@@ -31,15 +31,15 @@ class LoginIn(BaseModel):
 def log_in(request: Request, response: Response, body: LoginIn, settings: AppSettings, conn: Conn, now: Now) -> dict:
     address = client_address(request)
     keys = [f"user:{body.username.lower()}", f"addr:{address}"]
-    failures: CredentialFailures = request.app.state.login_failures
-    failures.refuse_if_blocked(*keys)
+    limit = settings.login_failures_per_15min
+    throttle.refuse_if_blocked(conn, keys, limit)
     session_id = accounts.open_session(
         conn, username=body.username, password=body.password, idle_hours=settings.session_idle_hours
     )
     if session_id is None:
         claimed = audit.Actor("dashboard", account=body.username, address=address)
         audit.record(conn, claimed, "login.failed")
-        if failures.failed(*keys):
+        if throttle.failed(conn, keys, limit):
             audit.record(conn, claimed, "login.locked", details={"minutes": 15})
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "username or password: wrong")
     principal = accounts.principal_for_session(conn, session_id, idle_hours=settings.session_idle_hours)
@@ -55,6 +55,31 @@ def log_in(request: Request, response: Response, body: LoginIn, settings: AppSet
         path="/",
     )
     return {**me_item(principal, settings), "now": now.isoformat(), "csrf_token": auth.csrf_token(session_id)}
+
+
+class PasswordIn(BaseModel):
+    current: str = Field(min_length=1, max_length=256)
+    new: str = Field(min_length=1, max_length=256)
+
+
+@router.put(
+    "/password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Change one's own password (a dashboard session only): the other sessions end",
+    responses={403: {"description": "the current password is wrong, or not a session"}, 422: {"description": "weak"}},
+)
+def change_password(principal: Reader, request: Request, body: PasswordIn, conn: ActingConn) -> None:
+    session_id = request.cookies.get(SESSION_COOKIE)
+    if principal.token_id is not None or session_id is None:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "log in to the dashboard to change your password")
+    if accounts.operator_by_password(conn, principal.username, body.current) is None:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "current: wrong password")
+    try:
+        accounts.set_password(
+            conn, username=principal.username, password=body.new, keep_session=auth.hash_token(session_id)
+        )
+    except accounts.AccountError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc).replace("password:", "new:", 1)) from None
 
 
 @router.delete("", status_code=status.HTTP_204_NO_CONTENT, summary="Log out: ends the session")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import click
 
 from services.cli.common import Context, account_op, db, local_time, pass_ctx
@@ -45,6 +47,18 @@ def users_add(
     )
     scope = f" {district_code}" if district_code else ""
     click.echo(f"operator {username} ({role}{scope}) added")
+
+
+@users.command("passwd")
+@click.argument("username")
+@click.password_option(help="the new password (asked twice when not given)")
+@pass_ctx
+def users_passwd(ctx: Context, username: str, password: str) -> None:
+    """Set an operator's password (at least 12 characters, not a common one); its sessions end."""
+    from services.core.accounts import set_password
+
+    account_op(ctx, set_password, username=username, password=password)
+    click.echo(f"operator {username}: password set, sessions ended")
 
 
 @users.command("list")
@@ -151,13 +165,16 @@ def tokens() -> None:
 @tokens.command("create")
 @click.option("--username", required=True)
 @click.option("--label", default="", help="what the token is for")
+@click.option("--days", type=int, default=90, show_default=True, help="valid for this many days (1–366)")
+@click.option("--read-only", is_flag=True, help="GET only, whatever the operator's role")
 @pass_ctx
-def tokens_create(ctx: Context, username: str, label: str) -> None:
+def tokens_create(ctx: Context, username: str, label: str, days: int, read_only: bool) -> None:
     """Create an API token; prints it as the last line (only its hash is stored)."""
     from services.core.accounts import create_api_token
 
-    token = account_op(ctx, create_api_token, username=username, label=label)
-    click.echo(f"API token for {username} (shown once):")
+    token = account_op(ctx, create_api_token, username=username, label=label, days=days, read_only=read_only)
+    scope = "read-only, " if read_only else ""
+    click.echo(f"API token for {username} ({scope}valid {days} days; shown once):")
     click.echo(token)
 
 
@@ -171,9 +188,14 @@ def tokens_list(ctx: Context, username: str | None) -> None:
     with db(ctx) as conn:
         for t in list_tokens(conn, username=username):
             state = f"revoked {local_time(ctx, t['revoked_at'])}" if t["revoked_at"] else "active"
+            if not t["revoked_at"] and t["expires_at"] is not None and t["expires_at"] <= datetime.now(UTC):
+                state = f"expired {local_time(ctx, t['expires_at'])}"
+            elif not t["revoked_at"]:
+                state = f"active until {local_time(ctx, t['expires_at'])}"
+            scope = "read-only" if t["read_only"] else "full"
             click.echo(
                 f"{t['token_id']:>5}  {t['username']:<24} {t['label']:<24} created {local_time(ctx, t['created_at'])}"
-                f"  used {local_time(ctx, t['last_used_at'])}  {state}"
+                f"  used {local_time(ctx, t['last_used_at'])}  {scope:<9}  {state}"
             )
 
 

@@ -102,6 +102,8 @@ def create_operator(
     """An operator. A commune operator holds `unit_codes` of `unit_set`; a district operator names a district of
     `unit_set` (`district_code`), whose units it holds in every set (resolved when it authenticates)."""
     _check_scope(conn, role, unit_set, unit_codes, district_code)
+    if password and (problem := auth.password_problem(password, username)):
+        raise AccountError(problem)
     password_hash = auth.hash_password(password) if password else None
     with conn.transaction():
         row = conn.execute(
@@ -153,6 +155,24 @@ def list_operators(conn: DbConn) -> list[dict]:
     ).fetchall()
 
 
+def set_password(conn: DbConn, *, username: str, password: str, keep_session: str | None = None) -> None:
+    """A new password (checked by `auth.password_problem`); the operator's other sessions end (`keep_session`: the
+    hash of the one it was changed from, which stays)."""
+    if problem := auth.password_problem(password, username):
+        raise AccountError(problem)
+    with conn.transaction():
+        row = conn.execute(
+            "UPDATE operators SET password_hash = %s WHERE username = %s RETURNING operator_id",
+            (auth.hash_password(password), username),
+        ).fetchone()
+        if row is None:
+            raise AccountError(f"no operator named {username!r}")
+        conn.execute(
+            "DELETE FROM sessions WHERE operator_id = %s AND session_hash IS DISTINCT FROM %s",
+            (row["operator_id"], keep_session),
+        )
+
+
 def set_disabled(conn: DbConn, *, username: str, disabled: bool) -> None:
     """Disable an operator — its sessions end and its tokens are refused from the next request on (authentication
     reads `disabled_at` every time) — or enable it again (its tokens work again; it logs in anew)."""
@@ -202,7 +222,7 @@ def set_scope(
 def list_tokens(conn: DbConn, *, username: str | None = None) -> list[dict]:
     """API tokens (never their value: only its hash is kept), newest first; of one operator when named."""
     return conn.execute(
-        "SELECT t.token_id, o.username, t.label, t.created_at, t.last_used_at, t.revoked_at"
+        "SELECT t.token_id, o.username, t.label, t.created_at, t.last_used_at, t.revoked_at, t.expires_at, t.read_only"
         " FROM api_tokens t JOIN operators o USING (operator_id)"
         " WHERE %(username)s::text IS NULL OR o.username = %(username)s ORDER BY t.token_id DESC",
         {"username": username},
@@ -244,13 +264,22 @@ def district_units(conn: DbConn, district_code: str) -> list[auth.UnitKey]:
     ]
 
 
-def create_api_token(conn: DbConn, *, username: str, label: str = "") -> str:
+TOKEN_DAYS = 90  # a token's life unless said otherwise (issue 31)
+MAX_TOKEN_DAYS = 366
+
+
+def create_api_token(
+    conn: DbConn, *, username: str, label: str = "", days: int = TOKEN_DAYS, read_only: bool = False
+) -> str:
+    """A token for `username`, valid `days` days (1 to MAX_TOKEN_DAYS); `read_only`: GET only, whatever the role."""
+    if not 1 <= days <= MAX_TOKEN_DAYS:
+        raise AccountError(f"days: 1 to {MAX_TOKEN_DAYS}")
     token = auth.new_token("operator")
     row = conn.execute(
-        "INSERT INTO api_tokens (operator_id, token_hash, label)"
-        " SELECT operator_id, %s, %s FROM operators WHERE username = %s AND disabled_at IS NULL"
-        " RETURNING token_id",
-        (auth.hash_token(token), label, username),
+        "INSERT INTO api_tokens (operator_id, token_hash, label, expires_at, read_only)"
+        " SELECT operator_id, %s, %s, now() + make_interval(days => %s), %s FROM operators"
+        " WHERE username = %s AND disabled_at IS NULL RETURNING token_id",
+        (auth.hash_token(token), label, days, read_only, username),
     ).fetchone()
     if row is None:
         raise AccountError(f"no active operator named {username!r}")
@@ -298,16 +327,17 @@ _SCOPES = _Scopes()
 
 def _principal(conn: DbConn, row: dict) -> auth.Principal:
     operator_id, username, role, token_id = row["operator_id"], row["username"], row["role"], row.get("token_id")
-    if role not in auth.SCOPED_ROLES:
-        return auth.Principal(operator_id, username, role, None, token_id)
-    return auth.Principal(operator_id, username, role, _SCOPES.units(conn, row), token_id)
+    units = _SCOPES.units(conn, row) if role in auth.SCOPED_ROLES else None
+    return auth.Principal(operator_id, username, role, units, token_id, bool(row.get("read_only")))
 
 
 def principal_for_token(conn: DbConn, token: str) -> auth.Principal | None:
     row = conn.execute(
-        f"{_WHO}, t.token_id, t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute' AS stale"
+        f"{_WHO}, t.token_id, t.read_only,"
+        " t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute' AS stale"
         " FROM api_tokens t JOIN operators o USING (operator_id)"
-        " WHERE t.token_hash = %s AND t.revoked_at IS NULL AND o.disabled_at IS NULL",
+        " WHERE t.token_hash = %s AND t.revoked_at IS NULL AND o.disabled_at IS NULL"
+        " AND (t.expires_at IS NULL OR t.expires_at > now())",
         (auth.hash_token(token),),
     ).fetchone()
     if row is None:
@@ -317,7 +347,7 @@ def principal_for_token(conn: DbConn, token: str) -> auth.Principal | None:
     return _principal(conn, row)
 
 
-def _operator_by_password(conn: DbConn, username: str, password: str) -> dict | None:
+def operator_by_password(conn: DbConn, username: str, password: str) -> dict | None:
     row = conn.execute(
         "SELECT operator_id, username, role, password_hash FROM operators WHERE username = %s AND disabled_at IS NULL",
         (username,),
@@ -335,7 +365,7 @@ def _dummy_hash() -> str:
 
 def open_session(conn: DbConn, *, username: str, password: str, idle_hours: float) -> str | None:
     """Log in: a new session id (returned once; only its hash is stored), or None for a wrong name or password."""
-    row = _operator_by_password(conn, username, password)
+    row = operator_by_password(conn, username, password)
     if row is None:
         return None
     session_id = auth.new_token("session")
@@ -348,12 +378,16 @@ def open_session(conn: DbConn, *, username: str, password: str, idle_hours: floa
     return session_id
 
 
-def principal_for_session(conn: DbConn, session_id: str, *, idle_hours: float) -> auth.Principal | None:
+def principal_for_session(
+    conn: DbConn, session_id: str, *, idle_hours: float, max_hours: float = 24.0
+) -> auth.Principal | None:
+    """The session's operator while it is used (`idle_hours` since the last request) and no older than `max_hours`."""
     row = conn.execute(
         f"{_WHO}, s.session_hash, s.last_seen_at < now() - interval '1 minute' AS stale"
         " FROM sessions s JOIN operators o USING (operator_id)"
-        " WHERE s.session_hash = %s AND s.expires_at > now() AND o.disabled_at IS NULL",
-        (auth.hash_token(session_id),),
+        " WHERE s.session_hash = %s AND s.expires_at > now() AND o.disabled_at IS NULL"
+        " AND s.created_at > now() - make_interval(secs => %s)",
+        (auth.hash_token(session_id), max_hours * 3600),
     ).fetchone()
     if row is None:
         return None

@@ -22,6 +22,7 @@ from typing import Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from zxcvbn import zxcvbn
 
 Role = Literal["admin", "viewer", "commune", "district"]
 ROLES: tuple[Role, ...] = ("admin", "viewer", "commune", "district")
@@ -44,6 +45,27 @@ def csrf_token(session_id: str) -> str:
     """The CSRF token of a session: derived from the session id one way, so it is never stored and never reveals
     the id. A page reads it from `/api/v1/me` (same origin only) and sends it as `X-CSRF-Token` on changes."""
     return hashlib.sha256(b"csrf:" + session_id.encode()).hexdigest()
+
+
+MIN_PASSWORD = 12
+# zxcvbn's score (0–4) below which a password is refused: it matches the common and breached password lists the
+# package ships (30,000 passwords), dictionaries, keyboard walks, repeats and dates, and the user's own name.
+MIN_PASSWORD_SCORE = 3
+
+
+def password_problem(password: str, username: str = "") -> str | None:
+    """Why a password may not be chosen (issue 31), or None: at least MIN_PASSWORD characters, and not easy to guess
+    by zxcvbn (common and breached passwords, words, keyboard patterns, the username)."""
+    if len(password) < MIN_PASSWORD:
+        return f"password: at least {MIN_PASSWORD} characters (a few words make a good one)"
+    verdict = zxcvbn(password[:100], user_inputs=[username] if username else [])
+    if verdict["score"] < MIN_PASSWORD_SCORE:
+        said = verdict["feedback"]["warning"] or "it follows a pattern that is guessed early"
+        return (
+            f"password: too easy to guess ({said.rstrip('.')}): common or breached passwords, words, keyboard"
+            " patterns, repeats and the username are refused"
+        )
+    return None
 
 
 def hash_password(password: str) -> str:
@@ -85,6 +107,7 @@ class Principal:
     # None: every unit (admin, viewer); otherwise (commune, district) the units this operator may see, in every set.
     units: frozenset[UnitKey] | None
     token_id: int | None = None  # the API token it came with (None: a dashboard session)
+    read_only: bool = False  # a read-only token: reads only, whatever the role
 
     def can_read_unit(self, unit_set: str, code: str) -> bool:
         return self.units is None or (unit_set, code) in self.units

@@ -116,6 +116,8 @@ class Settings(BaseSettings):
     # Dashboard log-in (SPEC §10): a session lasts this long after the operator's last request; the cookie is
     # marked Secure when the dashboard is served over HTTPS (set true behind a TLS proxy).
     session_idle_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    # and ends this long after the log-in whatever the activity (issue 31): a duty shift, then log in again.
+    session_max_hours: float = Field(default=24.0, gt=0, le=24 * 90)
     cookie_secure: bool = False
     # Failed log-ins allowed per username and per client address in 15 minutes before 429; and wrong API tokens,
     # gateway tokens or app keys per client address (higher: behind a proxy many clients share one address).

@@ -114,6 +114,13 @@ def cases(ids: dict[str, int]) -> list[tuple[str, str, str, dict, dict]]:
             {"admin": OK, "viewer": DENIED, "commune": OK, "district": OK},
         ),
         ("get", "/api/v1/maintenance", "/api/v1/maintenance", {}, ALL),
+        (  # a person's own, in its dashboard session: never with a token
+            "put",
+            "/api/v1/session/password",
+            "/api/v1/session/password",
+            {"json": {"current": "x", "new": "y"}},
+            {"admin": DENIED, "viewer": DENIED, "commune": DENIED, "district": DENIED},
+        ),
         ("get", "/api/v1/audit", "/api/v1/audit", {"params": {"action": "maintenance_windows."}}, ADMIN),
         (
             "post",

@@ -20,6 +20,7 @@ PAGES = {
     "incidents-history": ("#/incidents/resolved", "#incident-table > *"),
     "engagement": ("#/engagement", "#ranking tbody tr"),
     "reports": ("#/reports", "#kept > *"),
+    "account": ("#/account", "#password-form"),
 }
 
 
@@ -124,3 +125,43 @@ async def test_the_footer_says_where_the_figures_come_from(district: District, b
     await page.goto(f"{district.stack.api_url}/#/")
     await expect(reads).to_be_hidden()
     await page.unroute_all(behavior="ignoreErrors")  # the page's refreshes go on until its context is closed
+
+
+async def test_a_password_is_changed_in_the_dashboard_and_a_weak_one_is_refused_saying_why(
+    district: District, browser: Browser
+) -> None:
+    """Issue 31: the account page (the name in the header) changes the operator's password; a common one is refused
+    with the reason in Vietnamese, and the new one is the one that logs in afterwards."""
+    page = await district.page(browser, DESKTOP)
+    await log_in(page)
+    await page.click("#user")
+    await page.wait_for_selector("#password-form")
+    said = page.locator("#password-said")
+
+    async def change(current: str, new: str, again: str | None = None) -> None:
+        await page.fill("#current", current)
+        await page.fill("#new", new)
+        await page.fill("#again", new if again is None else again)
+        await page.click("#password-form button[type=submit]")
+
+    await change(PASSWORD, "password1234")
+    await expect(said).to_have_text(
+        "Mật khẩu mới quá dễ đoán: nằm trong danh sách mật khẩu phổ biến hoặc đã bị lộ, hoặc theo một mẫu dễ đoán."
+    )
+    await change(PASSWORD, "ngắn")
+    await expect(said).to_have_text("Mật khẩu mới cần ít nhất 12 ký tự.")
+    await change("không phải", "trực ban đêm Hoằng Hóa")
+    await expect(said).to_have_text("Mật khẩu hiện tại không đúng.")
+    await change(PASSWORD, "trực ban đêm Hoằng Hóa", "trực ban đêm")
+    await expect(said).to_have_text("Hai lần nhập mật khẩu mới không khớp.")
+    await change(PASSWORD, "trực ban đêm Hoằng Hóa")
+    await expect(said).to_have_text("Đã đổi mật khẩu. Các phiên đăng nhập khác đã kết thúc.")
+    await shot(page, "account-password-changed")
+    await page.click("#logout")
+    await page.fill("#username", "admin")
+    await page.fill("#password", PASSWORD)
+    await page.click("button[type=submit]")
+    await expect(page.locator("#login-error")).to_have_text("Sai tên đăng nhập hoặc mật khẩu.")
+    await page.fill("#password", "trực ban đêm Hoằng Hóa")
+    await page.click("button[type=submit]")
+    await expect(page.locator("#user")).to_contain_text("admin")  # logged in with the new one

@@ -3,6 +3,7 @@
 // few seconds without reloading; the figures are the API's, only formatted here. This module is the shell:
 // log-in, the header (navigation, unit-set and language switch, log-out), the router and the polling loop.
 
+import { accountView } from "./account.js";
 import { api, ApiError, setCsrf, whenReads, whenUnauthorized } from "./api.js";
 import { chartsAvailable, forgetCharts } from "./charts.js";
 import { $, html, raw, render } from "./dom.js";
@@ -111,7 +112,7 @@ function shell() {
       <div class="controls">
         <label>${t("unit_set")} <select id="unit-set">${me.unit_sets.map((s) => html`<option value="${s}" ${s === session.unitSet ? raw("selected") : ""}>${unitSetLabel(s)}</option>`)}</select></label>
         <button type="button" id="lang" aria-label="${t("language_label")}" lang="${i18n.getLang() === "vi" ? "en" : "vi"}">${t("language")}</button>
-        <span class="user" id="user">${me.username} · ${t(`role_${me.role}`)}</span>
+        <a class="user" id="user" href="#/account" title="${t("account_title")}">${me.username} · ${t(`role_${me.role}`)}</a>
         <button type="button" id="logout">${t("logout")}</button>
       </div>`,
   );
@@ -159,6 +160,7 @@ function route_() {
   else if (hash === "#/engagement") current = engagementView(fresh);
   else if ((m = hash.match(/^#\/map(?:\/([\w-]+))?$/))) current = mapView(fresh, m[1] ?? null);
   else if (hash === "#/reports") current = reportsView(fresh);
+  else if (hash === "#/account") current = accountView(fresh);
   else render(fresh, html`<h1 id="page-title">${t("not_found")}</h1><p><a href="#/">${t("back")}</a></p>`);
   const title = $("#page-title", fresh);
   if (title && !hash.startsWith("#/unit/")) document.title = `${title.textContent} · ${t("app_name")}`;

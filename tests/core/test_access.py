@@ -1,0 +1,127 @@
+"""Access that can be taken back (issue 31): tokens expire and may be read-only; passwords follow a policy (at least
+12 characters, not in the common and breached lists zxcvbn ships) checked wherever one is set; a password change in
+the dashboard ends the other sessions."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from click.testing import CliRunner
+from fastapi.testclient import TestClient
+
+from services.api.app import create_app
+from services.cli import cli
+from services.core import accounts, auth
+from services.core.settings import Settings
+
+STRONG = "trực ban đêm Hoằng Hóa"
+
+
+@pytest.mark.parametrize(
+    ("password", "why"),
+    [
+        ("ngắn quá", "at least 12 characters"),
+        ("123456789012", "common or breached"),
+        ("passwordpassword", "common or breached"),
+        ("qwertyuiopas", "common or breached"),
+        ("hoangphu1234", "common or breached"),  # the username and digits
+        ("abc123abc123", "repeats"),
+    ],
+)
+def test_weak_passwords_are_refused_with_why(password: str, why: str) -> None:
+    problem = auth.password_problem(password, "hoangphu")
+    assert problem is not None and why in problem and problem.startswith("password:")
+
+
+def test_a_passphrase_passes() -> None:
+    assert auth.password_problem(STRONG, "truc.ban") is None
+
+
+def _run(settings: Settings, *args: str, stdin: str | None = None) -> tuple[int, str, str]:
+    result = CliRunner().invoke(
+        cli, list(args), input=stdin, env={"PULSE_DATABASE_URL": settings.database_url}, catch_exceptions=False
+    )
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.mark.db
+def test_tokens_expire_and_a_read_only_one_changes_nothing(settings: Settings, conn: psycopg.Connection) -> None:
+    accounts.create_operator(conn, username="tinh", role="admin", unit_set="2024", unit_codes=[], password=None)
+    code, out, _ = _run(settings, "tokens", "create", "--username", "tinh", "--read-only", "--days", "7")
+    assert code == 0 and "read-only, valid 7 days" in out
+    reader = {"Authorization": f"Bearer {out.strip().splitlines()[-1]}"}
+    full = {"Authorization": f"Bearer {accounts.create_api_token(conn, username='tinh')}"}
+    incident = conn.execute(
+        "INSERT INTO incidents (kind, unit_set, unit_code, camera_ids, opened_at)"
+        " VALUES ('camera_down', '2024', '15865', ARRAY['c'], now()) RETURNING incident_id"
+    ).fetchone()["incident_id"]
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/api/v1/units", headers=reader).status_code == 200
+        refused = client.post(f"/api/v1/incidents/{incident}/ack", json={}, headers=reader)
+        assert refused.status_code == 403 and "read-only" in refused.json()["detail"]
+        assert client.post(f"/api/v1/incidents/{incident}/ack", json={}, headers=full).status_code == 200
+        conn.execute("UPDATE api_tokens SET expires_at = now() - interval '1 second' WHERE NOT read_only")
+        assert client.get("/api/v1/me", headers=full).status_code == 401
+    listed = _run(settings, "tokens", "list")[1]
+    assert "read-only" in listed and "expired" in listed and "active until" in listed
+    assert _run(settings, "tokens", "create", "--username", "tinh", "--days", "400")[0] == 1
+    week = conn.execute("SELECT expires_at - created_at AS life FROM api_tokens WHERE read_only").fetchone()["life"]
+    assert week.days == 7
+    accounts.create_api_token(conn, username="tinh")
+    life = conn.execute("SELECT expires_at - created_at AS l FROM api_tokens ORDER BY token_id DESC LIMIT 1").fetchone()
+    assert life["l"].days == 90
+
+
+@pytest.mark.db
+def test_passwords_are_checked_wherever_they_are_set(settings: Settings, conn: psycopg.Connection) -> None:
+    code, _, err = _run(settings, "users", "add", "--username", "xa1", "--role", "admin", "--password", "12345678")
+    assert code == 1 and "at least 12 characters" in err
+    assert _run(settings, "users", "add", "--username", "xa1", "--role", "admin", "--password", STRONG)[0] == 0
+    code, _, err = _run(settings, "users", "passwd", "xa1", "--password", "passwordpassword")
+    assert code == 1 and "common or breached" in err
+    session = accounts.open_session(conn, username="xa1", password=STRONG, idle_hours=8)
+    assert session is not None
+    other = accounts.open_session(conn, username="xa1", password=STRONG, idle_hours=8)
+    with TestClient(create_app(settings)) as client:
+        client.cookies.set("pulse_session", session)
+        csrf = {"X-CSRF-Token": auth.csrf_token(session)}
+        weak = client.put("/api/v1/session/password", json={"current": STRONG, "new": "hoanghoa123"}, headers=csrf)
+        assert weak.status_code == 422 and weak.json()["detail"].startswith("new:")
+        wrong = client.put("/api/v1/session/password", json={"current": "nope", "new": "x" * 20}, headers=csrf)
+        assert wrong.status_code == 403
+        new = "đổi mật khẩu sau khi bàn giao"
+        changed = client.put("/api/v1/session/password", json={"current": STRONG, "new": new}, headers=csrf)
+        assert changed.status_code == 204
+        assert client.get("/api/v1/me").status_code == 200  # this session stays
+        client.cookies.set("pulse_session", other or "")
+        assert client.get("/api/v1/me").status_code == 401  # the other one ended
+    assert accounts.open_session(conn, username="xa1", password=new, idle_hours=8) is not None
+    actions = [r["action"] for r in conn.execute("SELECT action FROM audit_log ORDER BY seq")]
+    assert "operators.update" in actions  # the change, in the trail (its hash never)
+
+
+@pytest.mark.db
+def test_a_session_ends_at_its_absolute_lifetime(settings: Settings, conn: psycopg.Connection) -> None:
+    accounts.create_operator(conn, username="ca.dem", role="viewer", unit_set="2024", unit_codes=[], password=STRONG)
+    session = accounts.open_session(conn, username="ca.dem", password=STRONG, idle_hours=8)
+    assert session is not None
+    with TestClient(create_app(settings.model_copy(update={"session_max_hours": 24}))) as client:
+        client.cookies.set("pulse_session", session)
+        assert client.get("/api/v1/me").status_code == 200
+        conn.execute("UPDATE sessions SET created_at = now() - interval '24 hours 1 second'")  # used all along
+        assert client.get("/api/v1/me").status_code == 401
+
+
+@pytest.mark.db
+def test_log_in_throttling_holds_across_api_instances(settings: Settings, conn: psycopg.Connection) -> None:
+    """Two API instances (two apps, nothing shared in memory): failures on one count on the other."""
+    accounts.create_operator(conn, username="tinh", role="admin", unit_set="2024", unit_codes=[], password=STRONG)
+    tuned = settings.model_copy(update={"login_failures_per_15min": 4})
+    with TestClient(create_app(tuned)) as one, TestClient(create_app(tuned)) as two:
+        for client in (one, two, one, two):
+            assert client.post("/api/v1/session", json={"username": "tinh", "password": "sai rồi"}).status_code == 401
+        for client in (one, two):
+            limited = client.post("/api/v1/session", json={"username": "tinh", "password": STRONG})
+            assert limited.status_code == 429 and 1 <= int(limited.headers["Retry-After"]) <= 900
+    actions = [r["action"] for r in conn.execute("SELECT action FROM audit_log ORDER BY seq")]
+    assert actions.count("login.failed") == 4 and actions.count("login.locked") == 1
