@@ -2,7 +2,8 @@
 
 The session id travels only in an HttpOnly, SameSite=Strict cookie; the page gets the CSRF token it must send
 with changes from the log-in answer and from `/api/v1/me`. Failed log-ins are limited per username and per
-client address (a moving 15-minute window in this process) so a password cannot be guessed by brute force.
+client address (a moving 15-minute window counted in PostgreSQL, services/core/throttle.py, so every API instance
+refuses the same guesser) so a password cannot be guessed by brute force.
 """
 
 from __future__ import annotations
