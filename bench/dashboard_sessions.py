@@ -37,7 +37,8 @@ the same figures of what the API says it spent, its `Server-Timing`, so the rest
 errors (with reasons), requests/s, pushed events; the API process's CPU (utime + stime of it and its children from
 /proc, before and after) as cores and ms per request; every component's CPU (10-s samples); the sessions'
 process's own CPU and event-loop lag (a busy client inflates latencies). Limits in the same run: `GET /api/v1/me`
-once a second (auth and HTTP, no work), beside the reference xã's `/units` once a second.
+once a second (auth and HTTP, no work), beside the reference xã's `/units` once a second. --nice-pipeline N: every
+process but the API and PostgreSQL runs at niceness N over the window (what cores of their own would give them).
 
 --browser (bench.dashboard_browser, a process of its own): the overview in Debian's Chromium over the same window —
 one browser, a context for a province operator and one for the reference xã's, each logged in once through the
@@ -589,6 +590,12 @@ async def measure(
     pids = {name: [p.pid] for name, p in comps.procs.items()}
     pids["province load generator"] = [load["process"].pid]
     pids["kafka"], pids["postgresql"] = kafka_pids(), postgres_pids()
+    if args.nice_pipeline:  # the pipeline yields the CPU to the API and PostgreSQL, as cores of their own would
+        for name, owned in pids.items():
+            if name not in ("api", "postgresql"):
+                for pid in [p for q in owned for p in (q, *children_of(q))]:
+                    for thread in os.listdir(f"/proc/{pid}/task"):  # niceness is per thread on Linux
+                        os.setpriority(os.PRIO_PROCESS, int(thread), args.nice_pipeline)
     await asyncio.sleep(max(0.0, t0 - time.monotonic()))
     processes = Processes(pids)
     api_before = total_cpu_seconds([api_pid, *children_of(api_pid)])
@@ -718,6 +725,13 @@ def main() -> None:
     parser.add_argument("--push", action="store_true", help="each session holds the live stream open")
     parser.add_argument("--reuse", action="store_true", help="the data seeded by an earlier run of this size")
     parser.add_argument(
+        "--nice-pipeline",
+        type=int,
+        default=0,
+        help="niceness (1–19) for every process but the API and PostgreSQL (ingest, alerts, collectors, the load"
+        " generator, Kafka): what giving the API and the database cores of their own would do on one machine",
+    )
+    parser.add_argument(
         "--browser", action="store_true", help="the overview in Chromium too: tiles' time, a camera down pushed"
     )
     args = parser.parse_args()
@@ -839,6 +853,7 @@ def main() -> None:
                 "bench": "dashboard_sessions",
                 "machine": machine(),
                 "parameters": {
+                    "nice_pipeline": args.nice_pipeline,
                     "sessions": args.sessions,
                     "duration_s": args.duration,
                     "warmup_s": args.warmup_s,
