@@ -107,7 +107,7 @@ def conn(settings: Settings) -> Iterator[psycopg.Connection]:
         c.execute("UPDATE uptime_hours_kept SET since = %s", (HOURS_KEPT_SINCE,))
         # Each test starts with an empty audit trail (what the truncations above recorded goes too).
         c.execute("TRUNCATE audit_log")
-        c.execute("UPDATE audit_head SET seq = 0, hash = ''")
+        c.execute("UPDATE audit_head SET audit_id = 0, hash = ''")
         yield c
 
 

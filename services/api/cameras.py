@@ -145,5 +145,5 @@ def reset_reference(
     with conn.transaction():
         conn.execute("UPDATE cameras SET reference_reset_at = %s WHERE camera_id = %s", (now, camera_id))
         conn.execute("DELETE FROM camera_snapshots WHERE camera_id = %s AND kind = 'reference'", (camera_id,))
-        audit.record(conn, None, "cameras.reference_reset", f"cameras:{camera_id}")
+        audit.record(conn, None, "cameras.reference_reset", "cameras", camera_id)
     return {"camera_id": camera_id, "reference_reset_at": now.isoformat()}

@@ -41,14 +41,8 @@ Conn = Annotated[DbConn, Depends(get_conn)]
 def actor_of(request: Request, principal: Principal | None) -> audit.Actor:
     """Who acts in a request, for the audit trail: the account, the token it used (if any), the address."""
     if principal is None:
-        return audit.Actor("api", address=client_address(request))
-    return audit.Actor(
-        via="api" if principal.token_id is not None else "dashboard",
-        account=principal.username,
-        operator_id=principal.operator_id,
-        token_id=principal.token_id,
-        address=client_address(request),
-    )
+        return audit.Actor(None, address=client_address(request))
+    return audit.Actor(principal.username, principal.token_id, client_address(request))
 
 
 def get_acting_conn(request: Request, principal: Annotated[Principal, Depends(current_principal)]) -> Iterator[DbConn]:
@@ -156,7 +150,7 @@ def _refused_credentials(
 ) -> None:
     """A token or session that is wrong, revoked, expired or of a disabled account: one audit entry (and one more
     when this locks the address out; then it is refused before any lookup, so a flood writes no more)."""
-    actor = audit.Actor("api", address=client_address(request))
+    actor = audit.Actor(None, address=client_address(request))
     audit.record(conn, actor, action, details={"path": request.url.path})
     if failures.failed(address):
         audit.record(conn, actor, "credentials.locked", details={"minutes": 15})

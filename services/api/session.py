@@ -38,14 +38,14 @@ def log_in(request: Request, response: Response, body: LoginIn, settings: AppSet
         conn, username=body.username, password=body.password, idle_hours=settings.session_idle_hours
     )
     if session_id is None:
-        claimed = audit.Actor("dashboard", account=body.username, address=address)
+        claimed = audit.Actor(body.username, address=address)  # who the caller said it was
         audit.record(conn, claimed, "login.failed")
         if throttle.failed(conn, keys, limit):
             audit.record(conn, claimed, "login.locked", details={"minutes": 15})
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "username or password: wrong")
     principal = accounts.principal_for_session(conn, session_id, idle_hours=settings.session_idle_hours)
     assert principal is not None
-    audit.record(conn, actor_of(request, principal), "login", f"operators:{principal.operator_id}")
+    audit.record(conn, actor_of(request, principal), "login", "operators", principal.operator_id)
     response.set_cookie(
         SESSION_COOKIE,
         session_id,
@@ -89,5 +89,5 @@ def log_out(principal: Reader, request: Request, response: Response, conn: Conn,
     if session_id is not None:
         with audit.acting(conn, actor_of(request, principal)):
             accounts.close_session(conn, session_id)
-            audit.record(conn, None, "logout", f"operators:{principal.operator_id}")
+            audit.record(conn, None, "logout", "operators", principal.operator_id)
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, secure=settings.cookie_secure, samesite="strict")

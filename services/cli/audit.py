@@ -28,7 +28,7 @@ def audit_verify(ctx: Context) -> None:
     if verdict.ok:
         click.echo(f"audit trail intact: {verdict.rows} row(s), head {verdict.head or '-'}")
         return
-    click.echo(f"audit trail broken at row {verdict.bad_seq}: {verdict.reason}", err=True)
+    click.echo(f"audit trail broken at row {verdict.bad_id}: {verdict.reason}", err=True)
     click.echo(f"the {verdict.rows} row(s) before it hold; their head {verdict.head or '-'}", err=True)
     sys.exit(1)
 
@@ -36,9 +36,9 @@ def audit_verify(ctx: Context) -> None:
 @audit.command("list")
 @click.option("--since", help="from this time, RFC 3339 or a date (YYYY-MM-DD, local)")
 @click.option("--until", help="before this time, RFC 3339 or a date (local)")
-@click.option("--actor", help="an account, a system user (CLI) or a database user")
+@click.option("--actor", help='an account, or the start of one ("cli:" every command, "db:" every change in SQL)')
 @click.option("--action", help='the action, or its start: "maintenance_windows." lists every change of one')
-@click.option("--object", "obj", help='the object, or its start: "operators:7"')
+@click.option("--object", "obj", help='a kind ("maintenance_windows") or one object ("operators:7")')
 @click.option("--limit", type=click.IntRange(1, 100_000), default=100, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
 @pass_ctx
@@ -60,23 +60,14 @@ def audit_list(ctx: Context, since, until, actor, action, obj, limit, as_json) -
         if as_json:
             click.echo(json.dumps({**r, "at": r["at"].isoformat()}, ensure_ascii=False))
         else:
-            details = json.dumps(r["details"], ensure_ascii=False, separators=(",", ":"))
+            change = {k: r[k] for k in ("before", "after") if r[k] is not None}
+            said = json.dumps(change, ensure_ascii=False, separators=(",", ":")) if change else ""
+            who = (r["actor"] or r["address"] or "?") + (f" (token {r['token_id']})" if r["token_id"] else "")
+            obj = f"{r['object_kind']}:{r['object_id']}" if r["object_id"] else r["object_kind"] or "-"
             click.echo(
-                f"{r['seq']:>7} {local_time(ctx, r['at'], '%Y-%m-%d %H:%M:%S')} {who(r['actor']):<28} "
-                f"{r['action']:<28} {r['object'] or '-':<24} {details}"
+                f"{r['audit_id']:>7} {local_time(ctx, r['at'], '%Y-%m-%d %H:%M:%S')} {who:<28} "
+                f"{r['action']:<28} {obj:<28} {said}"
             )
-
-
-def who(actor: dict) -> str:
-    """An entry's actor in a few characters: the account (and its token), the system user, or the database user."""
-    if actor.get("account"):
-        token = f" (token {actor['token_id']})" if actor.get("token_id") else ""
-        return f"{actor['account']}{token}"
-    if actor.get("os_user"):
-        return f"{actor['os_user']}@{actor.get('host', '?')} (cli)"
-    if actor.get("db_user"):
-        return f"{actor['db_user']} ({actor.get('application') or 'sql'})"
-    return actor.get("address") or "?"
 
 
 def _when(ctx: Context, value: str | None, option: str):

@@ -43,5 +43,5 @@ def cameras_import(ctx: Context, path: str, unit_set: str | None) -> None:
             changed = import_cameras(conn, rows, unit_set=unit_set)
             digest = hashlib.sha256(text.encode()).hexdigest()
             said = {"file": Path(path).name, "sha256": digest, "rows": len(rows), "changed": changed}
-            audit.record(conn, None, "cameras.import", f"unit_sets:{unit_set}", said)
+            audit.record(conn, None, "cameras.import", "unit_sets", unit_set, said)
     click.echo(f"{len(rows)} camera(s) read, {changed} added or changed")

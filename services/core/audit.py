@@ -30,15 +30,12 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 @dataclass(frozen=True)
 class Actor:
-    """Who acts. `via`: "api" (a token), "dashboard" (a session), "cli" (a command on the server)."""
+    """Who acts (SPEC §12's `actor`, `token_id`, `address`): an account — by API token or dashboard session — or a
+    command on the server ("cli:<system user>@<host>")."""
 
-    via: str
-    account: str | None = None
-    operator_id: int | None = None
+    actor: str | None
     token_id: int | None = None
     address: str | None = None
-    os_user: str | None = None
-    host: str | None = None
 
     def as_json(self) -> str:
         return json.dumps({k: v for k, v in asdict(self).items() if v is not None}, ensure_ascii=False)
@@ -46,7 +43,7 @@ class Actor:
 
 def cli_actor() -> Actor:
     """A command run on the server: the system account that ran it, and where."""
-    return Actor(via="cli", os_user=getpass.getuser(), host=socket.gethostname())
+    return Actor(f"cli:{getpass.getuser()}@{socket.gethostname()}")
 
 
 def set_actor(conn: DbConn, actor: Actor, *, whole_session: bool = False) -> None:
@@ -64,23 +61,40 @@ def acting(conn: DbConn, actor: Actor) -> Iterator[DbConn]:
 
 
 def record(
-    conn: DbConn, actor: Actor | None, action: str, obj: str = "", details: dict[str, Any] | None = None
+    conn: DbConn,
+    actor: Actor | None,
+    action: str,
+    kind: str = "",
+    object_id: object = "",
+    details: dict[str, Any] | None = None,
 ) -> None:
-    """One entry for what changes no audited row. With `actor` None, whoever `conn` already acts as."""
+    """One entry for what changes no audited row (`details` become its `after`). With `actor` None, whoever
+    `conn` already acts as."""
     with contextlib.ExitStack() as stack:
         if actor is not None:
             stack.enter_context(acting(conn, actor))
-        conn.execute(
-            "SELECT audit_append(%s, %s, %s::jsonb)",
-            (action, obj, json.dumps(details or {}, ensure_ascii=False, default=str)),
-        )
+        said = json.dumps(details, ensure_ascii=False, default=str) if details else None
+        conn.execute("SELECT audit_append(%s, %s, %s, NULL, %s::jsonb)", (action, kind, str(object_id), said))
 
 
-def row_hash(prev: str, seq: int, at: datetime, actor: str, action: str, obj: str, details: str) -> str:
-    """The hash `audit_hash` stores: SHA-256 over the fields, one per line; `actor` and `details` in jsonb's
-    canonical text form, `at` as microseconds since 1970."""
+def row_hash(
+    prev: str,
+    audit_id: int,
+    at: datetime,
+    actor: str | None,
+    token_id: int | None,
+    address: str | None,
+    action: str,
+    object_kind: str,
+    object_id: str,
+    before: str | None,
+    after: str | None,
+) -> str:
+    """The hash `audit_hash` stores: SHA-256 over the fields, one per line, NULL written \\N; `before` and `after`
+    in jsonb's canonical text form, `at` as microseconds since 1970."""
     micros = (at - _EPOCH) // timedelta(microseconds=1)
-    text = "\n".join([prev, str(seq), str(micros), actor, action, obj, details])
+    fields = [prev, audit_id, micros, actor, token_id, address, action, object_kind, object_id, before, after]
+    text = "\n".join("\\N" if f is None else str(f) for f in fields)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -88,37 +102,47 @@ def row_hash(prev: str, seq: int, at: datetime, actor: str, action: str, obj: st
 class Verdict:
     rows: int
     head: str  # the last row's hash: note it down (the briefing prints it) to catch a chain rewritten from the start
-    bad_seq: int | None = None
+    bad_id: int | None = None
     reason: str | None = None
 
     @property
     def ok(self) -> bool:
-        return self.bad_seq is None
+        return self.bad_id is None
 
 
-_ROWS = "SELECT seq, at, actor::text, action, object, details::text, prev_hash, hash FROM audit_log ORDER BY seq"
+_ROWS = """
+SELECT audit_id, at, actor, token_id, address, action, object_kind, object_id, before::text, after::text,
+       prev_hash, hash
+FROM audit_log ORDER BY audit_id
+"""
 
 
 def verify(conn: DbConn) -> Verdict:
     """Recompute the chain from the first row: each row's hash, its link to the row before, its number, and the
     head. The first row that does not hold, and why."""
-    prev, expected_seq, rows = "", 1, 0
+    prev, expected, rows = "", 1, 0
     with one_snapshot(conn), conn.cursor(name="audit_verify") as cur:  # rows and head as of one moment, streamed
         cur.execute(_ROWS)
         for r in cur:
-            seq = r["seq"]
-            if seq != expected_seq:
-                return Verdict(rows, prev, expected_seq, f"row {expected_seq} is missing (the next is {seq})")
+            at = r["audit_id"]
+            if at != expected:
+                return Verdict(rows, prev, expected, f"row {expected} is missing (the next is {at})")
             if r["prev_hash"] != prev:
-                return Verdict(rows, prev, seq, "its link to the row before does not match (a row removed or altered)")
-            if row_hash(prev, seq, r["at"], r["actor"], r["action"], r["object"], r["details"]) != r["hash"]:
-                return Verdict(rows, prev, seq, "its content does not match its hash (altered)")
-            prev, expected_seq, rows = r["hash"], seq + 1, rows + 1
-        head = conn.execute("SELECT seq, hash FROM audit_head").fetchone()
-    if head is None or (head["seq"], head["hash"]) != (rows, prev):
-        said = f"{head['seq']}" if head else "none"
+                return Verdict(rows, prev, at, "its link to the row before does not match (a row removed or altered)")
+            fields = [r[k] for k in _HASHED]
+            if row_hash(prev, *fields) != r["hash"]:
+                return Verdict(rows, prev, at, "its content does not match its hash (altered)")
+            prev, expected, rows = r["hash"], at + 1, rows + 1
+        head = conn.execute("SELECT audit_id, hash FROM audit_head").fetchone()
+    if head is None or (head["audit_id"], head["hash"]) != (rows, prev):
+        said = f"{head['audit_id']}" if head else "none"
         return Verdict(rows, prev, rows + 1, f"the head says the last row is {said}: rows after {rows} were removed")
     return Verdict(rows, prev)
+
+
+_HASHED = (
+    "audit_id", "at", "actor", "token_id", "address", "action", "object_kind", "object_id", "before", "after"
+)  # fmt: skip
 
 
 def entries(
@@ -130,28 +154,33 @@ def entries(
     action: str | None = None,
     obj: str | None = None,
     limit: int = 100,
-    before_seq: int | None = None,
+    before_id: int | None = None,
 ) -> list[dict[str, Any]]:
-    """The newest entries first, filtered: `actor` matches the account, the system user or the database user;
-    `action` and `obj` match from the start ("operators." lists every change of an operator)."""
+    """The newest entries first, filtered: `actor` matches the account (or a command's "cli:…", SQL's "db:…") from
+    the start; `action` from the start ("operators." lists every change of an operator); `obj` is a kind, or
+    "kind:id" ("operators:7")."""
+    kind, _, object_id = (obj or "").partition(":")
     return conn.execute(
         """
-        SELECT seq, at, actor, action, object, details, hash FROM audit_log
+        SELECT audit_id, at, actor, token_id, address, action, object_kind, object_id, before, after, hash
+        FROM audit_log
         WHERE (%(since)s::timestamptz IS NULL OR at >= %(since)s)
           AND (%(until)s::timestamptz IS NULL OR at < %(until)s)
-          AND (%(actor)s::text IS NULL OR %(actor)s IN (actor->>'account', actor->>'os_user', actor->>'db_user'))
+          AND (%(actor)s::text IS NULL OR starts_with(actor, %(actor)s))
           AND (%(action)s::text IS NULL OR starts_with(action, %(action)s))
-          AND (%(object)s::text IS NULL OR starts_with(object, %(object)s))
-          AND (%(before)s::bigint IS NULL OR seq < %(before)s)
-        ORDER BY seq DESC LIMIT %(limit)s
+          AND (%(kind)s = '' OR object_kind = %(kind)s)
+          AND (%(object_id)s = '' OR object_id = %(object_id)s)
+          AND (%(before)s::bigint IS NULL OR audit_id < %(before)s)
+        ORDER BY audit_id DESC LIMIT %(limit)s
         """,
         {
             "since": since,
             "until": until,
             "actor": actor,
             "action": action,
-            "object": obj,
-            "before": before_seq,
+            "kind": kind,
+            "object_id": object_id,
+            "before": before_id,
             "limit": limit,
         },
     ).fetchall()

@@ -96,7 +96,7 @@ def test_passwords_are_checked_wherever_they_are_set(settings: Settings, conn: p
         client.cookies.set("pulse_session", other or "")
         assert client.get("/api/v1/me").status_code == 401  # the other one ended
     assert accounts.open_session(conn, username="xa1", password=new, idle_hours=8) is not None
-    actions = [r["action"] for r in conn.execute("SELECT action FROM audit_log ORDER BY seq")]
+    actions = [r["action"] for r in conn.execute("SELECT action FROM audit_log ORDER BY audit_id")]
     assert "operators.update" in actions  # the change, in the trail (its hash never)
 
 
@@ -123,5 +123,5 @@ def test_log_in_throttling_holds_across_api_instances(settings: Settings, conn: 
         for client in (one, two):
             limited = client.post("/api/v1/session", json={"username": "tinh", "password": STRONG})
             assert limited.status_code == 429 and 1 <= int(limited.headers["Retry-After"]) <= 900
-    actions = [r["action"] for r in conn.execute("SELECT action FROM audit_log ORDER BY seq")]
+    actions = [r["action"] for r in conn.execute("SELECT action FROM audit_log ORDER BY audit_id")]
     assert actions.count("login.failed") == 4 and actions.count("login.locked") == 1

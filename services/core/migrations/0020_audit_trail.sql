@@ -6,12 +6,16 @@
 -- Rows are written only through audit_append() (SECURITY DEFINER): the roles the components log in as get no
 -- INSERT, UPDATE, DELETE or TRUNCATE on these two tables (0021 grants the API's role the rest).
 CREATE TABLE audit_log (
-    seq bigint PRIMARY KEY,
+    audit_id bigint PRIMARY KEY,
     at timestamptz NOT NULL,
-    actor jsonb NOT NULL,      -- {"account", "operator_id", "token_id", "address", "via"} or, in SQL, {"db_user", ...}
+    actor text,                -- the account; "cli:<system user>@<host>" for a command; "db:<user> (<program>)" in SQL
+    token_id bigint,           -- the API token it came with
+    address text,              -- the client's address
     action text NOT NULL,      -- "operators.update", "login", "login.failed", "refused", ...
-    object text NOT NULL,      -- "operators:7", "" when none
-    details jsonb NOT NULL,    -- {"before": {...}, "after": {...}} for a row; what happened otherwise (never secrets)
+    object_kind text NOT NULL, -- "operators", "maintenance_windows", ... ("" when none)
+    object_id text NOT NULL,   -- its key ("7", "2024/15865"; "" when none)
+    before jsonb,              -- a row's columns before the change (the changed ones, and the key)
+    after jsonb,               -- after it; for an event without a row, what happened (never a secret)
     prev_hash text NOT NULL,
     hash text NOT NULL
 );
@@ -19,58 +23,65 @@ CREATE INDEX audit_log_at ON audit_log (at);
 
 CREATE TABLE audit_head (
     only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
-    seq bigint NOT NULL,
+    audit_id bigint NOT NULL,
     hash text NOT NULL
 );
 INSERT INTO audit_head VALUES (true, 0, '');
 
--- The hash of a row: SHA-256 over its fields, one per line, the previous row's hash first. jsonb's text form is
--- canonical (keys ordered, spacing fixed), so the same content always hashes the same.
-CREATE FUNCTION audit_hash(prev text, seq bigint, at timestamptz, actor jsonb, action text, object text, details jsonb)
-RETURNS text LANGUAGE sql IMMUTABLE AS $$
-    SELECT encode(sha256(convert_to(concat_ws(E'\n',
-        prev, seq::text, (extract(epoch FROM at) * 1000000)::bigint::text, actor::text, action, object, details::text
-    ), 'UTF8')), 'hex')
+-- The hash of a row: SHA-256 over its fields, one per line (NULL written \N), the previous row's hash first; `at` as
+-- microseconds since 1970; jsonb's text form is canonical (keys ordered, spacing fixed), so the same content always
+-- hashes the same.
+CREATE FUNCTION audit_hash(
+    prev text, audit_id bigint, at timestamptz, actor text, token_id bigint, address text, action text,
+    object_kind text, object_id text, before jsonb, after jsonb
+) RETURNS text LANGUAGE sql IMMUTABLE AS $$
+    SELECT encode(sha256(convert_to(array_to_string(ARRAY[
+        prev, audit_id::text, (extract(epoch FROM at) * 1000000)::bigint::text, actor, token_id::text, address,
+        action, object_kind, object_id, before::text, after::text
+    ], E'\n', '\N'), 'UTF8')), 'hex')
 $$;
 
--- Who: what the application set for this transaction (`pulse.actor`, services/core/audit.py), else the database
--- user and the program that connected (someone in psql, or a component acting on its own).
+-- Who: what the application set for this transaction (`pulse.actor`: {"actor", "token_id", "address"},
+-- services/core/audit.py), else the database user and the program that connected (someone in psql, or a component
+-- acting on its own).
 CREATE FUNCTION audit_actor() RETURNS jsonb LANGUAGE sql STABLE AS $$
     SELECT coalesce(
         nullif(current_setting('pulse.actor', true), '')::jsonb,
         jsonb_build_object(
-            'db_user', session_user::text,
-            'application', current_setting('application_name'),
-            'address', host(inet_client_addr())
+            'actor', format('db:%s (%s)', session_user, coalesce(nullif(current_setting('application_name'), ''), 'sql'))
         )
     )
 $$;
 
-CREATE FUNCTION audit_append(p_action text, p_object text, p_details jsonb) RETURNS bigint
+CREATE FUNCTION audit_append(p_action text, p_kind text, p_id text, p_before jsonb, p_after jsonb) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 DECLARE
-    v_seq bigint;
+    v_id bigint;
     v_prev text;
     v_at timestamptz;
-    v_actor jsonb := audit_actor();
-    v_object text := coalesce(p_object, '');
-    v_details jsonb := coalesce(p_details, '{}'::jsonb);
+    v_who jsonb := audit_actor();
     v_hash text;
 BEGIN
     -- One writer at a time: a concurrent one waits here and then reads the head this one leaves (a repeatable-read
     -- transaction gets a serialization error instead of a fork in the chain).
-    SELECT seq, hash INTO v_seq, v_prev FROM audit_head FOR UPDATE;
-    v_seq := v_seq + 1;
+    SELECT audit_id, hash INTO v_id, v_prev FROM audit_head FOR UPDATE;
+    v_id := v_id + 1;
     v_at := clock_timestamp();
-    v_hash := audit_hash(v_prev, v_seq, v_at, v_actor, p_action, v_object, v_details);
-    INSERT INTO audit_log VALUES (v_seq, v_at, v_actor, p_action, v_object, v_details, v_prev, v_hash);
-    UPDATE audit_head SET seq = v_seq, hash = v_hash;
-    RETURN v_seq;
+    v_hash := audit_hash(
+        v_prev, v_id, v_at, v_who ->> 'actor', (v_who ->> 'token_id')::bigint, v_who ->> 'address', p_action,
+        coalesce(p_kind, ''), coalesce(p_id, ''), p_before, p_after
+    );
+    INSERT INTO audit_log VALUES (
+        v_id, v_at, v_who ->> 'actor', (v_who ->> 'token_id')::bigint, v_who ->> 'address', p_action,
+        coalesce(p_kind, ''), coalesce(p_id, ''), p_before, p_after, v_prev, v_hash
+    );
+    UPDATE audit_head SET audit_id = v_id, hash = v_hash;
+    RETURN v_id;
 END
 $$;
 
 -- A row trigger's entry: the row's change as before → after (an update: only the columns that changed, and the
--- key). Arguments: TG_ARGV[0] the key columns (comma-separated; the object is "table:k1/k2"); [1] secret columns,
+-- key). Arguments: TG_ARGV[0] the key columns (comma-separated; the object is the table, its id "k1/k2"); [1] secret columns,
 -- never shown (an update says whether one changed); [2] bookkeeping the components write on their own (a change of
 -- only those is no entry); [3] large columns kept as their SHA-256 (a report's figures); [4] 'person': only when a
 -- person's action set `pulse.actor` (incidents, which the alerts engine also changes).
@@ -83,7 +94,6 @@ DECLARE
     v_old jsonb;
     v_new jsonb;
     v_column text;
-    v_details jsonb := '{}';
 BEGIN
     IF TG_ARGV[4] = 'person' AND coalesce(current_setting('pulse.actor', true), '') = '' THEN
         RETURN NULL;
@@ -111,13 +121,12 @@ BEGIN
                 ELSE 'sha256:' || encode(sha256(convert_to(v_new ->> v_column, 'UTF8')), 'hex') END);
         END IF;
     END LOOP;
-    IF v_old IS NOT NULL THEN v_details := v_details || jsonb_build_object('before', v_old); END IF;
-    IF v_new IS NOT NULL THEN v_details := v_details || jsonb_build_object('after', v_new); END IF;
     PERFORM audit_append(
         TG_TABLE_NAME || '.' || lower(TG_OP),
-        TG_TABLE_NAME || ':' || array_to_string(
-            ARRAY(SELECT coalesce(v_new, v_old) ->> k FROM unnest(v_keys) AS k), '/'),
-        v_details
+        TG_TABLE_NAME,
+        array_to_string(ARRAY(SELECT coalesce(v_new, v_old) ->> k FROM unnest(v_keys) AS k), '/'),
+        v_old,
+        v_new
     );
     RETURN NULL;
 END
@@ -125,7 +134,7 @@ $$;
 
 CREATE FUNCTION audit_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM audit_append(TG_TABLE_NAME || '.truncate', TG_TABLE_NAME, '{}');
+    PERFORM audit_append(TG_TABLE_NAME || '.truncate', TG_TABLE_NAME, '', NULL, NULL);
     RETURN NULL;
 END
 $$;

@@ -12,12 +12,3 @@ CREATE TABLE login_failures (
 );
 CREATE INDEX login_failures_key_at ON login_failures (key, at);
 CREATE INDEX login_failures_at ON login_failures (at);
-
--- A change made in SQL is recorded as the database user and the program (0020); the address of the connection
--- said only which server the program ran on, and is left out.
-CREATE OR REPLACE FUNCTION audit_actor() RETURNS jsonb LANGUAGE sql STABLE AS $$
-    SELECT coalesce(
-        nullif(current_setting('pulse.actor', true), '')::jsonb,
-        jsonb_build_object('db_user', session_user::text, 'application', current_setting('application_name'))
-    )
-$$;
