@@ -51,7 +51,7 @@ def log_in(request: Request, response: Response, body: LoginIn, settings: AppSet
         session_id,
         max_age=int(settings.session_idle_hours * 3600),
         httponly=True,
-        secure=settings.cookie_secure,
+        secure=settings.session_cookie_secure,
         samesite="strict",
         path="/",
     )
@@ -90,4 +90,5 @@ def log_out(principal: Reader, request: Request, response: Response, conn: Conn,
         with audit.acting(conn, actor_of(request, principal)):
             accounts.close_session(conn, session_id)
             audit.record(conn, None, "logout", "operators", principal.operator_id)
-    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, secure=settings.cookie_secure, samesite="strict")
+    secure = settings.session_cookie_secure
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, secure=secure, samesite="strict")

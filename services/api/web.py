@@ -30,6 +30,9 @@ SECURITY_HEADERS = {
 }
 
 
+HSTS = "max-age=31536000; includeSubDomains"  # a year: browsers refuse plain HTTP to the dashboard's host
+
+
 def with_preloads(html: str, static: Path) -> str:
     """The page with every module of the dashboard announced up front (`modulepreload`): the browser fetches them
     at once instead of discovering each import after the module above it arrived — a chain of round trips that,
@@ -60,4 +63,6 @@ def mount(app: FastAPI, web_dir: Path) -> None:
         response: Response = await call_next(request)
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
+        if request.url.scheme == "https":  # served over TLS (or behind a TLS proxy uvicorn trusts): stay on it
+            response.headers.setdefault("Strict-Transport-Security", HSTS)
         return response

@@ -113,12 +113,12 @@ class Settings(BaseSettings):
     report_adoption_target: float | None = Field(default=None, ge=0, le=1)
     # Where a report's link points (the dashboard's address as operators reach it), for channels without files.
     public_url: str = "http://127.0.0.1:8080"
-    # Dashboard log-in (SPEC §10): a session lasts this long after the operator's last request; the cookie is
-    # marked Secure when the dashboard is served over HTTPS (set true behind a TLS proxy).
+    # Dashboard log-in (SPEC §10): a session lasts this long after the operator's last request
     session_idle_hours: float = Field(default=12.0, gt=0, le=24 * 30)
     # and ends this long after the log-in whatever the activity (issue 31): a duty shift, then log in again.
     session_max_hours: float = Field(default=24.0, gt=0, le=24 * 90)
-    cookie_secure: bool = False
+    # None: Secure unless PULSE_PUBLIC_URL is on loopback (a dashboard reached over plain HTTP on a LAN sets false).
+    cookie_secure: bool | None = None
     # Failed log-ins allowed per username and per client address in 15 minutes before 429; and wrong API tokens,
     # gateway tokens or app keys per client address (higher: behind a proxy many clients share one address).
     login_failures_per_15min: int = Field(default=10, ge=1, le=10_000)
@@ -164,6 +164,14 @@ class Settings(BaseSettings):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def session_cookie_secure(self) -> bool:
+        """Whether the session cookie goes over HTTPS only (issue 31): as set, else unless the dashboard is served on
+        loopback (PULSE_PUBLIC_URL's host), where there is no network to protect it from."""
+        if self.cookie_secure is not None:
+            return self.cookie_secure
+        return urlsplit(self.public_url).hostname not in ("127.0.0.1", "::1", "localhost")
 
     @property
     def database_name(self) -> str:

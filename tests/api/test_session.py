@@ -130,3 +130,33 @@ def test_the_page_announces_every_module_it_will_import(client: TestClient) -> N
         assert f'<link rel="modulepreload" href="/static/{name}">' in page
         assert client.get(f"/static/{name}").status_code == 200
     assert page.index("modulepreload") < page.index("</head>")
+
+
+@pytest.mark.parametrize(
+    ("public_url", "cookie_secure", "secure"),
+    [
+        ("http://127.0.0.1:8080", None, False),  # the demo, on loopback
+        ("http://localhost:8080", None, False),
+        ("https://giamsat.thanhhoa.gov.vn", None, True),
+        ("http://10.1.2.3:8080", None, True),  # off loopback: Secure unless said otherwise
+        ("http://10.1.2.3:8080", False, False),
+    ],
+)
+def test_the_cookie_is_secure_unless_the_dashboard_is_on_loopback(
+    settings: Settings, public_url: str, cookie_secure: bool | None, secure: bool
+) -> None:
+    tuned = settings.model_copy(update={"public_url": public_url, "cookie_secure": cookie_secure})
+    assert tuned.session_cookie_secure is secure
+
+
+def test_over_https_the_cookie_is_secure_and_hsts_is_sent(settings: Settings, conn: psycopg.Connection) -> None:
+    accounts.create_operator(conn, username="truc.ban", role="admin", unit_set="2024", unit_codes=[], password=PASSWORD)
+    served = settings.model_copy(update={"public_url": "https://giamsat.thanhhoa.gov.vn"})
+    with TestClient(create_app(served), base_url="https://giamsat.thanhhoa.gov.vn") as client:
+        response = client.post("/api/v1/session", json={"username": "truc.ban", "password": PASSWORD})
+        assert response.status_code == 200
+        assert "secure" in response.headers["set-cookie"].lower()
+        assert response.headers["strict-transport-security"].startswith("max-age=31536000")
+        assert client.get("/api/v1/me").status_code == 200  # the Secure cookie goes back over HTTPS
+    with TestClient(create_app(settings), base_url="http://127.0.0.1") as plain:
+        assert "strict-transport-security" not in plain.get("/").headers  # never over plain HTTP
