@@ -2,6 +2,26 @@
 
 import sys
 
+from services.core.settings import Settings
+
 
 def pulse_command(*args: str) -> list[str]:
     return [sys.executable, "-c", "from services.cli import main; main()", *args]
+
+
+def run_pulse(
+    settings: Settings, *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+) -> tuple[int, str, str]:
+    """`pulse ARGS` in this process (click's runner) against the settings' database: exit code, stdout, stderr."""
+    from click.testing import CliRunner
+
+    from services.cli import cli
+
+    result = CliRunner().invoke(
+        cli,
+        list(args),
+        input=stdin,
+        env={"PULSE_DATABASE_URL": settings.database_url, **(env or {})},
+        catch_exceptions=False,
+    )
+    return result.exit_code, result.stdout, result.stderr

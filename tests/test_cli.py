@@ -6,26 +6,18 @@ import time
 
 import psycopg
 import pytest
-from click.testing import CliRunner
 
-from services.cli import cli
 from services.core import accounts
 from services.core.settings import Settings
 from tests.e2e.harness import free_port
-from tests.processes import pulse_command
+from tests.processes import pulse_command, run_pulse
 from tests.topics import fresh_prefix
 
 pytestmark = pytest.mark.db
 
 
-def _run(settings: Settings, *args: str) -> tuple[int, str, str]:
-    runner = CliRunner()
-    result = runner.invoke(cli, list(args), env={"PULSE_DATABASE_URL": settings.database_url}, catch_exceptions=False)
-    return result.exit_code, result.stdout, result.stderr
-
-
 def test_gateways_add_prints_the_token_as_its_last_line(settings: Settings, conn: psycopg.Connection) -> None:
-    code, out, _ = _run(settings, "gateways", "add", "--name", "gw-bút-sơn", "--unit", "15865", "--unit", "15928")
+    code, out, _ = run_pulse(settings, "gateways", "add", "--name", "gw-bút-sơn", "--unit", "15865", "--unit", "15928")
     assert code == 0
     token = out.strip().splitlines()[-1]
     gateway = accounts.gateway_for_token(conn, token)
@@ -34,16 +26,16 @@ def test_gateways_add_prints_the_token_as_its_last_line(settings: Settings, conn
 
 
 def test_a_gateway_for_an_unknown_unit_is_refused(settings: Settings, conn: psycopg.Connection) -> None:
-    code, _, err = _run(settings, "gateways", "add", "--name", "gw", "--unit", "99999")
+    code, _, err = run_pulse(settings, "gateways", "add", "--name", "gw", "--unit", "99999")
     assert code == 1
     assert "unknown unit code(s) in set 2024: 99999" in err
     assert conn.execute("SELECT count(*) AS n FROM gateways").fetchone()["n"] == 0
 
 
 def test_users_and_tokens_work_together(settings: Settings, conn: psycopg.Connection) -> None:
-    code, _, _ = _run(settings, "users", "add", "--username", "hoangphu", "--role", "commune", "--unit", "15883")
+    code, _, _ = run_pulse(settings, "users", "add", "--username", "hoangphu", "--role", "commune", "--unit", "15883")
     assert code == 0
-    code, out, _ = _run(settings, "tokens", "create", "--username", "hoangphu")
+    code, out, _ = run_pulse(settings, "tokens", "create", "--username", "hoangphu")
     assert code == 0
     principal = accounts.principal_for_token(conn, out.strip().splitlines()[-1])
     assert principal is not None and principal.role == "commune"
@@ -51,7 +43,7 @@ def test_users_and_tokens_work_together(settings: Settings, conn: psycopg.Connec
 
 
 def test_apps_add_prints_the_key_as_its_last_line(settings: Settings, conn: psycopg.Connection) -> None:
-    code, out, _ = _run(settings, "apps", "add", "--name", "HoangHoaS Android")
+    code, out, _ = run_pulse(settings, "apps", "add", "--name", "HoangHoaS Android")
     assert code == 0
     assert out.strip().splitlines()[-1].startswith("pak_")
 
@@ -59,13 +51,13 @@ def test_apps_add_prints_the_key_as_its_last_line(settings: Settings, conn: psyc
 def test_units_import_is_all_or_nothing(settings: Settings, conn: psycopg.Connection, tmp_path) -> None:
     bad = tmp_path / "units.csv"
     bad.write_text("code,name,type,unit_set,successor_code\nX1,Một,xã,T1,\nX2,,xã,T1,\n", encoding="utf-8")
-    code, _, err = _run(settings, "units", "import", str(bad))
+    code, _, err = run_pulse(settings, "units", "import", str(bad))
     assert code == 1 and "line 3: name is empty" in err
     assert conn.execute("SELECT count(*) AS n FROM units WHERE unit_set = 'T1'").fetchone()["n"] == 0
 
 
 def test_units_set_population_is_stored(settings: Settings, conn: psycopg.Connection) -> None:
-    code, _, _ = _run(
+    code, _, _ = run_pulse(
         settings, "units", "set-population", "--unit", "15865", "--population", "15000", "--note", "Niên giám 2024"
     )
     assert code == 0
@@ -85,7 +77,7 @@ def test_cameras_import_is_all_or_nothing_and_never_echoes_a_stream_url(settings
         "cam-3,99999,Trường,abc,ftp://admin:s3cret@x/,91,\n",
         encoding="utf-8",
     )
-    code, _, err = _run(settings, "cameras", "import", str(bad))
+    code, _, err = run_pulse(settings, "cameras", "import", str(bad))
     assert code == 1
     assert "line 3: camera_id 'cam 2'" in err
     assert "line 4: unit_code '99999'" in err and "line 4: interval_s" in err and "line 4: lat" in err
@@ -101,8 +93,8 @@ def test_cameras_import_upserts_idempotently(settings, conn, tmp_path) -> None:
         "cam-1,15865,Cổng UBND,60,rtsp://admin:s3cret@10.0.0.1/1,19.86,105.85\ncam-2,15871,Chợ,30,,,\n",
         encoding="utf-8",
     )
-    assert _run(settings, "cameras", "import", str(good))[1].strip() == "2 camera(s) read, 2 added or changed"
-    assert _run(settings, "cameras", "import", str(good))[1].strip() == "2 camera(s) read, 0 added or changed"
+    assert run_pulse(settings, "cameras", "import", str(good))[1].strip() == "2 camera(s) read, 2 added or changed"
+    assert run_pulse(settings, "cameras", "import", str(good))[1].strip() == "2 camera(s) read, 0 added or changed"
     rows = conn.execute("SELECT camera_id, unit_code, interval_s, registered FROM cameras ORDER BY 1").fetchall()
     assert [(r["camera_id"], r["unit_code"], r["interval_s"], r["registered"]) for r in rows] == [
         ("cam-1", "15865", 60, True),
@@ -111,47 +103,48 @@ def test_cameras_import_upserts_idempotently(settings, conn, tmp_path) -> None:
 
 
 def test_maintenance_windows_from_the_cli(settings: Settings, conn: psycopg.Connection) -> None:
-    code, out, _ = _run(settings, "maintenance", "add", "--unit", "15865", "--days", "1,2,3", "--start", "22:00",
+    code, out, _ = run_pulse(settings, "maintenance", "add", "--unit", "15865", "--days", "1,2,3", "--start", "22:00",
                         "--end", "05:00", "--note", "thay nguồn")  # fmt: skip
     assert code == 0
     window_id = int(out.strip().splitlines()[-1])
-    code, out, _ = _run(settings, "maintenance", "list")
+    code, out, _ = run_pulse(settings, "maintenance", "list")
     assert code == 0 and "2024/15865" in out and "weekly 1,2,3 22:00:00–05:00:00" in out and "thay nguồn" in out
-    code, _, err = _run(settings, "maintenance", "add", "--from", "2026-12-01T22:00:00", "--to", "2026-12-01T23:00:00")
+    code, _, err = run_pulse(settings, "maintenance", "add", "--from", "2026-12-01T22:00:00",
+                             "--to", "2026-12-01T23:00:00")  # fmt: skip
     assert code == 1 and "--from: give the offset" in err
-    code, _, err = _run(settings, "maintenance", "add", "--camera", "no-such", "--from", "2026-12-01T22:00:00+07:00",
-                        "--to", "2026-12-01T23:00:00+07:00")  # fmt: skip
+    code, _, err = run_pulse(settings, "maintenance", "add", "--camera", "no-such",
+                             "--from", "2026-12-01T22:00:00+07:00", "--to", "2026-12-01T23:00:00+07:00")  # fmt: skip
     assert code == 1 and "camera: no camera no-such" in err
-    assert _run(settings, "maintenance", "remove", "--id", str(window_id))[0] == 0
-    assert _run(settings, "maintenance", "remove", "--id", str(window_id))[0] == 1
+    assert run_pulse(settings, "maintenance", "remove", "--id", str(window_id))[0] == 0
+    assert run_pulse(settings, "maintenance", "remove", "--id", str(window_id))[0] == 1
 
 
 def test_channels_from_the_cli_never_show_their_secret(settings: Settings, conn: psycopg.Connection) -> None:
-    code, out, _ = _run(settings, "channels", "add", "--kind", "telegram", "--target", "-1001", "--secret", "123:tok",
-                        "--unit", "15865")  # fmt: skip
+    code, out, _ = run_pulse(settings, "channels", "add", "--kind", "telegram", "--target", "-1001",
+                             "--secret", "123:tok", "--unit", "15865")  # fmt: skip
     assert code == 0
     channel_id = int(out.strip().splitlines()[-1])
-    code, out, _ = _run(settings, "channels", "list")
+    code, out, _ = run_pulse(settings, "channels", "list")
     assert code == 0 and "telegram" in out and "15865" in out and "123:tok" not in out
-    code, _, err = _run(settings, "channels", "add", "--kind", "zalo", "--target", "u1")
+    code, _, err = run_pulse(settings, "channels", "add", "--kind", "zalo", "--target", "u1")
     assert code == 1 and "secret: a zalo channel needs its token" in err
-    assert _run(settings, "channels", "remove", "--id", str(channel_id))[0] == 0
+    assert run_pulse(settings, "channels", "remove", "--id", str(channel_id))[0] == 0
 
 
 def test_users_add_a_district_operator(settings: Settings, conn: psycopg.Connection) -> None:
-    code, out, _ = _run(settings, "users", "add", "--username", "thieuhoa", "--role", "district", "--district", "398",
-                        "--unit-set", "2025-01")  # fmt: skip
+    code, out, _ = run_pulse(settings, "users", "add", "--username", "thieuhoa", "--role", "district",
+                             "--district", "398", "--unit-set", "2025-01")  # fmt: skip
     assert code == 0 and "operator thieuhoa (district 398) added" in out
     assert (
         conn.execute("SELECT district_code FROM operators WHERE username = 'thieuhoa'").fetchone()["district_code"]
         == "398"
     )
-    code, out, _ = _run(settings, "tokens", "create", "--username", "thieuhoa")
+    code, out, _ = run_pulse(settings, "tokens", "create", "--username", "thieuhoa")
     principal = accounts.principal_for_token(conn, out.strip().splitlines()[-1])
     assert principal is not None and principal.role == "district"
     assert principal.can_read_unit("2025-01", "15799") and principal.can_read_unit("2025", "15796")
     assert not principal.can_read_unit("2024", "15865")
-    code, _, err = _run(settings, "users", "add", "--username", "x", "--role", "district", "--district", "398")
+    code, _, err = run_pulse(settings, "users", "add", "--username", "x", "--role", "district", "--district", "398")
     assert code == 1 and "unknown district 398 in set 2024" in err
 
 
@@ -226,10 +219,10 @@ def test_access_can_be_taken_back_from_the_cli(settings: Settings, conn: psycopg
     from services.api.app import create_app
 
     password = "a long enough passphrase"
-    added = _run(settings, "users", "add", "--username", "hoangphu", "--role", "commune", "--unit", "15883",
+    added = run_pulse(settings, "users", "add", "--username", "hoangphu", "--role", "commune", "--unit", "15883",
                  "--password", password)  # fmt: skip
     assert added[0] == 0
-    created = _run(settings, "tokens", "create", "--username", "hoangphu", "--label", "báo cáo")
+    created = run_pulse(settings, "tokens", "create", "--username", "hoangphu", "--label", "báo cáo")
     token = created[1].strip().splitlines()[-1]
     session = accounts.open_session(conn, username="hoangphu", password=password, idle_hours=8)
     assert session is not None
@@ -243,34 +236,34 @@ def test_access_can_be_taken_back_from_the_cli(settings: Settings, conn: psycopg
             return by_token.status_code, by_cookie.status_code
 
         assert answers() == (200, 200)
-        code, out, _ = _run(settings, "users", "disable", "hoangphu")
+        code, out, _ = run_pulse(settings, "users", "disable", "hoangphu")
         assert code == 0 and "disabled" in out
         assert answers() == (401, 401)
         assert accounts.open_session(conn, username="hoangphu", password=password, idle_hours=8) is None
-        listed = _run(settings, "users", "list")[1]
+        listed = run_pulse(settings, "users", "list")[1]
         assert "hoangphu" in listed and "disabled" in listed and "2024/15883" in listed
-        assert _run(settings, "users", "enable", "hoangphu")[0] == 0
+        assert run_pulse(settings, "users", "enable", "hoangphu")[0] == 0
         assert answers() == (200, 401)  # the token works again; the session ended for good
 
-    code, _, err = _run(settings, "users", "set-units", "hoangphu", "--district", "398")
+    code, _, err = run_pulse(settings, "users", "set-units", "hoangphu", "--district", "398")
     assert code == 1 and "a commune operator needs at least one --unit" in err  # its role kept: a commune's needs
-    code, _, err = _run(settings, "users", "set-units", "hoangphu", "--unit", "15865", "--district", "398")
+    code, _, err = run_pulse(settings, "users", "set-units", "hoangphu", "--unit", "15865", "--district", "398")
     assert code == 1 and "--district applies to the district role only, not commune" in err
-    assert _run(settings, "users", "set-role", "hoangphu", "--role", "viewer")[0] == 0
+    assert run_pulse(settings, "users", "set-role", "hoangphu", "--role", "viewer")[0] == 0
     principal = accounts.principal_for_token(conn, token)
     assert principal is not None and principal.role == "viewer" and principal.can_read_unit("2024", "15865")
-    assert _run(settings, "users", "set-role", "hoangphu", "--role", "commune", "--unit", "15865")[0] == 0
+    assert run_pulse(settings, "users", "set-role", "hoangphu", "--role", "commune", "--unit", "15865")[0] == 0
     principal = accounts.principal_for_token(conn, token)
     assert principal is not None and principal.can_read_unit("2024", "15865")
     assert not principal.can_read_unit("2024", "15883")
 
-    listed = _run(settings, "tokens", "list", "--username", "hoangphu")[1]
+    listed = run_pulse(settings, "tokens", "list", "--username", "hoangphu")[1]
     assert token not in listed and "báo cáo" in listed and "active" in listed
     token_id = listed.split()[0]
-    assert _run(settings, "tokens", "revoke", token_id)[0] == 0
+    assert run_pulse(settings, "tokens", "revoke", token_id)[0] == 0
     assert accounts.principal_for_token(conn, token) is None
-    assert "revoked" in _run(settings, "tokens", "list")[1]
-    code, _, err = _run(settings, "tokens", "revoke", "999999")
+    assert "revoked" in run_pulse(settings, "tokens", "list")[1]
+    code, _, err = run_pulse(settings, "tokens", "revoke", "999999")
     assert code == 1 and "no token 999999" in err
-    code, _, err = _run(settings, "users", "disable", "nobody")
+    code, _, err = run_pulse(settings, "users", "disable", "nobody")
     assert code == 1 and "no operator named 'nobody'" in err

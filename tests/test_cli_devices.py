@@ -9,11 +9,10 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from click.testing import CliRunner
 
-from services.cli import cli
 from services.core.settings import Settings
 from tests.camera_gateway.devices.emulator import DigestDevice, Request
+from tests.processes import run_pulse
 
 pytestmark = pytest.mark.db
 KEY = "cli-test-device-key-0123456789abcdefgh"
@@ -26,9 +25,7 @@ DEVICE_INFO = (
 
 
 def run(settings: Settings, *args: str, stdin: str | None = None) -> tuple[int, str, str]:
-    env = {"PULSE_DATABASE_URL": settings.database_url, "PULSE_DEVICE_KEY": KEY}
-    result = CliRunner().invoke(cli, list(args), input=stdin, env=env, catch_exceptions=False)
-    return result.exit_code, result.stdout, result.stderr
+    return run_pulse(settings, *args, stdin=stdin, env={"PULSE_DEVICE_KEY": KEY})
 
 
 @pytest.fixture

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from services.api.app import create_app
-from services.cli import cli
 from services.core import accounts, auth
 from services.core.settings import Settings
+from tests.processes import run_pulse
 
 STRONG = "trực ban đêm Hoằng Hóa"
 
@@ -37,17 +36,10 @@ def test_a_passphrase_passes() -> None:
     assert auth.password_problem(STRONG, "truc.ban") is None
 
 
-def _run(settings: Settings, *args: str, stdin: str | None = None) -> tuple[int, str, str]:
-    result = CliRunner().invoke(
-        cli, list(args), input=stdin, env={"PULSE_DATABASE_URL": settings.database_url}, catch_exceptions=False
-    )
-    return result.exit_code, result.stdout, result.stderr
-
-
 @pytest.mark.db
 def test_tokens_expire_and_a_read_only_one_changes_nothing(settings: Settings, conn: psycopg.Connection) -> None:
     accounts.create_operator(conn, username="tinh", role="admin", unit_set="2024", unit_codes=[], password=None)
-    code, out, _ = _run(settings, "tokens", "create", "--username", "tinh", "--read-only", "--days", "7")
+    code, out, _ = run_pulse(settings, "tokens", "create", "--username", "tinh", "--read-only", "--days", "7")
     assert code == 0 and "read-only, valid 7 days" in out
     reader = {"Authorization": f"Bearer {out.strip().splitlines()[-1]}"}
     full = {"Authorization": f"Bearer {accounts.create_api_token(conn, username='tinh')}"}
@@ -62,9 +54,9 @@ def test_tokens_expire_and_a_read_only_one_changes_nothing(settings: Settings, c
         assert client.post(f"/api/v1/incidents/{incident}/ack", json={}, headers=full).status_code == 200
         conn.execute("UPDATE api_tokens SET expires_at = now() - interval '1 second' WHERE NOT read_only")
         assert client.get("/api/v1/me", headers=full).status_code == 401
-    listed = _run(settings, "tokens", "list")[1]
+    listed = run_pulse(settings, "tokens", "list")[1]
     assert "read-only" in listed and "expired" in listed and "active until" in listed
-    assert _run(settings, "tokens", "create", "--username", "tinh", "--days", "400")[0] == 1
+    assert run_pulse(settings, "tokens", "create", "--username", "tinh", "--days", "400")[0] == 1
     week = conn.execute("SELECT expires_at - created_at AS life FROM api_tokens WHERE read_only").fetchone()["life"]
     assert week.days == 7
     accounts.create_api_token(conn, username="tinh")
@@ -74,10 +66,10 @@ def test_tokens_expire_and_a_read_only_one_changes_nothing(settings: Settings, c
 
 @pytest.mark.db
 def test_passwords_are_checked_wherever_they_are_set(settings: Settings, conn: psycopg.Connection) -> None:
-    code, _, err = _run(settings, "users", "add", "--username", "xa1", "--role", "admin", "--password", "12345678")
+    code, _, err = run_pulse(settings, "users", "add", "--username", "xa1", "--role", "admin", "--password", "12345678")
     assert code == 1 and "at least 12 characters" in err
-    assert _run(settings, "users", "add", "--username", "xa1", "--role", "admin", "--password", STRONG)[0] == 0
-    code, _, err = _run(settings, "users", "passwd", "xa1", "--password", "passwordpassword")
+    assert run_pulse(settings, "users", "add", "--username", "xa1", "--role", "admin", "--password", STRONG)[0] == 0
+    code, _, err = run_pulse(settings, "users", "passwd", "xa1", "--password", "passwordpassword")
     assert code == 1 and "common or breached" in err
     session = accounts.open_session(conn, username="xa1", password=STRONG, idle_hours=8)
     assert session is not None

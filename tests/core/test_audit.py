@@ -12,13 +12,12 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
-from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from services.api.app import create_app
-from services.cli import cli
 from services.core import accounts, audit
 from services.core.settings import Settings
+from tests.processes import run_pulse
 
 pytestmark = pytest.mark.db
 
@@ -32,13 +31,6 @@ class Rollback(Exception):
 
 def _trail(conn: psycopg.Connection) -> list[dict]:
     return conn.execute("SELECT * FROM audit_log ORDER BY audit_id").fetchall()
-
-
-def _run(settings: Settings, *args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(
-        cli, list(args), env={"PULSE_DATABASE_URL": settings.database_url}, catch_exceptions=False
-    )
-    return result.exit_code, result.stdout, result.stderr
 
 
 def test_the_apis_changes_log_ins_and_refusals_are_recorded(settings: Settings, conn: psycopg.Connection) -> None:
@@ -106,17 +98,14 @@ def test_the_apis_changes_log_ins_and_refusals_are_recorded(settings: Settings, 
 
 
 def test_secrets_are_never_in_the_trail_and_the_cli_is_named(settings: Settings, conn: psycopg.Connection) -> None:
-    assert (
-        _run(settings, "users", "add", "--username", "can-bo", "--role", "admin", "--password", "một mật khẩu dài")[0]
-        == 0
-    )
-    token = _run(settings, "tokens", "create", "--username", "can-bo", "--label", "bot")[1].strip().splitlines()[-1]
-    gateway = _run(settings, "gateways", "add", "--name", "gw-1", "--unit", OWN)[1].strip().splitlines()[-1]
-    assert (
-        _run(settings, "channels", "add", "--kind", "telegram", "--target", "-100123", "--secret", "123:bot-secret")[0]
-        == 0
-    )
-    assert _run(settings, "users", "disable", "can-bo")[0] == 0
+    user = ("users", "add", "--username", "can-bo", "--role", "admin", "--password", "một mật khẩu dài")
+    assert run_pulse(settings, *user)[0] == 0
+    created = run_pulse(settings, "tokens", "create", "--username", "can-bo", "--label", "bot")
+    token = created[1].strip().splitlines()[-1]
+    gateway = run_pulse(settings, "gateways", "add", "--name", "gw-1", "--unit", OWN)[1].strip().splitlines()[-1]
+    channel = ("channels", "add", "--kind", "telegram", "--target", "-100123", "--secret", "123:bot-secret")
+    assert run_pulse(settings, *channel)[0] == 0
+    assert run_pulse(settings, "users", "disable", "can-bo")[0] == 0
 
     rows = _trail(conn)
     text = json.dumps([[r["before"], r["after"]] for r in rows], ensure_ascii=False)
@@ -137,12 +126,12 @@ def test_secrets_are_never_in_the_trail_and_the_cli_is_named(settings: Settings,
     assert disabled["before"]["disabled_at"] is None and disabled["after"]["disabled_at"]
     assert all(r["actor"].startswith("cli:") and "@" in r["actor"] for r in rows)
 
-    code, out, _ = _run(settings, "audit", "list", "--action", "operators.", "--json")
+    code, out, _ = run_pulse(settings, "audit", "list", "--action", "operators.", "--json")
     assert code == 0 and [json.loads(line)["action"] for line in out.splitlines()] == [
         "operators.update",
         "operators.insert",
     ]
-    code, out, _ = _run(settings, "audit", "verify")
+    code, out, _ = run_pulse(settings, "audit", "verify")
     assert code == 0 and f"{len(rows)} row(s)" in out and rows[-1]["hash"] in out
 
 
@@ -192,7 +181,7 @@ def test_verify_recomputes_the_chain_and_names_the_first_bad_row(settings: Setti
     assert audit.verify(conn).ok  # all of it rolled back
 
     conn.execute("DELETE FROM audit_log WHERE audit_id = 4")
-    code, _, err = _run(settings, "audit", "verify")
+    code, _, err = run_pulse(settings, "audit", "verify")
     assert code == 1 and "broken at row 4" in err
 
 
