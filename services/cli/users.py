@@ -35,16 +35,8 @@ def users_add(
 ) -> None:
     from services.core.accounts import create_operator
 
-    account_op(
-        ctx,
-        create_operator,
-        username=username,
-        role=role,
-        unit_set=unit_set or ctx.settings.unit_set,
-        unit_codes=list(unit_codes),
-        password=password,
-        district_code=district_code,
-    )
+    held = _scope(ctx, unit_codes, district_code, unit_set)
+    account_op(ctx, create_operator, username=username, role=role, password=password, **held)
     scope = f" {district_code}" if district_code else ""
     click.echo(f"operator {username} ({role}{scope}) added")
 
@@ -146,15 +138,16 @@ def _set_scope(
 ) -> None:
     from services.core.accounts import set_scope
 
-    account_op(
-        ctx,
-        set_scope,
-        username=username,
-        role=role,
-        unit_set=unit_set or ctx.settings.unit_set,
-        unit_codes=list(unit_codes),
-        district_code=district_code,
-    )
+    account_op(ctx, set_scope, username=username, role=role, **_scope(ctx, unit_codes, district_code, unit_set))
+
+
+def _scope(ctx: Context, unit_codes: tuple[str, ...], district_code: str | None, unit_set: str | None) -> dict:
+    """What an operator holds, as `create_operator` and `set_scope` take it (codes in PULSE_UNIT_SET by default)."""
+    return {
+        "unit_set": unit_set or ctx.settings.unit_set,
+        "unit_codes": list(unit_codes),
+        "district_code": district_code,
+    }
 
 
 @click.group()
