@@ -52,9 +52,8 @@ from pydantic import SecretStr
 
 from bench.common import fresh_database, machine
 from bench.procs import Components, children_of, delete_topics, ensure_topics, free_port, isolate, total_cpu_seconds
-from services.core import accounts
+from services.core import accounts, sealing
 from services.core.db import connect
-from services.core.devices import seal
 from services.core.settings import Settings, load_settings
 
 GOAL_CONNECTIONS, GOAL_CPU_PCT = 5000, 25.0
@@ -235,6 +234,7 @@ def serve_devices(port: int, n: int) -> None:
 
 def add_devices(settings: Settings, n: int, port: int) -> None:
     """N Hikvision cameras in one COPY (what `pulse devices add` stores, without its per-row checks)."""
+    keys = sealing.keyring(settings)
     with connect(settings, autocommit=True) as conn:
         unit = _first_unit(conn, settings)
         with (
@@ -246,7 +246,7 @@ def add_devices(settings: Settings, n: int, port: int) -> None:
             for i in range(n):
                 url = f"http://127.0.0.1:{port}/d/{i}"
                 copy.write_row(
-                    (f"cam{i:05d}", "hikvision", settings.unit_set, unit, url, USER, seal(settings, password(i)), "{}")
+                    (f"cam{i:05d}", "hikvision", settings.unit_set, unit, url, USER, keys.seal(password(i)), "{}")
                 )
 
 

@@ -27,6 +27,7 @@ from camera_gateway.diagnostics import ProbeStreak, Thresholds, next_reference, 
 from camera_gateway.probe import ProbeResult, ProbeWorker
 from camera_gateway.publisher import Publisher, heartbeat_records, keepalive_record
 from camera_gateway.registry import KnownGateway, Registry
+from services.core import sealing
 from services.core.db import pool
 from services.core.heartbeats import Delivery, make_item
 from services.core.settings import Settings
@@ -45,6 +46,7 @@ REFRESH_S = 30.0
 class _Camera:
     camera_id: str
     url: str
+    url_digest: bytes  # the stored digest of `url`: unsealed again only when it changes
     offset: float  # seconds into each interval at which it is probed
     thresholds: Thresholds = field(default_factory=Thresholds)
     streak: ProbeStreak = field(default_factory=ProbeStreak)
@@ -74,6 +76,7 @@ class Prober:
         self.queued: set[str] = set()
         self.tasks: list[asyncio.Task[None]] = []
         self.gateway: KnownGateway | None = None
+        self.keys: sealing.Keyring | None = None  # stream URLs are stored sealed (services/core/sealing.py)
         # One small pool for the camera list and the snapshots: a probe's snapshot write is on the hot path
         # (thousands a minute in a district), so it must not pay for a new connection each time.
         self.db = pool(settings, min_size=1, max_size=2, name="prober")
@@ -85,6 +88,11 @@ class Prober:
         self.gateway = await self.registry.gateway_for_token(token.get_secret_value())
         if self.gateway is None:
             log.error("PULSE_PROBER_TOKEN is not the token of an active gateway: the prober does not run")
+            return
+        try:
+            self.keys = sealing.keyring(self.settings)
+        except sealing.SealingError as exc:
+            log.error("the prober does not run: stream URLs are stored encrypted (%s)", exc)
             return
         self.db.open(wait=False)  # the database may be away now: the pool connects when it can
         self.tasks.append(asyncio.create_task(self._schedule(), name="prober-schedule"))
@@ -105,10 +113,10 @@ class Prober:
     def _load(self) -> list[dict]:
         with self.db.connection(timeout=5) as conn:
             return conn.execute(
-                "SELECT c.camera_id, c.stream_url, c.unit_set, c.unit_code, c.probe_thresholds, c.reference_reset_at,"
-                " s.jpeg AS reference_jpeg, s.taken_at AS reference_taken_at"
+                "SELECT c.camera_id, c.stream_url_enc, c.stream_url_digest, c.unit_set, c.unit_code,"
+                " c.probe_thresholds, c.reference_reset_at, s.jpeg AS reference_jpeg, s.taken_at AS reference_taken_at"
                 " FROM cameras c LEFT JOIN camera_snapshots s ON s.camera_id = c.camera_id AND s.kind = 'reference'"
-                " WHERE c.stream_url IS NOT NULL AND c.retired_at IS NULL"
+                " WHERE c.stream_url_enc IS NOT NULL AND c.retired_at IS NULL"
             ).fetchall()
 
     async def _refresh(self) -> None:
@@ -125,17 +133,33 @@ class Prober:
         CAMERAS_PROBED.set(len(wanted))
         for cid, row in wanted.items():
             cam = self.cameras.get(cid)
+            digest = bytes(row["stream_url_digest"])
+            if cam is None or cam.url_digest != digest:
+                url = self._unseal(cid, row["stream_url_enc"])
+                if url is None:
+                    self.cameras.pop(cid, None)
+                    continue
+            else:
+                url = cam.url
             if cam is None:
                 offset = offset_of(cid, self.interval)
-                cam = self.cameras[cid] = _Camera(cid, row["stream_url"], offset, due=loop_now + offset)
+                cam = self.cameras[cid] = _Camera(cid, url, digest, offset, due=loop_now + offset)
                 if row["reference_jpeg"] is not None:  # the reference survives a restart
                     picture = cv2.imdecode(np.frombuffer(row["reference_jpeg"], np.uint8), cv2.IMREAD_GRAYSCALE)
                     cam.reference, cam.reference_since = picture, row["reference_taken_at"]
-            cam.url = row["stream_url"]
+            cam.url, cam.url_digest = url, digest
             cam.thresholds = thresholds_from(row["probe_thresholds"])
             reset = row["reference_reset_at"]
             if reset is not None and cam.reference_since is not None and reset > cam.reference_since:
                 cam.reference, cam.reference_since = None, None  # an operator asked: the next good picture
+
+    def _unseal(self, camera_id: str, sealed: bytes) -> str | None:
+        assert self.keys is not None
+        try:
+            return self.keys.unseal(sealed, f"camera {camera_id}'s stream URL")
+        except sealing.SealingError as exc:
+            log.error("%s; not probed", exc)
+            return None
 
     async def _schedule(self) -> None:
         assert self.gateway is not None

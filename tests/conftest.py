@@ -14,11 +14,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
+from pydantic import SecretStr
 
 from services.core.db import connect
 from services.core.migrate import ensure_app_login, migrate
 from services.core.settings import Settings, load_settings
 from tests.topics import SESSION_MARK
+
+TEST_SECRETS_KEY = "test-secrets-key-0123456789abcdefghijklmnop"
 
 HOURS_KEPT_SINCE = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -82,7 +85,13 @@ def settings(base_settings: Settings) -> Settings:
     with admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{test_db}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{test_db}"')
-    s = base_settings.model_copy(update={"database_url": _with_database(base_settings.database_url, test_db)})
+    # Secrets at rest are sealed under a key (services/core/sealing.py), as in every deployment.
+    s = base_settings.model_copy(
+        update={
+            "database_url": _with_database(base_settings.database_url, test_db),
+            "device_key": base_settings.device_key or SecretStr(TEST_SECRETS_KEY),
+        }
+    )
     # The API runs as a login of `pulse_app` (migration 0021), as deployed: it may add to the audit trail only.
     api_url = urlunsplit(urlsplit(s.database_url)._replace(netloc=f"pulse_api_test:pulse_api_test@{_host_port(s)}"))
     with connect(s) as conn:

@@ -10,7 +10,7 @@ import pytest
 from services.core import accounts
 from services.core.settings import Settings
 from tests.e2e.harness import free_port
-from tests.processes import pulse_command, run_pulse
+from tests.processes import database_env, pulse_command, run_pulse
 from tests.topics import fresh_prefix
 
 pytestmark = pytest.mark.db
@@ -151,7 +151,7 @@ def test_users_add_a_district_operator(settings: Settings, conn: psycopg.Connect
 def _start(settings: Settings, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
     full = {
         **os.environ,
-        "PULSE_DATABASE_URL": settings.database_url,
+        **database_env(settings),
         "PULSE_KAFKA_PREFIX": fresh_prefix(),  # deleted with the session's topics
         "PYTHONUNBUFFERED": "1",  # its lines as they are printed
         **env,

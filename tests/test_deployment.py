@@ -53,6 +53,17 @@ def test_every_secret_file_named_by_compose_exists() -> None:
         assert (ROOT / secret["file"]).is_file(), name
 
 
+def test_only_the_components_that_unseal_secrets_have_the_key() -> None:
+    """Sealed secrets (services/core/sealing.py) are opened only where they are used: the collector and prober
+    (camera-gateway), the alerts engine (channels), and migrate (which seals what was stored in clear)."""
+    keyed = {
+        name
+        for name, svc in COMPOSE["services"].items()
+        if "device_key" in svc.get("secrets", []) and "PULSE_DEVICE_KEY_FILE" in svc.get("environment", {})
+    }
+    assert keyed == {"camera-gateway", "alerts", "migrate"}
+
+
 def test_prometheus_scrapes_every_http_component() -> None:
     config = yaml.safe_load((ROOT / "dashboards/prometheus/prometheus.yml").read_text())
     targets = {t for job in config["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]}

@@ -7,7 +7,8 @@
 - `zalo`: Zalo Official Account API `v3.0/oa/message/cs` at `PULSE_ZALO_API_BASE`, secret = OA access token,
   target = the follower's user id;
 - `email`: SMTP (`PULSE_SMTP_*`), UTF-8 subject and body, the idempotency key in the Message-ID.
-A failure raises `DeliveryError` with a short reason (never the secret); the caller retries with backoff.
+A failure raises `DeliveryError` with a short reason (never the secret); the caller retries with backoff. A channel's
+secret is stored sealed (services/core/sealing.py) and unsealed by the outbox for each delivery.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 
 import httpx
 
+from services.core import sealing
 from services.core.settings import Settings
 
 
@@ -126,7 +128,9 @@ def add_channel(
     unit_codes: list[str] | None = None,
     lang: str = "vi",
     wants_reports: bool = False,
+    keys: sealing.Keyring | None = None,
 ) -> int:
+    """Store a channel; its secret sealed under `keys` (PULSE_DEVICE_KEY's), which a secret needs."""
     if kind not in KINDS:
         raise ValueError(f"kind: one of {', '.join(KINDS)}")
     if kind == "webhook" and not target.startswith(("http://", "https://")):
@@ -140,10 +144,13 @@ def add_channel(
     for code in unit_codes or []:
         if conn.execute("SELECT 1 FROM units WHERE unit_set = %s AND code = %s", (unit_set, code)).fetchone() is None:
             raise ValueError(f"unit: no unit {code} in set {unit_set}")
+    if secret and keys is None:
+        raise ValueError(f"secret: {sealing.KEY_HELP}")
+    sealed = keys.seal(secret) if secret and keys else None
     row = conn.execute(
-        "INSERT INTO channels (kind, target, secret, lang, unit_set, unit_codes, wants_reports)"
+        "INSERT INTO channels (kind, target, secret_enc, lang, unit_set, unit_codes, wants_reports)"
         " VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING channel_id",
-        (kind, target, secret, lang, unit_set if unit_codes else None, list(unit_codes or []), wants_reports),
+        (kind, target, sealed, lang, unit_set if unit_codes else None, list(unit_codes or []), wants_reports),
     ).fetchone()
     return int(row["channel_id"])
 
@@ -152,7 +159,7 @@ def list_channels(conn: Any) -> list[dict]:
     """Channels without their secrets."""
     return conn.execute(
         "SELECT channel_id, kind, target, lang, unit_set, unit_codes, created_at, disabled_at, wants_reports,"
-        " secret IS NOT NULL AS has_secret FROM channels ORDER BY channel_id"
+        " secret_enc IS NOT NULL AS has_secret FROM channels ORDER BY channel_id"
     ).fetchall()
 
 

@@ -13,6 +13,7 @@ import httpx
 from prometheus_client import Counter
 
 from services.alerts.channels import Channel, DeliveryError, Outgoing, deliver
+from services.core import sealing
 from services.core.db import DbConn
 from services.core.settings import Settings
 
@@ -26,7 +27,7 @@ async def deliver_due(conn: DbConn, http: httpx.AsyncClient, settings: Settings,
     """Send the outbox rows that are due, oldest first; returns how many were delivered."""
     rows = conn.execute(
         """
-        SELECT n.*, c.kind AS channel_kind, c.target, c.secret, c.lang FROM notifications n
+        SELECT n.*, c.kind AS channel_kind, c.target, c.secret_enc, c.lang FROM notifications n
         JOIN channels c USING (channel_id)
         WHERE n.status = 'pending' AND n.next_attempt_at <= %s AND c.disabled_at IS NULL
         ORDER BY n.notification_id LIMIT %s
@@ -35,12 +36,13 @@ async def deliver_due(conn: DbConn, http: httpx.AsyncClient, settings: Settings,
     ).fetchall()
     sent = 0
     for r in rows:
-        channel = Channel(r["channel_id"], r["channel_kind"], r["target"], r["secret"], r["lang"])
+        channel = Channel(r["channel_id"], r["channel_kind"], r["target"], None, r["lang"])
         message = Outgoing(r["idempotency_key"], r["subject"], r["body"], r["payload"])
         if r["event"] == "report" and channel.kind == "email":
             message = replace(message, attachments=tuple(_report_files(conn, r["payload"]["report_id"])))
         try:
-            await deliver(http, settings, channel, message)
+            secret = _secret(settings, r["secret_enc"], channel.channel_id)
+            await deliver(http, settings, replace(channel, secret=secret), message)
         except DeliveryError as exc:
             attempts = r["attempts"] + 1
             FAILURES.labels(channel.kind).inc()
@@ -71,6 +73,16 @@ async def deliver_due(conn: DbConn, http: httpx.AsyncClient, settings: Settings,
         SENT.labels(channel.kind).inc()
         sent += 1
     return sent
+
+
+def _secret(settings: Settings, sealed: bytes | None, channel_id: int) -> str | None:
+    """The channel's secret, unsealed here only, for this one delivery (services/core/sealing.py)."""
+    if sealed is None:
+        return None
+    try:
+        return sealing.keyring(settings).unseal(sealed, f"channel {channel_id}'s secret")
+    except sealing.SealingError as exc:
+        raise DeliveryError(str(exc)) from None
 
 
 def _report_files(conn: DbConn, report_id: int) -> list[tuple[str, str, bytes]]:

@@ -27,6 +27,7 @@ from services.cli import (
     devices,
     gateways,
     infra,
+    keys,
     maintenance,
     report,
     schema,
@@ -55,6 +56,7 @@ cli.add_command(apps.apps)
 cli.add_command(users.users)
 cli.add_command(users.tokens)
 cli.add_command(audit.audit)
+cli.add_command(keys.keys)
 cli.add_command(maintenance.maintenance)
 cli.add_command(channels.channels)
 cli.add_command(components.api)

@@ -24,7 +24,7 @@ def cameras_import(ctx: Context, path: str, unit_set: str | None) -> None:
     import hashlib
     from pathlib import Path
 
-    from services.core import audit
+    from services.core import audit, sealing
     from services.core.cameras import CameraFileError, import_cameras, parse_cameras_csv
     from services.core.units import list_units, successors_of
 
@@ -34,14 +34,15 @@ def cameras_import(ctx: Context, path: str, unit_set: str | None) -> None:
         try:
             text = Path(path).read_text(encoding="utf-8")
             rows = parse_cameras_csv(text, known_units=known, successors=successors_of(conn, unit_set))
-        except CameraFileError as exc:
-            for problem in exc.problems:
+            keys = sealing.keyring(ctx.settings) if any(r.stream_url for r in rows) else None
+            with conn.transaction():  # the import and its audit entry, together
+                changed = import_cameras(conn, rows, unit_set=unit_set, keys=keys)
+                digest = hashlib.sha256(text.encode()).hexdigest()
+                said = {"file": Path(path).name, "sha256": digest, "rows": len(rows), "changed": changed}
+                audit.record(conn, None, "cameras.import", "unit_sets", unit_set, said)
+        except (CameraFileError, sealing.SealingError) as exc:
+            for problem in getattr(exc, "problems", [f"stream_url: {exc}"]):
                 click.echo(f"{path}: {problem}", err=True)
             click.echo(f"{path}: nothing imported", err=True)
             sys.exit(1)
-        with conn.transaction():  # the import and its audit entry, together
-            changed = import_cameras(conn, rows, unit_set=unit_set)
-            digest = hashlib.sha256(text.encode()).hexdigest()
-            said = {"file": Path(path).name, "sha256": digest, "rows": len(rows), "changed": changed}
-            audit.record(conn, None, "cameras.import", "unit_sets", unit_set, said)
     click.echo(f"{len(rows)} camera(s) read, {changed} added or changed")

@@ -22,9 +22,14 @@ def channels() -> None:
 @click.option("--reports", is_flag=True, help="also send the monthly report (e-mail: files attached; others: a link)")
 @pass_ctx
 def channels_add(ctx: Context, kind, target, secret, unit_codes, unit_set, lang, reports) -> None:
-    """Add a channel; prints its id as the last line."""
+    """Add a channel; prints its id as the last line. Its secret is stored encrypted under PULSE_DEVICE_KEY."""
     from services.alerts.channels import add_channel
+    from services.core import sealing
 
+    try:
+        keys = sealing.keyring(ctx.settings) if secret else None
+    except sealing.SealingError as exc:
+        fail(f"--secret: {exc}")
     channel_id = account_op(
         ctx,
         add_channel,
@@ -35,6 +40,7 @@ def channels_add(ctx: Context, kind, target, secret, unit_codes, unit_set, lang,
         unit_codes=list(unit_codes),
         lang=lang,
         wants_reports=reports,
+        keys=keys,
     )
     click.echo(f"{kind} channel added; its id:")
     click.echo(channel_id)

@@ -186,9 +186,9 @@ def up(ctx: Context, demo: bool, backfill_days: int, backfill_camera_days: int) 
     """Every component in one process."""
     settings = ctx.settings
     if demo:
-        from services.demo.bootstrap import demo_pseudonym_key, prepare_demo
+        from services.demo.bootstrap import demo_keys, prepare_demo
 
-        settings = demo_pseudonym_key(settings)
+        settings = demo_keys(settings)
         login = prepare_demo(settings)
         click.echo(f"dashboard: http://{settings.bind_host}:{settings.api_port}/   (API: /docs)")
         click.echo(f"login: {login.username} / {login.password}   API token: {login.token}")

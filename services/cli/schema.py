@@ -11,12 +11,16 @@ from services.cli.common import Context, fail, pass_ctx
 @pass_ctx
 def migrate(ctx: Context) -> None:
     """Apply schema migrations and load the shipped unit sets (idempotent)."""
+    from services.core import sealing
     from services.core.db import connect
     from services.core.migrate import MigrationError, ensure_app_login
     from services.core.migrate import migrate as run
 
     with connect(ctx.settings) as conn:
-        report = run(conn, timezone=ctx.settings.timezone)
+        try:
+            report = run(conn, timezone=ctx.settings.timezone, keys=sealing.keyring_or_none(ctx.settings))
+        except (MigrationError, sealing.SealingError) as exc:
+            fail(str(exc))
         if ctx.settings.api_database_url:
             try:
                 report.notes.append(ensure_app_login(conn, ctx.settings.api_database_url))

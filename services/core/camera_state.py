@@ -27,7 +27,7 @@ from services.core.uptime import Beat, State
 # `detail` adds what a camera page shows (quality, metrics, place); uptime needs only the lean part.
 _SNAPSHOT = """
 SELECT c.camera_id, c.name, c.unit_set, c.unit_code, c.registered, c.interval_s, c.grace_s,
-       c.stream_url IS NOT NULL AS has_stream, c.installed_at, c.retired_at,
+       c.stream_url_enc IS NOT NULL AS has_stream, c.installed_at, c.retired_at,
        {view_code},
        cs.last_ts, cs.last_state, cs.last_status, g.watermark,
        CASE WHEN %(detail)s THEN jsonb_build_object(

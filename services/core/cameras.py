@@ -1,5 +1,5 @@
-"""The camera registry: CSV import (all or nothing, errors with line numbers) and reads. `stream_url` is a
-secret (it may hold credentials): it is written here and read only by the prober, never selected for the API."""
+"""The camera registry: CSV import (all or nothing, errors with line numbers) and reads. A stream URL is a
+secret (it may hold credentials): it is stored sealed (services/core/sealing.py) and unsealed only by the prober."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import math
 import re
 from dataclasses import dataclass
 
+from services.core import sealing
 from services.core.csv_import import ImportProblems, read_rows
 from services.core.db import DbConn
 
@@ -102,10 +103,14 @@ def parse_cameras_csv(
     return rows
 
 
-def import_cameras(conn: DbConn, rows: list[CameraRow], *, unit_set: str) -> int:
+def import_cameras(conn: DbConn, rows: list[CameraRow], *, unit_set: str, keys: sealing.Keyring | None = None) -> int:
     """Upsert every row in one transaction (idempotent); auto-registered cameras become registered. Returns
     how many rows changed. A changed interval queues the camera's retained heartbeats for a rollup, so its
-    stored intervals follow the new I (and G) rather than mixing the two."""
+    stored intervals follow the new I (and G) rather than mixing the two. Stream URLs are stored sealed under
+    `keys` (PULSE_DEVICE_KEY's), which a file with stream URLs needs; an unchanged one (same digest) is kept as it
+    was stored."""
+    if keys is None and any(r.stream_url for r in rows):
+        raise CameraFileError([f"stream_url: {sealing.KEY_HELP}"])
     ids = [r.camera_id for r in rows]
     with conn.transaction():
         before = {
@@ -114,16 +119,20 @@ def import_cameras(conn: DbConn, rows: list[CameraRow], *, unit_set: str) -> int
         }
         with conn.cursor() as cur:
             cur.executemany(
-                "INSERT INTO cameras AS c (camera_id, unit_set, unit_code, name, interval_s, stream_url, lat, lon,"
-                " successor_unit_code, registered) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, true)"
+                "INSERT INTO cameras AS c (camera_id, unit_set, unit_code, name, interval_s, stream_url_enc,"
+                " stream_url_digest, lat, lon, successor_unit_code, registered)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, true)"
                 " ON CONFLICT (camera_id) DO UPDATE SET unit_set = EXCLUDED.unit_set, unit_code = EXCLUDED.unit_code,"
-                " name = EXCLUDED.name, interval_s = EXCLUDED.interval_s, stream_url = EXCLUDED.stream_url,"
+                " name = EXCLUDED.name, interval_s = EXCLUDED.interval_s,"
+                " stream_url_enc = CASE WHEN c.stream_url_digest IS NOT DISTINCT FROM EXCLUDED.stream_url_digest"
+                " THEN c.stream_url_enc ELSE EXCLUDED.stream_url_enc END,"
+                " stream_url_digest = EXCLUDED.stream_url_digest,"
                 " lat = EXCLUDED.lat, lon = EXCLUDED.lon, successor_unit_code = EXCLUDED.successor_unit_code,"
                 " registered = true, updated_at = now()"
-                " WHERE (c.unit_set, c.unit_code, c.name, c.interval_s, c.stream_url, c.lat, c.lon,"
+                " WHERE (c.unit_set, c.unit_code, c.name, c.interval_s, c.stream_url_digest, c.lat, c.lon,"
                 " c.successor_unit_code, c.registered)"
                 " IS DISTINCT FROM (EXCLUDED.unit_set, EXCLUDED.unit_code, EXCLUDED.name, EXCLUDED.interval_s,"
-                " EXCLUDED.stream_url, EXCLUDED.lat, EXCLUDED.lon, EXCLUDED.successor_unit_code, true)",
+                " EXCLUDED.stream_url_digest, EXCLUDED.lat, EXCLUDED.lon, EXCLUDED.successor_unit_code, true)",
                 [
                     (
                         r.camera_id,
@@ -131,7 +140,8 @@ def import_cameras(conn: DbConn, rows: list[CameraRow], *, unit_set: str) -> int
                         r.unit_code,
                         r.name,
                         r.interval_s,
-                        r.stream_url,
+                        keys.seal(r.stream_url) if keys and r.stream_url else None,
+                        keys.digest(r.stream_url) if keys and r.stream_url else None,
                         r.lat,
                         r.lon,
                         r.successor_unit_code,

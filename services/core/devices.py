@@ -1,24 +1,20 @@
 """Devices in the database (SPEC §4 "Devices"): what `pulse devices add|list|remove` and the API do.
 
 A device's password or cloud secret must be usable again — the gateway logs in with it — so it cannot be hashed
-like a token: it is encrypted with Fernet (AES-128-CBC + HMAC-SHA256, from `cryptography`) under a key derived
-from `PULSE_DEVICE_KEY` (best given as `PULSE_DEVICE_KEY_FILE`). Nothing here returns, logs or prints it; listings
+like a token: it is sealed under PULSE_DEVICE_KEY as every secret at rest is (services/core/sealing.py). Nothing
+here returns, logs or prints it; listings
 carry no secret and no push token (a push token is shown once, when it is made, and only its hash is stored).
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from cryptography.fernet import Fernet, InvalidToken
-
-from services.core import auth
+from services.core import auth, sealing
 from services.core.db import DbConn
 from services.core.settings import Settings
 
@@ -36,34 +32,24 @@ OPTIONS: dict[str, tuple[type, float, float]] = {
     "subscription_s": (float, 60, 86_400),  # ONVIF PullPoint subscription length
     "pull_timeout_s": (float, 1, 600),  # ONVIF PullMessages timeout
 }
-KEY_HELP = "set PULSE_DEVICE_KEY_FILE (or PULSE_DEVICE_KEY): device passwords are stored encrypted under it"
 
 
 class DeviceSetupError(ValueError):
     """Bad input for a device; the message names the option."""
 
 
-def cipher(settings: Settings) -> Fernet:
-    if settings.device_key is None:
-        raise DeviceSetupError(KEY_HELP)
-    key = settings.device_key.get_secret_value().encode()
-    if len(key) < 32:
-        raise DeviceSetupError("PULSE_DEVICE_KEY: at least 32 characters (e.g. `openssl rand -base64 32`)")
-    # Any long random text works as the key: the Fernet key is derived from it.
-    return Fernet(base64.urlsafe_b64encode(hashlib.sha256(b"pulse-device-key:" + key).digest()))
-
-
-def seal(settings: Settings, secret: str) -> bytes:
-    return cipher(settings).encrypt(secret.encode())
+def _keys(settings: Settings) -> sealing.Keyring:
+    try:
+        return sealing.keyring(settings)
+    except sealing.SealingError as exc:
+        raise DeviceSetupError(str(exc)) from None
 
 
 def unseal(settings: Settings, sealed: bytes) -> str:
     try:
-        return cipher(settings).decrypt(bytes(sealed)).decode()
-    except InvalidToken:
-        raise DeviceSetupError(
-            "a device secret cannot be decrypted: PULSE_DEVICE_KEY is not the key it was stored with"
-        ) from None
+        return _keys(settings).unseal(sealed, "a device secret")
+    except sealing.SealingError as exc:
+        raise DeviceSetupError(str(exc)) from None
 
 
 def check_url(url: str) -> str:
@@ -146,7 +132,7 @@ def add_device(
     if not username:
         raise DeviceSetupError("--username: empty")
     url = check_url(url)
-    sealed = seal(settings, secret)
+    sealed = _keys(settings).seal(secret)
     if conn.execute("SELECT 1 FROM units WHERE unit_set = %s AND code = %s", (unit_set, unit_code)).fetchone() is None:
         raise DeviceSetupError(f"--unit: no unit {unit_code} in set {unit_set}")
     token = auth.new_token("device") if push else None

@@ -2,9 +2,11 @@
 
 Migrations are the SQL files in `migrations/`, named `NNNN_name.sql`, applied in order, each in its own
 transaction, recorded in `schema_migrations` with a checksum (an applied file that was edited afterwards is an
-error, not a silent drift). A session advisory lock makes two concurrent `pulse migrate` runs safe. After the
-SQL, the shipped reference units are upserted, and TimescaleDB features that need the Timescale license are
-enabled only where `timescaledb.license` allows them (SPEC §11).
+error, not a silent drift). A migration that moves data SQL alone cannot (sealing what was stored in clear needs
+the key) has a step in Python, run in its transaction right after its SQL (`_STEPS`). A session advisory lock
+makes two concurrent `pulse migrate` runs safe. After the SQL, the shipped reference units are upserted, and
+TimescaleDB features that need the Timescale license are enabled only where `timescaledb.license` allows them
+(SPEC §11).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from urllib.parse import unquote, urlsplit
 
 from psycopg import sql
 
-from services.core import unit_places, units, uptime_days
+from services.core import sealing, unit_places, units, uptime_days
 from services.core.db import DbConn
 
 _LOCK_KEY = 7_370_617_372  # arbitrary, fixed: "pulse migrate"
@@ -64,10 +66,13 @@ def discover() -> list[Migration]:
     return found
 
 
-def migrate(conn: DbConn, *, timezone: str | None = None, upto: int | None = None) -> MigrationReport:
+def migrate(
+    conn: DbConn, *, timezone: str | None = None, upto: int | None = None, keys: sealing.Keyring | None = None
+) -> MigrationReport:
     """Bring the database to the newest schema and reference data. Safe to run any number of times.
     `timezone`: the deployment's zone (PULSE_TIMEZONE), whose local days the day rollup counts. `upto`: stop after
-    that version (a test of what a migration does to the data before it)."""
+    that version (a test of what a migration does to the data before it). `keys`: PULSE_DEVICE_KEY's, for a step
+    that seals what was stored in clear (needed only when there is some)."""
     report = MigrationReport()
     conn.autocommit = True
     conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
@@ -90,6 +95,8 @@ def migrate(conn: DbConn, *, timezone: str | None = None, upto: int | None = Non
                 continue
             with conn.transaction():
                 conn.execute(m.sql)  # type: ignore[arg-type]  # our own file, not user input
+                if m.version in _STEPS:
+                    report.notes.extend(_STEPS[m.version](conn, keys))
                 conn.execute(
                     "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
                     (m.version, m.name, m.checksum),
@@ -110,6 +117,36 @@ def migrate(conn: DbConn, *, timezone: str | None = None, upto: int | None = Non
     finally:
         conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
     return report
+
+
+def _seal_plaintext(conn: DbConn, keys: sealing.Keyring | None) -> list[str]:
+    """0024: the channels' secrets and the stream URLs stored in clear until then, sealed (0025 drops the columns)."""
+    secrets = conn.execute("SELECT channel_id, secret FROM channels WHERE secret IS NOT NULL").fetchall()
+    streams = conn.execute("SELECT camera_id, stream_url FROM cameras WHERE stream_url IS NOT NULL").fetchall()
+    if not secrets and not streams:
+        return []
+    if keys is None:
+        raise MigrationError(
+            f"{len(secrets)} channel secrets and {len(streams)} stream URLs are stored in clear and are now to be"
+            f" encrypted: {sealing.KEY_HELP}, then run pulse migrate again (nothing was changed)"
+        )
+    with conn.cursor() as cur:
+        cur.executemany(
+            "UPDATE channels SET secret_enc = %s WHERE channel_id = %s",
+            [(keys.seal(r["secret"]), r["channel_id"]) for r in secrets],
+        )
+        cur.execute("CREATE TEMP TABLE sealed_streams (camera_id text, enc bytea, digest bytea) ON COMMIT DROP")
+        with cur.copy("COPY sealed_streams FROM STDIN") as copy:
+            for r in streams:
+                copy.write_row((r["camera_id"], keys.seal(r["stream_url"]), keys.digest(r["stream_url"])))
+        cur.execute(
+            "UPDATE cameras c SET stream_url_enc = s.enc, stream_url_digest = s.digest"
+            " FROM sealed_streams s WHERE s.camera_id = c.camera_id"
+        )
+    return [f"sealed under PULSE_DEVICE_KEY: {len(secrets)} channel secrets, {len(streams)} stream URLs"]
+
+
+_STEPS = {24: _seal_plaintext}
 
 
 def _license(conn: DbConn) -> str:

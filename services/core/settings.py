@@ -73,10 +73,12 @@ class Settings(BaseSettings):
     prober_token: SecretStr | None = None
     probe_interval_s: int = Field(default=60, ge=1, le=3600)
     # Device collection (SPEC §4 "Devices"): runs inside the camera gateway when given the token of the gateway it
-    # reports as; it collects from every device of that gateway's units. Device passwords and cloud secrets are
-    # stored encrypted under `device_key` (needed by `pulse devices add|test` and by the collector).
+    # reports as; it collects from every device of that gateway's units.
     collector_token: SecretStr | None = None
+    # The key of every secret at rest (services/core/sealing.py): device passwords and cloud secrets, channels'
+    # tokens, stream URLs. `device_key_previous`: the keys it replaced, while `pulse keys rotate` is under way.
     device_key: SecretStr | None = None
+    device_key_previous: SecretStr | None = None
     # An alarm a device does not repeat within this many seconds clears itself (many never send "inactive").
     device_alarm_hold_s: float = Field(default=60.0, gt=0, le=86_400)
     prober_concurrency: int = Field(default=4, ge=1, le=256)
@@ -187,6 +189,7 @@ _SECRET_FIELDS = (
     "smtp_password",
     "collector_token",
     "device_key",
+    "device_key_previous",
 )
 
 

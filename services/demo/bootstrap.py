@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from pydantic import SecretStr
 
-from services.core import accounts, auth
+from services.core import accounts, auth, sealing
 from services.core.db import connect
 from services.core.kafka import ensure_topics
 from services.core.migrate import migrate
@@ -29,23 +29,27 @@ class DemoLogin:
     token: str
 
 
-def demo_pseudonym_key(settings: Settings) -> Settings:
-    """The demo's pseudonym key: generated once into <data_dir>/pseudonym.key (0600) and kept, because a new key
-    would give every citizen a new pseudonym. An explicit PULSE_PSEUDONYM_KEY wins."""
-    if settings.pseudonym_key is not None:
-        return settings
-    path = settings.data_dir / "pseudonym.key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
-    return settings.model_copy(update={"pseudonym_key": SecretStr(path.read_text().strip())})
+def demo_keys(settings: Settings) -> Settings:
+    """The demo's pseudonym key and secrets key, each generated once into <data_dir> (0600) and kept: a new
+    pseudonym key would give every citizen a new pseudonym, a new secrets key would open none of the stored
+    secrets. An explicit PULSE_PSEUDONYM_KEY or PULSE_DEVICE_KEY wins."""
+    kept = {}
+    for field, name in (("pseudonym_key", "pseudonym.key"), ("device_key", "secrets.key")):
+        if getattr(settings, field) is not None:
+            continue
+        path = settings.data_dir / name
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        kept[field] = SecretStr(path.read_text().strip())
+    return settings.model_copy(update=kept)
 
 
 def prepare_demo(settings: Settings) -> DemoLogin:
     start_all(settings)
     with connect(settings, autocommit=True) as conn:
-        migrate(conn, timezone=settings.timezone)
+        migrate(conn, timezone=settings.timezone, keys=sealing.keyring(settings))
         password = secrets.token_urlsafe(9)
         updated = conn.execute(
             "UPDATE operators SET password_hash = %s, disabled_at = NULL WHERE username = %s",

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import httpx
 
-from services.core import accounts, auth, units
+from services.core import accounts, auth, sealing, units
 from services.core.cameras import CameraRow, import_cameras
 from services.core.db import DbConn, connect
 from services.core.failover import Endpoints
@@ -306,7 +306,7 @@ def prepare_streams(settings: Settings, world: World, port: int) -> str:
             CameraRow(f"HH-VIDEO-{i + 1:02d}", code, name, 60, f"rtsp://demo:demo@127.0.0.1:{port}/{mount}", None, None)
             for i, (mount, (name, _)) in enumerate(STREAMS.items())
         ]
-        import_cameras(conn, rows, unit_set="2024")
+        import_cameras(conn, rows, unit_set="2024", keys=sealing.keyring(settings))
         token = saved.get("prober")
         if not token or not _gateway_token_ok(conn, "sim-prober", token):
             token = _gateway(conn, "sim-prober", code)

@@ -11,7 +11,8 @@ from fastapi.testclient import TestClient
 from camera_gateway.prober import Prober
 from camera_gateway.registry import KnownGateway
 from services.api.app import create_app
-from services.core import accounts
+from services.core import accounts, sealing
+from tests.streams import add_streamed_camera
 
 pytestmark = pytest.mark.db
 T = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
@@ -19,10 +20,7 @@ UNIT = ("2024", "15865")
 
 
 async def test_reset_reference(conn: psycopg.Connection, settings) -> None:
-    conn.execute(
-        "INSERT INTO cameras (camera_id, unit_set, unit_code, stream_url) VALUES ('cam-1', %s, %s, 'rtsp://x/1')",
-        UNIT,
-    )
+    add_streamed_camera(conn, settings, "cam-1", UNIT[1], "rtsp://x/1", unit_set=UNIT[0])
     picture = np.full((180, 320), 90, np.uint8)
     conn.execute(
         "INSERT INTO camera_snapshots (camera_id, kind, jpeg, taken_at) VALUES ('cam-1', 'reference', %s, %s)",
@@ -30,6 +28,7 @@ async def test_reset_reference(conn: psycopg.Connection, settings) -> None:
     )
     prober = Prober(settings, registry=None, publisher=None, clock=lambda: T)  # type: ignore[arg-type]
     prober.gateway = KnownGateway(1, "prober", UNIT, frozenset({UNIT}))
+    prober.keys = sealing.keyring(settings)  # what start() sets up with the gateway
     prober.db.open()
     try:
         await prober._refresh()

@@ -113,7 +113,7 @@ def test_secrets_are_never_in_the_trail_and_the_cli_is_named(settings: Settings,
         assert secret not in text
     for digest in (accounts.auth.hash_token(token), accounts.auth.hash_token(gateway)):
         assert digest not in text  # not even as its hash
-    assert '"password_hash": "secret"' in text and '"secret": "secret"' in text
+    assert '"password_hash": "secret"' in text and '"secret_enc": "secret"' in text
     actions = [r["action"] for r in rows]
     assert {
         "operators.insert",

@@ -19,7 +19,7 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 from pydantic import SecretStr
 
-from services.core import accounts
+from services.core import accounts, sealing
 from services.core.cameras import CameraRow, import_cameras
 from services.core.devices import add_device
 from tests.e2e.harness import Clock, Stack, start_stack, until
@@ -113,7 +113,7 @@ async def make_district(stack: Stack, per_unit: int) -> District:
         for u, ids in cameras.items()
         for i, c in enumerate(ids)
     ]
-    import_cameras(conn, rows, unit_set="2024")
+    import_cameras(conn, rows, unit_set="2024", keys=sealing.keyring(stack.settings))
     picture = cv2.imencode(".jpg", np.full((180, 320, 3), (40, 120, 200), np.uint8))[1].tobytes()
     conn.execute(
         "INSERT INTO camera_snapshots (camera_id, kind, jpeg, taken_at) VALUES (%s, 'thumbnail', %s, %s)",

@@ -16,7 +16,7 @@ from services.core.settings import Settings
 from services.core.uptime import Beat, beat_state, spans
 from tests.e2e.harness import DISTRICT_EVENTS, Stack, free_port, start_stack, until
 from tests.e2e.load import CAMERA_GONE, Load
-from tests.processes import pulse_command
+from tests.processes import database_env, pulse_command
 
 if TYPE_CHECKING:
     from tests.e2e.instances import AlertsProcesses, GatewayProcesses, IngestProcesses
@@ -125,7 +125,7 @@ def component_env(settings: Settings, **extra: str) -> dict[str, str]:
     """A component process's environment: the stack's database, Kafka and topics, a metrics port of its own."""
     return {
         **os.environ,
-        "PULSE_DATABASE_URL": settings.database_url,
+        **database_env(settings),
         "PULSE_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
         "PULSE_KAFKA_REPLICATION": str(settings.kafka_replication),
         "PULSE_KAFKA_PREFIX": settings.kafka_prefix,

@@ -18,7 +18,7 @@ import httpx
 from aiokafka.admin import AIOKafkaAdminClient
 
 from services.alerts.channels import add_channel
-from services.core import kafka
+from services.core import kafka, sealing
 from services.core.failover import Endpoints
 from services.core.settings import Settings
 from tests.e2e.chaos import component_env
@@ -88,7 +88,13 @@ class AlertsProcesses(Instances):
         self.said_before_kill: list[dict] = []  # the messages about cameras delivered when the leader was killed
 
     def start(self, stack: Stack) -> None:
-        add_channel(stack.db(), kind="webhook", target=f"http://127.0.0.1:{self.receivers.port}/hook", secret="s")
+        add_channel(
+            stack.db(),
+            kind="webhook",
+            target=f"http://127.0.0.1:{self.receivers.port}/hook",
+            secret="s",
+            keys=sealing.keyring(stack.settings),
+        )
         for _ in range(self.count):
             self.ports.append(port := free_port())
             self.spawn(

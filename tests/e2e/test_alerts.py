@@ -17,11 +17,12 @@ from typing import Any
 import pytest
 
 from services.alerts.channels import add_channel
+from services.core import sealing
 from services.core.maintenance import add_window
 from tests.e2e.harness import Clock, Stack, free_port, start_stack, until
 from tests.e2e.instances import alerts_leader
 from tests.e2e.receivers import Receivers
-from tests.processes import pulse_command
+from tests.processes import database_env, pulse_command
 
 pytestmark = [pytest.mark.db, pytest.mark.kafka]
 UNIT = "15865"  # Bút Sơn
@@ -48,9 +49,10 @@ async def alert_stack(settings, conn, tmp_path, clock, receivers: Receivers, **e
         smtp_host="127.0.0.1",
         smtp_port=receivers.smtp_port,
     )
-    add_channel(conn, kind="webhook", target=f"{base}/hook", secret=SECRET)
-    add_channel(conn, kind="telegram", target="-100123", secret="123:bot-token")
-    add_channel(conn, kind="zalo", target="zalo-user-1", secret="oa-token")
+    keys = sealing.keyring(settings)
+    add_channel(conn, kind="webhook", target=f"{base}/hook", secret=SECRET, keys=keys)
+    add_channel(conn, kind="telegram", target="-100123", secret="123:bot-token", keys=keys)
+    add_channel(conn, kind="zalo", target="zalo-user-1", secret="oa-token", keys=keys)
     add_channel(conn, kind="email", target="truc-ban@hoanghoa.example")
     return stack
 
@@ -278,7 +280,7 @@ async def test_two_alert_instances_one_killed_every_message_delivered_once(setti
     ports = [free_port(), free_port()]
     env = {
         **os.environ,
-        "PULSE_DATABASE_URL": settings.database_url,
+        **database_env(settings),
         "PULSE_KAFKA_PREFIX": stack.settings.kafka_prefix,
         "PULSE_ALERT_TICK_S": "0.2",
         "PULSE_ALERT_GROUP_WAIT_S": "2",

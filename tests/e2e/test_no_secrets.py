@@ -16,6 +16,7 @@ from pydantic import SecretStr
 
 from services.core import accounts
 from tests.e2e.harness import Clock, start_stack, until
+from tests.streams import add_streamed_camera
 
 pytestmark = [pytest.mark.db, pytest.mark.kafka]
 PASSWORD = "Kh0ng-Lo-Mat-Khau"
@@ -33,10 +34,13 @@ async def test_no_log_line_response_or_error_page_carries_a_secret(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     prober = accounts.create_gateway(conn, name="prober", unit_set="2024", unit_codes=["15865"])
-    conn.execute(
-        "INSERT INTO cameras (camera_id, unit_set, unit_code, name, stream_url) VALUES"
-        " ('cam-secret', '2024', '15865', 'Ngã tư chợ', %s)",
-        (f"rtsp://admin:{PASSWORD}@127.0.0.1:9/Streaming/Channels/101",),
+    add_streamed_camera(
+        conn,
+        settings,
+        "cam-secret",
+        "15865",
+        f"rtsp://admin:{PASSWORD}@127.0.0.1:9/Streaming/Channels/101",
+        name="Ngã tư chợ",
     )
     stack = await start_stack(
         settings,

@@ -9,6 +9,7 @@ import pytest
 
 from tests.camera_gateway.test_probe import StallingServer
 from tests.e2e.harness import Clock, start_stack, until
+from tests.streams import add_streamed_camera
 
 pytestmark = [pytest.mark.db, pytest.mark.kafka]
 
@@ -42,11 +43,8 @@ async def test_the_prober_reports_each_camera_it_can_see_and_the_one_it_cannot(s
         unit = "15877" if camera == "other-commune" else "15865"
         # per-camera thresholds: this one is degraded at its first bad probe
         limits = '{"bad_probes": 1}' if camera == "dark-strict" else None
-        conn.execute(
-            "INSERT INTO cameras (camera_id, unit_set, unit_code, stream_url, probe_thresholds)"
-            " VALUES (%s, '2024', %s, %s, %s::jsonb)",
-            (camera, unit, url, limits),
-        )
+        add_streamed_camera(conn, settings, camera, unit, url)
+        conn.execute("UPDATE cameras SET probe_thresholds = %s::jsonb WHERE camera_id = %s", (limits, camera))
     from pydantic import SecretStr
 
     class WallClock(Clock):  # the prober stamps heartbeats with the time it probes: this test needs real time

@@ -10,6 +10,7 @@ import pytest
 
 from tests.e2e.conftest import T
 from tests.e2e.harness import Stack
+from tests.streams import add_streamed_camera
 
 pytestmark = [pytest.mark.db, pytest.mark.kafka]
 
@@ -160,11 +161,7 @@ async def test_the_2025_view_adds_up_its_2024_communes(stack: Stack) -> None:
 
 async def test_no_api_answer_ever_contains_a_stream_url(stack: Stack) -> None:
     secret = "rtsp://admin:Hh-s3cret@10.1.2.3:554/Streaming/Channels/101"
-    stack.conn.execute(
-        "INSERT INTO cameras (camera_id, unit_set, unit_code, name, stream_url)"
-        " VALUES ('c1', '2024', '15865', 'Chợ', %s)",
-        (secret,),
-    )
+    add_streamed_camera(stack.conn, stack.settings, "c1", "15865", secret, name="Chợ")
     token = stack.gateway("gw", "15865")
     stack.clock.advance(120)
     await stack.push(token, [beat("c1", 0), beat("c1", 60)])
