@@ -99,3 +99,18 @@ def test_the_api_logs_in_as_its_own_login_which_migrate_creates() -> None:
     owner = urlsplit((ROOT / COMPOSE["secrets"]["database_url"]["file"]).read_text().strip()).username
     api = urlsplit((ROOT / COMPOSE["secrets"]["api_database_url"]["file"]).read_text().strip()).username
     assert api and api != owner
+
+
+def test_grafana_reads_the_database_as_its_own_login_that_migrate_makes() -> None:
+    from services.core.migrate import GRAFANA_LOGIN
+
+    sources = yaml.safe_load((ROOT / "dashboards/grafana/provisioning/datasources/pulse.yml").read_text())
+    (timescale,) = [d for d in sources["datasources"] if d["type"] == "grafana-postgresql-datasource"]
+    assert timescale["user"] == GRAFANA_LOGIN
+    assert timescale["secureJsonData"]["password"] == "$GF_PULSE_DB_PASSWORD"
+    grafana = COMPOSE["services"]["grafana"]
+    assert grafana["environment"]["GF_PULSE_DB_PASSWORD__FILE"] == "/run/secrets/grafana_db_password"
+    assert "grafana_db_password" in grafana["secrets"]
+    migrate = COMPOSE["services"]["migrate"]
+    assert migrate["environment"]["PULSE_GRAFANA_DB_PASSWORD_FILE"] == "/run/secrets/grafana_db_password"
+    assert "grafana_db_password" in migrate["secrets"]

@@ -4,14 +4,20 @@ would), and every Prometheus query asks for metrics the code exports."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
 import yaml
+from psycopg.rows import dict_row
+
+from services.core.migrate import GRAFANA_LOGIN, ensure_grafana_login
 
 ROOT = Path(__file__).resolve().parents[1]
 GRAFANA = ROOT / "dashboards" / "grafana"
@@ -58,7 +64,7 @@ def test_dashboards_parse_and_name_provisioned_data_sources() -> None:
 
 
 @pytest.mark.db
-def test_every_sql_query_runs_against_the_real_schema(conn: psycopg.Connection) -> None:
+def test_every_sql_query_runs_against_the_real_schema_as_grafanas_login(settings, conn: psycopg.Connection) -> None:
     # One commune with a camera silent for an hour and a closed 'down' interval, so the queries have rows to find.
     now = datetime.now(UTC)
     conn.execute(
@@ -77,15 +83,63 @@ def test_every_sql_query_runs_against_the_real_schema(conn: psycopg.Connection) 
     queries = _targets("timescaledb")
     assert len(queries) >= 5
     results = {}
-    for board, title, target in queries:
-        sql = expand_macros(target["rawSql"], now - timedelta(hours=24), now)
-        try:
-            results[title] = conn.execute(sql).fetchall()  # type: ignore[arg-type]
-        except psycopg.Error as exc:
-            pytest.fail(f"{board} / {title}: {exc}")
+    with grafana_connection(settings, conn) as grafana:  # as Grafana reads: its own login, figures only
+        for board, title, target in queries:
+            sql = expand_macros(target["rawSql"], now - timedelta(hours=24), now)
+            try:
+                results[title] = grafana.execute(sql).fetchall()  # type: ignore[arg-type]
+            except psycopg.Error as exc:
+                pytest.fail(f"{board} / {title}: {exc}")
     assert results["Camera im lặng quá I+G theo xã"] == [{"Xã": "Bút Sơn", "Camera": 1}]
     down = results["Thời gian mất kết nối theo xã trong khoảng xem (giờ)"]
     assert [(r["Xã"], round(float(r["giờ"]), 6)) for r in down] == [("Bút Sơn", 1.0)]
+
+
+GRAFANA_PASSWORD = "grafana-test-password"
+
+
+@contextlib.contextmanager
+def grafana_connection(settings, conn: psycopg.Connection) -> Iterator[psycopg.Connection]:
+    """A connection as `pulse_grafana`, made as `pulse migrate` makes it (PULSE_GRAFANA_DB_PASSWORD)."""
+    ensure_grafana_login(conn, GRAFANA_PASSWORD)
+    parts = urlsplit(settings.database_url)
+    url = urlunsplit(parts._replace(netloc=f"{GRAFANA_LOGIN}:{GRAFANA_PASSWORD}@{parts.hostname}:{parts.port}"))
+    with psycopg.connect(url, autocommit=True, row_factory=dict_row) as grafana:
+        yield grafana
+
+
+@pytest.mark.db
+def test_grafanas_login_cannot_read_people_tokens_or_secrets(settings, conn: psycopg.Connection) -> None:
+    closed = [
+        "SELECT * FROM operators",
+        "SELECT * FROM sessions",
+        "SELECT * FROM api_tokens",
+        "SELECT * FROM apps",
+        "SELECT * FROM gateways",
+        "SELECT * FROM devices",
+        "SELECT * FROM channels",
+        "SELECT * FROM notifications",
+        "SELECT * FROM audit_log",
+        "SELECT * FROM login_failures",
+        "SELECT * FROM app_events",
+        "SELECT * FROM app_subjects",
+        "SELECT * FROM camera_snapshots",
+        "SELECT * FROM reports",
+        "SELECT stream_url_enc FROM cameras",
+        "SELECT address FROM cameras",
+        "SELECT * FROM cameras",
+        "SELECT acknowledged_by, ack_note FROM incidents",
+        "INSERT INTO units (unit_set, code, name) VALUES ('2024', 'x', 'x')",
+        "UPDATE camera_status SET last_state = 'up'",
+    ]
+    with grafana_connection(settings, conn) as grafana:
+        for statement in closed:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                grafana.execute(statement)  # type: ignore[arg-type]
+        # What it may read, it reads.
+        assert grafana.execute("SELECT count(*) AS n FROM units").fetchone()["n"] > 0
+        grafana.execute("SELECT camera_id, name, lat, lon FROM cameras").fetchall()
+        grafana.execute("SELECT incident_id, kind, status, opened_at FROM incidents").fetchall()
 
 
 def test_every_prometheus_query_names_a_metric_the_code_exports() -> None:

@@ -13,7 +13,7 @@ def migrate(ctx: Context) -> None:
     """Apply schema migrations and load the shipped unit sets (idempotent)."""
     from services.core import sealing
     from services.core.db import connect
-    from services.core.migrate import MigrationError, ensure_app_login
+    from services.core.migrate import MigrationError, ensure_app_login, ensure_grafana_login
     from services.core.migrate import migrate as run
 
     with connect(ctx.settings) as conn:
@@ -26,6 +26,8 @@ def migrate(ctx: Context) -> None:
                 report.notes.append(ensure_app_login(conn, ctx.settings.api_database_url))
             except MigrationError as exc:
                 fail(str(exc))
+        if ctx.settings.grafana_db_password:
+            report.notes.append(ensure_grafana_login(conn, ctx.settings.grafana_db_password.get_secret_value()))
     for name in report.applied:
         click.echo(f"applied {name}")
     if report.units_changed:

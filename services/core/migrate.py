@@ -180,6 +180,19 @@ def ensure_app_login(conn: DbConn, url: str) -> str:
     owner = conn.execute("SELECT current_user AS u").fetchone()
     if not user or owner is None or user == owner["u"]:
         raise MigrationError("PULSE_API_DATABASE_URL: name a login of its own, not the schema owner's")
+    return _ensure_login(conn, user, password, "pulse_app")
+
+
+GRAFANA_LOGIN = "pulse_grafana"
+
+
+def ensure_grafana_login(conn: DbConn, password: str) -> str:
+    """Grafana's login (`pulse_grafana`, PULSE_GRAFANA_DB_PASSWORD) exists with that password and reads only what
+    `pulse_figures` may (migration 0026)."""
+    return _ensure_login(conn, GRAFANA_LOGIN, password, "pulse_figures")
+
+
+def _ensure_login(conn: DbConn, user: str, password: str, group: str) -> str:
     exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (user,)).fetchone() is not None
     verb = "ALTER" if exists else "CREATE"
     conn.execute(
@@ -187,5 +200,5 @@ def ensure_app_login(conn: DbConn, url: str) -> str:
             sql.Identifier(user), sql.Literal(password)
         )
     )
-    conn.execute(sql.SQL("GRANT pulse_app TO {}").format(sql.Identifier(user)))
-    return f"the API's login {user}: {'kept' if exists else 'created'}, a member of pulse_app"
+    conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), sql.Identifier(user)))
+    return f"the login {user}: {'kept' if exists else 'created'}, a member of {group}"

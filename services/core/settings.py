@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     # tokens, stream URLs. `device_key_previous`: the keys it replaced, while `pulse keys rotate` is under way.
     device_key: SecretStr | None = None
     device_key_previous: SecretStr | None = None
+    # Grafana's database login (`pulse_grafana`, reads figures only: migration 0026), made by `pulse migrate`.
+    grafana_db_password: SecretStr | None = None
     # An alarm a device does not repeat within this many seconds clears itself (many never send "inactive").
     device_alarm_hold_s: float = Field(default=60.0, gt=0, le=86_400)
     prober_concurrency: int = Field(default=4, ge=1, le=256)
@@ -190,6 +192,7 @@ _SECRET_FIELDS = (
     "collector_token",
     "device_key",
     "device_key_previous",
+    "grafana_db_password",
 )
 
 
