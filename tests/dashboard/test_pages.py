@@ -10,6 +10,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests.dashboard.conftest import DESKTOP, PASSWORD, PHONE, District, log_in, shot
+from tests.processes import run_pulse
 
 pytestmark = [pytest.mark.db, pytest.mark.kafka]
 AXE = Path(__file__).resolve().parents[2] / "dashboards" / "web" / "node_modules" / "axe-core" / "axe.min.js"
@@ -165,3 +166,33 @@ async def test_a_password_is_changed_in_the_dashboard_and_a_weak_one_is_refused_
     await page.fill("#password", "trực ban đêm Hoằng Hóa")
     await page.click("button[type=submit]")
     await expect(page.locator("#user")).to_contain_text("admin")  # logged in with the new one
+
+
+async def test_a_disabled_account_is_refused_at_once_and_sees_the_log_in_again(
+    district: District, browser: Browser
+) -> None:
+    """Issue 31: a xã operator's dashboard is open; `pulse users disable` ends the account — the page's very next
+    request is refused and it shows the log-in form (no reload, no waiting for the session to expire), and the
+    password no longer logs in."""
+    page = await district.page(browser, DESKTOP)
+    await log_in(page, "xa.hoang.giang")
+    await page.click("#user")
+    await page.wait_for_selector("#password-form")  # the account page: a session that works
+    code, _out, err = run_pulse(district.stack.settings, "users", "disable", "xa.hoang.giang")
+    assert code == 0, err
+    await page.click(".brand a")  # back to the overview: its first read is refused
+    await expect(page.locator("#login-form")).to_be_visible()
+    await expect(page.locator("#user")).to_have_count(0)
+    await page.fill("#username", "xa.hoang.giang")
+    await page.fill("#password", PASSWORD)
+    await page.click("button[type=submit]")
+    await expect(page.locator("#login-error")).to_have_text("Sai tên đăng nhập hoặc mật khẩu.")
+    await shot(page, "disabled-account-refused")
+    refused = (
+        district.stack.db()
+        .execute("SELECT action FROM audit_log WHERE action IN ('session.refused', 'login.failed') ORDER BY audit_id")
+        .fetchall()
+    )
+    assert [r["action"] for r in refused][:1] == ["session.refused"] and "login.failed" in {
+        r["action"] for r in refused
+    }
