@@ -76,7 +76,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = _utc_now) 
     key = settings.pseudonym_key.get_secret_value().encode()
     topic, dlq_topic = kafka.topic(settings, kafka.APP_EVENTS), kafka.topic(settings, kafka.APP_EVENTS_DLQ)
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **kafka.client_options(settings),
         acks="all",
         enable_idempotence=True,
         linger_ms=5,

@@ -107,7 +107,7 @@ def create_app(settings: Settings, *, clock: Clock = _utc_now, registry: Registr
             f"configuration error: PULSE_DATA_DIR: {exc} — another gateway uses it; give each gateway its own"
         ) from None
     publisher = Publisher(
-        bootstrap=settings.kafka_bootstrap,
+        kafka=kafka.client_options(settings),
         topic=kafka.topic(settings, kafka.HEARTBEATS),
         spool=spool,
         send_timeout_s=settings.gateway_send_timeout_s,

@@ -13,7 +13,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -48,13 +48,19 @@ def keepalive_record(gateway_id: int, ts: datetime, received_at: datetime) -> Re
 
 class Publisher:
     def __init__(
-        self, *, bootstrap: str, topic: str, spool: Spool, send_timeout_s: float = 5.0, forward_batch: int = 2000
+        self,
+        *,
+        kafka: dict[str, Any],
+        topic: str,
+        spool: Spool,
+        send_timeout_s: float = 5.0,
+        forward_batch: int = 2000,
     ) -> None:
         self.topic = topic
         self.spool = spool
         self.send_timeout_s = send_timeout_s
         self.forward_batch = forward_batch
-        self.bootstrap = bootstrap
+        self.kafka = kafka  # services/core/kafka.py client_options: the brokers, TLS and SASL
         self.producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
         self._spool_mode = not spool.is_empty()
@@ -68,7 +74,7 @@ class Publisher:
         """The started producer; a new one when Kafka was away at start (a failed start is not retried)."""
         if self.producer is None:
             producer = AIOKafkaProducer(
-                bootstrap_servers=self.bootstrap,
+                **self.kafka,
                 acks="all",
                 enable_idempotence=True,
                 linger_ms=5,

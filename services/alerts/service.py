@@ -63,8 +63,8 @@ class PipelineWatch:
         return self.stalled
 
     async def _lag(self) -> tuple[int, dict[int, int]]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap, request_timeout_ms=5000)
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap, request_timeout_ms=5000)
+        admin = AIOKafkaAdminClient(**kafka.client_options(self.settings), request_timeout_ms=5000)
+        consumer = AIOKafkaConsumer(**kafka.client_options(self.settings), request_timeout_ms=5000)
         try:  # stopped even when a start fails (Kafka away): an unclosed client leaks each check
             await admin.start()
             await consumer.start()

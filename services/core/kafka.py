@@ -7,8 +7,11 @@ broker itself has auto-creation off, so a typo in a topic name fails loudly inst
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.helpers import create_ssl_context
 
 from services.core.settings import Settings
 
@@ -17,6 +20,27 @@ HEARTBEATS_DLQ = "camera.heartbeats.dlq"
 APP_EVENTS = "app.events"
 APP_EVENTS_DLQ = "app.events.dlq"
 ALL_TOPICS = (HEARTBEATS, HEARTBEATS_DLQ, APP_EVENTS, APP_EVENTS_DLQ)
+
+
+def client_options(settings: Settings) -> dict[str, Any]:
+    """What every Kafka client of the product is given to reach the brokers: their addresses and, as the settings
+    say, TLS (the broker's certificate checked against PULSE_KAFKA_SSL_CAFILE, or the system's CAs, and its host
+    name) and a SASL login."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap,
+        "security_protocol": settings.kafka_security_protocol,
+    }
+    if settings.kafka_security_protocol != "PLAINTEXT":
+        cafile = str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
+        options["ssl_context"] = create_ssl_context(cafile=cafile)
+    if settings.kafka_security_protocol == "SASL_SSL":
+        assert settings.kafka_sasl_password is not None  # the settings refuse SASL_SSL without a login
+        options |= {
+            "sasl_mechanism": settings.kafka_sasl_mechanism,
+            "sasl_plain_username": settings.kafka_sasl_username,
+            "sasl_plain_password": settings.kafka_sasl_password.get_secret_value(),
+        }
+    return options
 
 
 def min_insync_replicas(replicas: int) -> int:
@@ -33,7 +57,7 @@ def topic(settings: Settings, name: str) -> str:
 async def ensure_topics(settings: Settings, names: tuple[str, ...] = ALL_TOPICS) -> list[str]:
     """Create the product's topics that do not exist yet; returns the ones created (prefixed)."""
     topics = [topic(settings, n) for n in names]
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10_000)
+    admin = AIOKafkaAdminClient(**client_options(settings), request_timeout_ms=10_000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -59,7 +83,7 @@ async def ensure_topics(settings: Settings, names: tuple[str, ...] = ALL_TOPICS)
 
 
 async def broker_reachable(settings: Settings, timeout_ms: int = 2000) -> bool:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=timeout_ms)
+    admin = AIOKafkaAdminClient(**client_options(settings), request_timeout_ms=timeout_ms)
     try:
         await admin.start()
         await admin.list_topics()

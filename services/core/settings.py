@@ -11,11 +11,11 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "PULSE_"
@@ -43,6 +43,14 @@ class Settings(BaseSettings):
     kafka_replication: int = Field(default=1, ge=1, le=10)
     # Prefixes every topic and consumer group, so several deployments (or test runs) can share one cluster.
     kafka_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9._-]{0,100}$")
+    # How every component talks to Kafka (services/core/kafka.py `client_options`): in clear on a private network,
+    # or over TLS — the broker's certificate checked against `kafka_ssl_cafile` (the system's CAs when unset) and
+    # its name against the bootstrap host — with a SASL login (SCRAM or PLAIN) on SASL_SSL.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_SSL"] = "PLAINTEXT"
+    kafka_ssl_cafile: Path | None = None
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = Field(default=None, validate_default=True)
     api_port: Port = 8080
     # The API's database connections (and its replica's), which are also the requests it serves at once; a request
     # that cannot begin within PULSE_API_QUEUE_WAIT_S is answered 503 with Retry-After (issue 28).
@@ -156,6 +164,15 @@ class Settings(BaseSettings):
             raise ValueError("expected host:port[,host:port…]")
         return ",".join(servers)
 
+    @field_validator("kafka_sasl_password")
+    @classmethod
+    def _sasl_login(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if info.data.get("kafka_security_protocol") == "SASL_SSL" and (
+            value is None or not info.data.get("kafka_sasl_username")
+        ):
+            raise ValueError("SASL_SSL needs PULSE_KAFKA_SASL_USERNAME and PULSE_KAFKA_SASL_PASSWORD")
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -193,6 +210,7 @@ _SECRET_FIELDS = (
     "device_key",
     "device_key_previous",
     "grafana_db_password",
+    "kafka_sasl_password",
 )
 
 

@@ -102,7 +102,7 @@ class Backfill:
             ).fetchone()
         app_id = row["app_id"] if row else None
         producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.kafka_bootstrap,
+            **kafka.client_options(self.settings),
             acks="all",
             enable_idempotence=True,
             linger_ms=20,

@@ -14,10 +14,25 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
+from typing import Any
+
+from aiokafka.helpers import create_ssl_context
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
 
 from services.core.kafka import min_insync_replicas
 from services.core.settings import Settings
-from services.infra.process import InfraError, ServiceStatus, log_tail, pid_alive, pinned_versions, port_open, read_pid
+from services.infra.process import (
+    InfraError,
+    ServerTls,
+    ServiceStatus,
+    log_tail,
+    pid_alive,
+    pinned_versions,
+    port_open,
+    read_pid,
+)
 
 
 def kafka_addresses(settings: Settings, brokers: int | None = None) -> list[tuple[str, int]]:
@@ -37,7 +52,17 @@ class Kafka:
     <data_dir>/kafka, or node `node` of a local cluster of `nodes`, under <data_dir>/kafka/cluster/node-<n> — every
     node a controller (a quorum of three survives one lost), topics replicated to all of them."""
 
-    def __init__(self, settings: Settings, node: int = 1, nodes: int | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        node: int = 1,
+        nodes: int | None = None,
+        *,
+        tls: ServerTls | None = None,
+        logins: dict[str, str] | None = None,
+    ) -> None:
+        """`tls`: clients and brokers talk SASL_SSL (a single node only), with SCRAM-SHA-512 `logins` (user →
+        password) made when its storage is formatted."""
         versions = pinned_versions()
         self.version = versions["KAFKA_VERSION"]
         self.libs = settings.cache_dir / f"kafka-{self.version}" / "libs"
@@ -46,6 +71,9 @@ class Kafka:
         self.node, self.nodes = node, len(self.addresses)
         self.host, self.port = self.addresses[node - 1]
         self.controller_port = self.port + 1
+        if tls is not None and self.nodes != 1:
+            raise InfraError("a local Kafka with TLS is a single node")
+        self.tls, self.logins = tls, dict(logins or {})
         if self.nodes == 1:
             self.dir = self.base / "kafka"
             self.logfile = self.base / "log" / "kafka.log"
@@ -98,11 +126,8 @@ class Kafka:
         props.write_text(
             "# written by `pulse infra start` (services/infra/local.py)\n"
             f"process.roles=broker,controller\nnode.id={self.node}\n{quorum}"
-            f"listeners=PLAINTEXT://{self.host}:{self.port},CONTROLLER://{self.host}:{self.controller_port}\n"
-            f"advertised.listeners=PLAINTEXT://{self.host}:{self.port}\n"
-            "controller.listener.names=CONTROLLER\ninter.broker.listener.name=PLAINTEXT\n"
-            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT\n"
-            f"log.dirs={self.dir / 'data'}\n"
+            + (self._tls_listener() if self.tls else self._plain_listener())
+            + f"log.dirs={self.dir / 'data'}\n"
             f"num.partitions=4\ndefault.replication.factor={replicas}\nmin.insync.replicas={min_isr}\n"
             f"offsets.topic.replication.factor={replicas}\ntransaction.state.log.replication.factor={replicas}\n"
             f"transaction.state.log.min.isr={min_isr}\nshare.coordinator.state.topic.replication.factor={replicas}\n"
@@ -118,6 +143,60 @@ class Kafka:
             "logger.state.name = state.change.logger\nlogger.state.level = warn\n"
         )
         return props
+
+    def _plain_listener(self) -> str:
+        return (
+            f"listeners=PLAINTEXT://{self.host}:{self.port},CONTROLLER://{self.host}:{self.controller_port}\n"
+            f"advertised.listeners=PLAINTEXT://{self.host}:{self.port}\n"
+            "controller.listener.names=CONTROLLER\ninter.broker.listener.name=PLAINTEXT\n"
+            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT\n"
+        )
+
+    def _tls_listener(self) -> str:
+        """SASL_SSL for clients and for the broker itself (SCRAM-SHA-512 as `broker`), its key and certificate in a
+        PKCS#12 key store (Java reads an encrypted PKCS#12; not a PEM key encrypted with today's PBES2); the
+        controller stays on loopback in clear."""
+        assert self.tls is not None
+        keystore, password = self.dir / "keystore.p12", self._secret("keystore.password")
+        key = serialization.load_pem_private_key(self.tls.key.read_bytes(), password=None)
+        cert = x509.load_pem_x509_certificate(self.tls.cert.read_bytes())
+        encryption = serialization.BestAvailableEncryption(password.encode())
+        keystore.write_bytes(pkcs12.serialize_key_and_certificates(b"kafka", key, cert, None, encryption))  # type: ignore[arg-type]
+        keystore.chmod(0o600)
+        return (
+            f"listeners=SASL_SSL://{self.host}:{self.port},CONTROLLER://{self.host}:{self.controller_port}\n"
+            f"advertised.listeners=SASL_SSL://{self.host}:{self.port}\n"
+            "controller.listener.names=CONTROLLER\ninter.broker.listener.name=SASL_SSL\n"
+            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL\n"
+            "sasl.enabled.mechanisms=SCRAM-SHA-512\nsasl.mechanism.inter.broker.protocol=SCRAM-SHA-512\n"
+            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config="
+            "org.apache.kafka.common.security.scram.ScramLoginModule required"
+            f' username="broker" password="{self._secret("broker.password")}";\n'
+            f"ssl.keystore.type=PKCS12\nssl.keystore.location={keystore}\n"
+            f"ssl.keystore.password={password}\nssl.key.password={password}\n"
+            f"ssl.truststore.type=PEM\nssl.truststore.location={self.tls.ca}\n"
+        )
+
+    def _secret(self, name: str) -> str:
+        """A password of this node's own (its SCRAM login, its key store's): made once, kept beside its storage."""
+        path = self.dir / name
+        if not path.exists():
+            path.write_text(uuid.uuid4().hex)
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    def client_options(self) -> dict[str, Any]:
+        """How a client reaches this node (as the `broker` login when it talks SASL_SSL)."""
+        if self.tls is None:
+            return {"bootstrap_servers": f"{self.host}:{self.port}"}
+        return {
+            "bootstrap_servers": f"{self.host}:{self.port}",
+            "security_protocol": "SASL_SSL",
+            "ssl_context": create_ssl_context(cafile=str(self.tls.ca)),
+            "sasl_mechanism": "SCRAM-SHA-512",
+            "sasl_plain_username": "broker",
+            "sasl_plain_password": self._secret("broker.password"),
+        }
 
     def start(self, timeout_s: float = 90, *, wait: bool = True) -> str:
         """Start the node (idempotent). With `wait`, return once it answers a metadata request — a node of a
@@ -152,6 +231,10 @@ class Kafka:
     def _format(self, props: Path) -> None:
         if self.nodes == 1:
             how = ["--standalone", "-t", _new_cluster_id()]
+            if self.tls is not None:
+                logins = {"broker": self._secret("broker.password"), **self.logins}
+                for user, password in logins.items():
+                    how += ["--add-scram", f"SCRAM-SHA-512=[name={user},password={password}]"]
         else:  # every node of a cluster formatted with one id, kept beside them
             id_file = self.dir.parent / "cluster.id"
             if not id_file.exists():
@@ -183,7 +266,7 @@ class Kafka:
         from aiokafka.admin import AIOKafkaAdminClient
 
         async def probe() -> bool:
-            client = AIOKafkaAdminClient(bootstrap_servers=f"{self.host}:{self.port}", request_timeout_ms=3000)
+            client = AIOKafkaAdminClient(**self.client_options(), request_timeout_ms=3000)
             try:
                 await client.start()
                 # a node of a cluster: once every broker has registered, so topics get all their replicas

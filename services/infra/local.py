@@ -23,6 +23,7 @@ from services.infra.kafka import kafka_nodes, start_kafka
 from services.infra.process import (
     InfraError,
     LocalService,
+    ServerTls,
     ServiceStatus,
     log_tail,
     pid_alive,
@@ -93,8 +94,10 @@ def _postgres_user_can_reach(path: Path) -> None:
 class Postgres:
     """A PostgreSQL 15 cluster of the project's own under <data_dir>/postgres, with TimescaleDB preloaded."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, tls: ServerTls | None = None) -> None:
+        """`tls`: a cluster that answers over TLS only (its certificate and key; connections in clear refused)."""
         versions = pinned_versions()
+        self.tls = tls
         self.bindir = Path(f"/usr/lib/postgresql/{versions['PG_MAJOR']}/bin")
         self.base = settings.data_dir.resolve()
         self.datadir = self.base / "postgres"
@@ -198,6 +201,26 @@ class Postgres:
                 "max_connections = 200\nshared_buffers = 256MB\n"
                 + "".join(f"{setting}\n" for setting in _ADDED_SETTINGS)
             )
+        if self.tls is not None:
+            self._tls_only(self.tls)
+
+    def _tls_only(self, tls: ServerTls) -> None:
+        """Its certificate and key in the data directory (the key readable by the server's user alone), `ssl = on`,
+        and connections over TCP accepted over TLS only."""
+        for source, name in ((tls.cert, "server.crt"), (tls.key, "server.key")):
+            target = self.datadir / name
+            shutil.copyfile(source, target)
+            target.chmod(0o600)
+            if self.as_root:
+                shutil.chown(target, "postgres", "postgres")
+        with (self.datadir / "postgresql.conf").open("a") as f:
+            f.write("ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n")
+        (self.datadir / "pg_hba.conf").write_text(
+            "# commune-pulse local cluster over TLS only (services/infra/local.py)\n"
+            "local all all trust\n"
+            "hostssl all all 127.0.0.1/32 scram-sha-256\n"
+            "hostnossl all all all reject\n"
+        )
 
     def _add_missing_settings(self) -> None:
         """Settings added to the local cluster's configuration after clusters were made with it, appended to an

@@ -34,6 +34,16 @@ class LocalService(Protocol):
     def stop(self) -> str: ...
 
 
+@dataclass(frozen=True)
+class ServerTls:
+    """A local server's TLS identity (a test's, or a developer's trying TLS out): its certificate and its key
+    (PEM, the key unencrypted) and the CA that signed it."""
+
+    cert: Path
+    key: Path
+    ca: Path
+
+
 def pinned_versions() -> dict[str, str]:
     values = {}
     for line in VERSIONS_FILE.read_text().splitlines():

@@ -39,6 +39,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.errors import CommitFailedError, KafkaError
 from prometheus_client import Counter, Gauge, Histogram
 
+from services.core import kafka
 from services.core.db import DbConn, connect
 from services.core.settings import Settings
 from services.ingest.background import Background, run_background
@@ -242,7 +243,7 @@ async def run_pipeline(settings: Settings, pipeline: Pipeline[T], stop: asyncio.
     tune_gc()
     consumer = AIOKafkaConsumer(
         pipeline.topic,
-        bootstrap_servers=settings.kafka_bootstrap,
+        **kafka.client_options(settings),
         group_id=pipeline.group_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -251,7 +252,7 @@ async def run_pipeline(settings: Settings, pipeline: Pipeline[T], stop: asyncio.
         max_partition_fetch_bytes=16 * 1024 * 1024,
         max_poll_interval_ms=600_000,
     )
-    dlq = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True)
+    dlq = AIOKafkaProducer(**kafka.client_options(settings), acks="all", enable_idempotence=True)
     writer: _Writer[T] = _Writer(settings, pipeline, stop)
     handover: _Handover[T] = _Handover(pipeline)
     await consumer.start()
