@@ -22,7 +22,7 @@ SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 PACKAGES=(postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR libssl-dev libkrb5-dev cmake gcc make
           default-jre-headless maven ffmpeg fonts-dejavu-core python3-venv curl ca-certificates dpkg-dev
           python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
-          chromium libreoffice-calc-nogui libreoffice-writer-nogui poppler-utils)
+          chromium libreoffice-calc-nogui libreoffice-writer-nogui poppler-utils caddy)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

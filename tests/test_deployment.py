@@ -114,3 +114,14 @@ def test_grafana_reads_the_database_as_its_own_login_that_migrate_makes() -> Non
     migrate = COMPOSE["services"]["migrate"]
     assert migrate["environment"]["PULSE_GRAFANA_DB_PASSWORD_FILE"] == "/run/secrets/grafana_db_password"
     assert "grafana_db_password" in migrate["secrets"]
+
+
+def test_only_the_tls_proxy_publishes_ports_and_it_fronts_the_three_http_components() -> None:
+    published = {name for name, svc in COMPOSE["services"].items() if svc.get("ports")}
+    assert published == {"proxy"}
+    assert sorted(COMPOSE["services"]["proxy"]["ports"]) == ["443:443", "443:443/udp", "80:80"]
+    caddyfile = (ROOT / "deploy/caddy/Caddyfile").read_text()
+    for upstream in ("api:8080", "camera-gateway:8081", "app-events:8082", "grafana:3000"):
+        assert upstream in caddyfile
+    assert "./deploy/caddy/Caddyfile:/etc/caddy/Caddyfile:ro" in COMPOSE["services"]["proxy"]["volumes"]
+    assert COMPOSE["x-pulse"]["environment"]["PULSE_PUBLIC_URL"].startswith("https://")

@@ -188,11 +188,12 @@ class Settings(BaseSettings):
 
     @property
     def session_cookie_secure(self) -> bool:
-        """Whether the session cookie goes over HTTPS only (issue 31): as set, else unless the dashboard is served on
-        loopback (PULSE_PUBLIC_URL's host), where there is no network to protect it from."""
+        """Whether the session cookie goes over HTTPS only (issue 31): as set, else unless the dashboard is served in
+        clear on loopback (PULSE_PUBLIC_URL), where there is no network to protect it from."""
         if self.cookie_secure is not None:
             return self.cookie_secure
-        return urlsplit(self.public_url).hostname not in ("127.0.0.1", "::1", "localhost")
+        url = urlsplit(self.public_url)
+        return url.scheme == "https" or url.hostname not in ("127.0.0.1", "::1", "localhost")
 
     @property
     def database_name(self) -> str:

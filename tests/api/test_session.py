@@ -138,6 +138,7 @@ def test_the_page_announces_every_module_it_will_import(client: TestClient) -> N
         ("http://127.0.0.1:8080", None, False),  # the demo, on loopback
         ("http://localhost:8080", None, False),
         ("https://giamsat.thanhhoa.gov.vn", None, True),
+        ("https://localhost:8443", None, True),  # a TLS proxy on this machine: the cookie stays on HTTPS
         ("http://10.1.2.3:8080", None, True),  # off loopback: Secure unless said otherwise
         ("http://10.1.2.3:8080", False, False),
     ],
