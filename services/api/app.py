@@ -18,6 +18,7 @@ from psycopg_pool import PoolTimeout
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.api import accounts as accounts_routes
 from services.api import audit as audit_routes
 from services.api import cameras, devices, engagement, incidents, me, push, reports, session, units, uptime, web
 from services.api.admission import SHED, Admission, overloaded
@@ -140,5 +141,6 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = _utc_now) 
     app.include_router(reports.router)
     app.include_router(push.router)
     app.include_router(audit_routes.router)
+    app.include_router(accounts_routes.router)
     web.mount(app, settings.web_dir or web.DEFAULT_WEB_DIR)
     return app
