@@ -22,6 +22,8 @@ PAGES = {
     "engagement": ("#/engagement", "#ranking tbody tr"),
     "reports": ("#/reports", "#kept > *"),
     "account": ("#/account", "#password-form"),
+    "admin": ("#/admin", "#tokens > *"),
+    "audit": ("#/audit", "#audit tbody tr"),
 }
 
 
@@ -196,3 +198,40 @@ async def test_a_disabled_account_is_refused_at_once_and_sees_the_log_in_again(
     assert [r["action"] for r in refused][:1] == ["session.refused"] and "login.failed" in {
         r["action"] for r in refused
     }
+
+
+async def test_an_admin_takes_access_back_on_the_admin_page_and_reads_it_in_the_audit_trail(
+    district: District, browser: Browser
+) -> None:
+    """Issue 31: where an admin looks for it — the account disabled and the API token revoked from the dashboard,
+    each after a confirmation, in force at once, and both found in the audit page under the admin's name."""
+    page = await district.page(browser, DESKTOP)
+    await log_in(page)
+    page.on("dialog", lambda dialog: dialog.accept())
+    await page.click("nav >> text=Quản trị")
+    said = page.locator("#admin-said")
+    await page.click('tr[data-user="xa.hoang.giang"] button[data-disable]')
+    await expect(said).to_have_text("Đã vô hiệu hoá tài khoản xa.hoang.giang.")
+    await expect(page.locator('tr[data-user="xa.hoang.giang"]')).to_contain_text("Đã vô hiệu hoá từ")
+    await expect(page.locator('tr[data-user="admin"] button')).to_have_count(0)  # not one's own account
+    token = district.stack.db().execute("SELECT token_id FROM api_tokens ORDER BY token_id").fetchone()["token_id"]
+    await page.click(f'tr[data-token="{token}"] button[data-revoke]')
+    await expect(said).to_have_text(f"Đã thu hồi mã API số {token}.")
+    await expect(page.locator(f'tr[data-token="{token}"]')).to_contain_text("Đã thu hồi lúc")
+    refused = await district.stack.http.get(
+        f"{district.stack.api_url}/api/v1/me", headers={"Authorization": f"Bearer {district.stack.admin_token}"}
+    )
+    assert refused.status_code == 401  # the revoked token is the stack's own admin token
+    row = district.stack.db().execute("SELECT disabled_at FROM operators WHERE username = 'xa.hoang.giang'")
+    assert row.fetchone()["disabled_at"] is not None
+    await shot(page, "admin-access-taken-back")
+
+    await page.click("nav >> text=Nhật ký")
+    await page.fill("#audit-action", "operators.update")
+    await page.click("#audit-filter button[type=submit]")
+    first = page.locator("#audit tbody tr").first
+    await expect(first).to_contain_text("Sửa · tài khoản")
+    await expect(first).to_contain_text("admin")
+    await expect(first).to_contain_text("disabled_at")
+    await expect(page.locator("#audit tbody tr")).to_have_count(1)
+    await shot(page, "audit-filtered")

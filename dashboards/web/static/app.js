@@ -4,6 +4,7 @@
 // log-in, the header (navigation, unit-set and language switch, log-out), the router and the polling loop.
 
 import { accountView } from "./account.js";
+import { adminView, auditView } from "./admin.js";
 import { api, ApiError, setCsrf, whenReads, whenUnauthorized } from "./api.js";
 import { chartsAvailable, forgetCharts } from "./charts.js";
 import { $, html, raw, render } from "./dom.js";
@@ -107,7 +108,7 @@ function shell() {
     html`<div class="brand"><a href="#/">${t("app_name")}</a></div>
       <nav aria-label="${t("app_name")}" class="main-nav">
         ${navItem("#/", "nav_overview")}${navItem("#/incidents", "nav_incidents")}${navItem("#/engagement", "nav_engagement")}${navItem("#/map", "nav_map")}
-        ${navItem("#/reports", "nav_reports")}
+        ${navItem("#/reports", "nav_reports")}${me.role === "admin" ? html`${navItem("#/admin", "nav_admin")}${navItem("#/audit", "nav_audit")}` : ""}
       </nav>
       <div class="controls">
         <label>${t("unit_set")} <select id="unit-set">${me.unit_sets.map((s) => html`<option value="${s}" ${s === session.unitSet ? raw("selected") : ""}>${unitSetLabel(s)}</option>`)}</select></label>
@@ -161,6 +162,8 @@ function route_() {
   else if ((m = hash.match(/^#\/map(?:\/([\w-]+))?$/))) current = mapView(fresh, m[1] ?? null);
   else if (hash === "#/reports") current = reportsView(fresh);
   else if (hash === "#/account") current = accountView(fresh);
+  else if (hash === "#/admin" && session.me.role === "admin") current = adminView(fresh);
+  else if (hash === "#/audit" && session.me.role === "admin") current = auditView(fresh);
   else render(fresh, html`<h1 id="page-title">${t("not_found")}</h1><p><a href="#/">${t("back")}</a></p>`);
   const title = $("#page-title", fresh);
   if (title && !hash.startsWith("#/unit/")) document.title = `${title.textContent} · ${t("app_name")}`;

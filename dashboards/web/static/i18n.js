@@ -50,6 +50,14 @@ export function dateTime(iso) {
   }).format(new Date(iso));
 }
 
+// The start of a local day (YYYY-MM-DD) in the deployment's zone, as an ISO time with that zone's offset.
+export function dayStart(isoDate) {
+  const parts = new Intl.DateTimeFormat("en-US", { timeZone, timeZoneName: "longOffset" })
+    .formatToParts(new Date(`${isoDate}T12:00:00Z`));
+  const name = parts.find((p) => p.type === "timeZoneName").value; // "GMT+07:00", or "GMT" for UTC
+  return `${isoDate}T00:00:00${name === "GMT" ? "+00:00" : name.slice(3)}`;
+}
+
 export function clock(date) {
   return new Intl.DateTimeFormat(LOCALES[lang], { timeZone, hour: "2-digit", minute: "2-digit", second: "2-digit" })
     .format(date);
