@@ -4,6 +4,11 @@ the dashboard ends the other sessions."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import time
+
+import httpx
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
@@ -11,7 +16,8 @@ from fastapi.testclient import TestClient
 from services.api.app import create_app
 from services.core import accounts, auth
 from services.core.settings import Settings
-from tests.processes import run_pulse
+from tests.e2e.harness import free_port
+from tests.processes import database_env, pulse_command, run_pulse
 
 STRONG = "trực ban đêm Hoằng Hóa"
 
@@ -105,15 +111,41 @@ def test_a_session_ends_at_its_absolute_lifetime(settings: Settings, conn: psyco
 
 
 @pytest.mark.db
-def test_log_in_throttling_holds_across_api_instances(settings: Settings, conn: psycopg.Connection) -> None:
-    """Two API instances (two apps, nothing shared in memory): failures on one count on the other."""
+def test_log_in_throttling_holds_across_two_api_processes(settings: Settings, conn: psycopg.Connection) -> None:
+    """Two `pulse api` processes (nothing shared but the database): failures on one count on the other."""
     accounts.create_operator(conn, username="tinh", role="admin", unit_set="2024", unit_codes=[], password=STRONG)
-    tuned = settings.model_copy(update={"login_failures_per_15min": 4})
-    with TestClient(create_app(tuned)) as one, TestClient(create_app(tuned)) as two:
-        for client in (one, two, one, two):
-            assert client.post("/api/v1/session", json={"username": "tinh", "password": "sai rồi"}).status_code == 401
-        for client in (one, two):
-            limited = client.post("/api/v1/session", json={"username": "tinh", "password": STRONG})
+    ports = [free_port(), free_port()]
+    env = {
+        **os.environ,
+        **database_env(settings),
+        "PULSE_API_DATABASE_URL": settings.api_database_url or "",
+        "PULSE_LOGIN_FAILURES_PER_15MIN": "4",
+        "PULSE_LOG_LEVEL": "WARNING",
+    }
+    apis = [subprocess.Popen(pulse_command("api"), env={**env, "PULSE_API_PORT": str(port)}) for port in ports]
+    try:
+        bases = [f"http://127.0.0.1:{port}" for port in ports]
+        deadline = time.monotonic() + 60
+        for base, api in zip(bases, apis, strict=True):
+            while not _answers(f"{base}/healthz"):
+                assert api.poll() is None and time.monotonic() < deadline, "a `pulse api` did not start"
+                time.sleep(0.1)
+        for base in (*bases, *bases):
+            wrong = httpx.post(f"{base}/api/v1/session", json={"username": "tinh", "password": "sai rồi"})
+            assert wrong.status_code == 401
+        for base in bases:
+            limited = httpx.post(f"{base}/api/v1/session", json={"username": "tinh", "password": STRONG})
             assert limited.status_code == 429 and 1 <= int(limited.headers["Retry-After"]) <= 900
+    finally:
+        for api in apis:
+            api.terminate()
+            api.wait(timeout=30)
     actions = [r["action"] for r in conn.execute("SELECT action FROM audit_log ORDER BY audit_id")]
     assert actions.count("login.failed") == 4 and actions.count("login.locked") == 1
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False

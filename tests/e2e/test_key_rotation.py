@@ -1,8 +1,9 @@
 """`pulse keys rotate` with every component running (issue 31): the device password, the webhook's signing secret
 and the stream URL were sealed under the old key; the stack runs with the new key and the old one as
 PULSE_DEVICE_KEY_PREVIOUS, as docs/operations.md says to; the rotation re-seals all three under the new key, the
-collector logs in to its device again with the re-sealed password, a webhook is still signed with its secret, and
-afterwards the new key alone opens everything stored while the old one opens nothing."""
+collector logs in to its device again with the re-sealed password, a webhook is still signed with its secret, the
+prober opens the stream URL with the new key alone, and the new key alone opens everything stored while the old one
+opens nothing."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import hmac
 import pytest
 from pydantic import SecretStr
 
+from camera_gateway.prober import Prober
+from camera_gateway.registry import KnownGateway
 from services.alerts.channels import add_channel
 from services.core import accounts, sealing
 from services.core.devices import add_device
@@ -114,6 +117,17 @@ async def test_after_rotation_every_secret_works_and_the_old_key_opens_nothing(
     for what, sealed in after.items():
         with pytest.raises(sealing.SealingError):
             old_only.unseal(sealed, what)
+    # The prober, given the new key alone, opens the stream URL it is to probe.
+    new_settings = settings.model_copy(update={"device_key": SecretStr(NEW), "device_key_previous": None})
+    prober = Prober(new_settings, registry=None, publisher=None, clock=lambda: clock.now)  # type: ignore[arg-type]
+    prober.gateway = KnownGateway(1, "prober", ("2024", UNIT), frozenset({("2024", UNIT)}))
+    prober.keys = sealing.keyring(new_settings)  # what start() sets up with the gateway
+    prober.db.open()
+    try:
+        await prober._refresh()
+        assert prober.cameras["cam-video"].url == STREAM
+    finally:
+        prober.db.close()
     # The digest moved to the new key too: importing the same URL again changes nothing.
     assert new_only.digest(STREAM) == bytes(
         conn.execute("SELECT stream_url_digest FROM cameras WHERE camera_id = 'cam-video'").fetchone()[
