@@ -167,6 +167,11 @@ def cases(ids: dict[str, int]) -> list[tuple[str, str, str, dict, dict]]:
             {"params": {"format": "csv"}},
             EVERY_UNIT,
         ),
+        ("get", "/api/v1/users", "/api/v1/users", {}, ADMIN),
+        ("get", "/api/v1/tokens", "/api/v1/tokens", {}, ADMIN),
+        ("post", "/api/v1/users/{username}/disable", "/api/v1/users/bystander/disable", {}, ADMIN),
+        ("post", "/api/v1/users/{username}/enable", "/api/v1/users/bystander/enable", {}, ADMIN),
+        ("post", "/api/v1/tokens/{token_id}/revoke", f"/api/v1/tokens/{ids['bystander_token']}/revoke", {}, ADMIN),
         ("delete", "/api/v1/session", "/api/v1/session", {}, ALL),
     ]
 
@@ -185,6 +190,11 @@ def world(settings, conn: psycopg.Connection) -> Iterator[tuple[TestClient, dict
             district_code=DISTRICT_CODE if role == "district" else None,
         )
         tokens[role] = {"Authorization": f"Bearer {accounts.create_api_token(conn, username=role)}"}
+    ids = {}
+    # Someone whose access the admin takes back (and gives again) without touching the roles under test.
+    accounts.create_operator(conn, username="bystander", role="viewer", unit_set="2024", unit_codes=[], password=None)
+    accounts.create_api_token(conn, username="bystander")
+    ids["bystander_token"] = conn.execute("SELECT max(token_id) AS id FROM api_tokens").fetchone()["id"]
     for camera, unit_set, unit in (("c-own", "2024", OWN), ("c-other", "2024", OTHER), ("c-far", FAR_SET, FAR)):
         conn.execute(
             "INSERT INTO cameras (camera_id, unit_set, unit_code, name, interval_s) VALUES (%s, %s, %s, %s, 60)",
@@ -194,7 +204,6 @@ def world(settings, conn: psycopg.Connection) -> Iterator[tuple[TestClient, dict
             "INSERT INTO camera_snapshots (camera_id, kind, jpeg, taken_at) VALUES (%s, 'thumbnail', %s, now())",
             (camera, b"\xff\xd8\xff\xd9"),
         )
-    ids = {}
     for key, unit_set, unit in (
         ("other_incident", "2024", OTHER),
         ("own_incident", "2024", OWN),

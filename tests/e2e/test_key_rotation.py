@@ -92,7 +92,9 @@ async def test_after_rotation_every_secret_works_and_the_old_key_opens_nothing(
             assert "stream URLs: 1 under the current key (1 re-encrypted now)" in out
             assert run_pulse(both, "keys", "check", env=env)[0] == 0
 
-            # The collector sees the device's row change and logs in again with the re-sealed password.
+            # The collector sees the device's row change (at its next re-read of the devices, every 30 s; asked now)
+            # and logs in again with the re-sealed password.
+            await collector_of(stack).refresh()
             await until(
                 lambda: any(link is not first and link.last_seen for link in links.values()),
                 what="the device read again after the rotation",
