@@ -310,3 +310,27 @@ async def test_a_camera_that_goes_down_is_pushed_to_the_open_overview(district: 
     assert int(await page.evaluate("Number(document.body.dataset.pushed ?? 0)")) > before  # it was pushed
     assert page.url == url
     assert district.console_errors() == []
+
+
+async def test_the_overview_reads_its_figures_beside_me_when_the_page_opens(
+    district: District, browser: Browser
+) -> None:
+    """Issue 28: opening the overview again, its first reads go out at once, beside /me, for the unit set the page
+    showed last — not one round trip later — and each once; logged out, the page shows the log-in form."""
+    page = await district.page(browser, DESKTOP)
+    await log_in(page)
+    await page.reload()
+    await expect(page.locator(".tile").first).to_be_visible()
+    await expect(page.locator(".kpi-value").first).to_have_text("74")  # 37 communes × 2 cameras
+    reads = await page.evaluate(
+        "() => performance.getEntriesByType('resource').filter((e) => e.name.includes('/api/v1/'))"
+        ".map((e) => [new URL(e.name).pathname, e.startTime, e.responseEnd])"
+    )
+    (me_end,) = [end for path, _start, end in reads if path == "/api/v1/me"]
+    for path in ("/api/v1/units", "/api/v1/cameras", "/api/v1/incidents"):
+        begun = [start for p, start, _end in reads if p == path and start < me_end]
+        assert len(begun) == 1, (path, reads)  # begun before /me answered, and not twice
+    await page.context.clear_cookies()
+    await page.reload()
+    await expect(page.locator("#login-form")).to_be_visible()
+    assert district.console_errors() == []

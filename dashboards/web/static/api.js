@@ -53,3 +53,31 @@ export async function api(path, { method = "GET", params = {}, body } = {}) {
   }
   return payload;
 }
+
+// Reads begun before the operator is known (issue 28): the page's first reads go out beside /me instead of after
+// it, which under load was the longest wait before the overview's tiles. Each is used once, by the first read of
+// the same path and parameters; those not used (another unit set, not logged in) are forgotten.
+const early = new Map();
+
+function readKey(path, params) {
+  const kept = Object.entries(params).filter(([, v]) => v !== null && v !== undefined && v !== "");
+  return `${path}?${new URLSearchParams(kept.sort(([a], [b]) => (a < b ? -1 : 1)))}`;
+}
+
+export function readEarly(path, params = {}) {
+  const promise = api(path, { params });
+  promise.catch(() => {}); // a refused early read is read again when it is used, not an unhandled rejection
+  early.set(readKey(path, params), promise);
+}
+
+// A GET: the early read of it when there is one (once), else a read now.
+export function read(path, params = {}) {
+  const key = readKey(path, params);
+  const found = early.get(key);
+  early.delete(key);
+  return found ?? api(path, { params });
+}
+
+export function forgetEarlyReads() {
+  early.clear();
+}

@@ -5,7 +5,7 @@
 
 import { accountView } from "./account.js";
 import { adminView, auditView } from "./admin.js";
-import { api, ApiError, setCsrf, whenReads, whenUnauthorized } from "./api.js";
+import { api, ApiError, forgetEarlyReads, readEarly, setCsrf, whenReads, whenUnauthorized } from "./api.js";
 import { chartsAvailable, forgetCharts } from "./charts.js";
 import { $, html, raw, render } from "./dom.js";
 import { engagementView } from "./engagement.js";
@@ -13,7 +13,7 @@ import { unitSetLabel } from "./format.js";
 import * as i18n from "./i18n.js";
 import { incidentsView } from "./incidents.js";
 import { mapView } from "./map.js";
-import { overviewView } from "./overview.js";
+import { overviewReads, overviewView } from "./overview.js";
 import { reportsView } from "./reports.js";
 import { session, setReads, setStatus } from "./session.js";
 import { unitView } from "./unit.js";
@@ -22,6 +22,8 @@ const { t } = i18n;
 const REFRESH_MS = 5000; // live parts (states, incidents): SPEC §10 asks for ≤ 10 s
 const PUSHED_REFRESH_MS = 10000; // while the server pushes changes (services/api/push.py), polling is the fallback
 const MAX_BACKOFF_MS = 60000;
+// The unit set the page showed last, remembered so that its next opening can begin the overview's reads at once.
+const LAST_SET = "pulse.lastUnitSet";
 
 let current = null; // the view on screen: { refresh(tick), destroy() }
 let timer = null;
@@ -152,6 +154,7 @@ function route_() {
     return;
   }
   document.body.classList.remove("logged-out");
+  localStorage.setItem(LAST_SET, session.unitSet);
   shell();
   const hash = window.location.hash || "#/";
   let m;
@@ -224,6 +227,7 @@ async function start(me) {
   const saved = localStorage.getItem("pulse.unitSet");
   session.unitSet = sets.includes(saved) ? saved : (today ?? readIn);
   route_();
+  forgetEarlyReads(); // the first view has taken what it reads first; later reads are read afresh
 }
 
 whenReads(setReads);
@@ -240,7 +244,14 @@ $("#skip").addEventListener("click", (event) => {
   $("#main").focus();
 });
 i18n.setLang(i18n.getLang());
+const lastSet = localStorage.getItem(LAST_SET);
+if (lastSet && ["", "#", "#/"].includes(window.location.hash)) {
+  for (const [path, params] of overviewReads(lastSet)) readEarly(path, params);
+}
 api("/api/v1/me")
   .then(start)
-  .catch(() => route_());
+  .catch(() => {
+    forgetEarlyReads();
+    route_();
+  });
 if (!chartsAvailable()) document.body.classList.add("no-charts");

@@ -2,7 +2,7 @@
 // now and the open incidents. A district's 37 communes are one grid; a province's 166 units come in collapsible
 // groups by former district, worst first (unitlist.js), with a search that ignores diacritics and a state filter.
 
-import { api } from "./api.js";
+import { api, read } from "./api.js";
 import { $, html, raw, render } from "./dom.js";
 import * as i18n from "./i18n.js";
 import { band, bandBadge, kpi, stateBadge } from "./format.js";
@@ -10,6 +10,16 @@ import { SLOW_EVERY, session, unitSetParams } from "./session.js";
 import { FILTERS, fold, groupUnits, matches } from "./unitlist.js";
 
 const { t, num, pct } = i18n;
+
+// The overview's first reads (the tiles, the cameras down, the open incidents) for a unit set: app.js begins them
+// beside /me when the page opens on the overview.
+export function overviewReads(unitSet) {
+  return [
+    ["/api/v1/units", { unit_set: unitSet }],
+    ["/api/v1/cameras", { unit_set: unitSet, state: "down", limit: 15 }],
+    ["/api/v1/incidents", { status: "open", limit: 15 }],
+  ];
+}
 
 export function overviewView(main) {
   render(
@@ -84,11 +94,7 @@ export function overviewView(main) {
   return {
     async refresh(n) {
       const district = session.me.units === null;
-      const [units, down, incidents] = await Promise.all([
-        api("/api/v1/units", { params: unitSetParams() }),
-        api("/api/v1/cameras", { params: { ...unitSetParams(), state: "down", limit: 15 } }),
-        api("/api/v1/incidents", { params: { status: "open", limit: 15 } }),
-      ]);
+      const [units, down, incidents] = await Promise.all(overviewReads(session.unitSet).map(([p, q]) => read(p, q)));
       if (district && (mau === null || n % SLOW_EVERY === 0)) {
         mau = (await api("/api/v1/engagement", { params: unitSetParams() })).district?.mau ?? null;
       }
