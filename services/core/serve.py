@@ -31,9 +31,21 @@ class _QuietServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
+# How long an idle keep-alive connection stays open. uvicorn's 5 s closed every dashboard's and gateway's connection
+# between two polls (every 5–10 s): each poll paid a new connection, and a request sent as the server closed the
+# idle one failed (`ReadError` in bench.dashboard_sessions at 150,000 cameras). 75 s, as nginx keeps them.
+KEEP_ALIVE_S = 75
+
+
 def server(app: FastAPI, host: str, port: int, log_level: str = "info") -> uvicorn.Server:
     config = uvicorn.Config(
-        app, host=host, port=port, log_level=log_level.lower(), access_log=False, server_header=False
+        app,
+        host=host,
+        port=port,
+        log_level=log_level.lower(),
+        access_log=False,
+        server_header=False,
+        timeout_keep_alive=KEEP_ALIVE_S,
     )
     return _QuietServer(config)
 

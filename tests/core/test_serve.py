@@ -146,3 +146,37 @@ def test_pulse_up_goes_on_when_the_backfill_has_written_the_history(settings_for
         await task
 
     asyncio.run(written_then_stopped())
+
+
+async def test_an_idle_connection_is_kept_between_two_polls() -> None:
+    """A dashboard polls every 5–10 s: its connection, idle that long, still carries the next request."""
+    from fastapi import FastAPI
+
+    from services.core import serve
+    from tests.e2e.harness import free_port, until
+
+    app = FastAPI()
+
+    @app.get("/ping")
+    async def ping() -> dict:
+        return {"ok": True}
+
+    port = free_port()
+    server = serve.server(app, "127.0.0.1", port, "warning")
+    task = asyncio.create_task(server.serve())
+    try:
+        await until(lambda: server.started, what="the server started")
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        request = f"GET /ping HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+        for _ in range(2):
+            writer.write(request)
+            await writer.drain()
+            head = await reader.readuntil(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200")
+            length = int(next(h for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")).split(b":")[1])
+            await reader.readexactly(length)
+            await asyncio.sleep(6)  # longer than uvicorn's own 5 s
+        writer.close()
+    finally:
+        server.should_exit = True
+        await task
