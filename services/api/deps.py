@@ -103,9 +103,7 @@ def current_principal(
     takes its own: a request holding one connection while waiting for a second emptied the pool at ten concurrent
     requests (issue 28)."""
     with request.app.state.pool.connection() as conn:
-        principal = _principal(request, conn, settings, credentials)
-    request.state.principal = principal  # who a refusal (403) is recorded as (app.py)
-    return principal
+        return _principal(request, conn, settings, credentials)
 
 
 def _principal(
@@ -121,6 +119,7 @@ def _principal(
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED, "invalid or revoked token", headers={"WWW-Authenticate": "Bearer"}
             )
+        request.state.principal = principal  # who a refusal (403) is recorded as (app.py)
         return principal
     session_id = request.cookies.get(SESSION_COOKIE)
     if session_id is None:
@@ -137,7 +136,7 @@ def _principal(
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "session expired or logged out", headers={"WWW-Authenticate": "Bearer"}
         )
-    request.state.principal = principal  # a refusal just below is recorded as this account's
+    request.state.principal = principal  # who a refusal (403, this CSRF check's too) is recorded as (app.py)
     if request.method not in _SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER, "")
         if not hmac.compare_digest(sent, auth.csrf_token(session_id)):
