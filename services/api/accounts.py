@@ -20,28 +20,14 @@ router = APIRouter(prefix="/api/v1", tags=["accounts"])
 UsernamePath = Annotated[str, Path(pattern=USERNAME)]
 
 
-def _time(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+def _as_json(row: dict) -> dict:
+    """A listing's row as the API answers it: times in ISO 8601 (the listings select nothing secret)."""
+    return {key: value.isoformat() if isinstance(value, datetime) else value for key, value in row.items()}
 
 
 @router.get("/users", summary="Every operator: role, scope, whether it may log in, what it holds open (admin)")
 def list_users(principal: AdminOnly, conn: ReadConn) -> dict:
-    return {
-        "items": [
-            {
-                "username": o["username"],
-                "role": o["role"],
-                "district_code": o["district_code"],
-                "units": o["units"],
-                "has_password": o["has_password"],
-                "created_at": _time(o["created_at"]),
-                "disabled_at": _time(o["disabled_at"]),
-                "sessions": o["sessions"],
-                "tokens": o["tokens"],
-            }
-            for o in accounts.list_operators(conn)
-        ]
-    }
+    return {"items": [_as_json(o) for o in accounts.list_operators(conn)]}
 
 
 def _set_disabled(principal: Principal, conn: DbConn, username: str, disabled: bool) -> dict:
@@ -66,21 +52,7 @@ def enable_user(principal: AdminOnly, conn: ActingConn, username: UsernamePath) 
 
 @router.get("/tokens", summary="API tokens, newest first (never their value) (admin)")
 def list_tokens(principal: AdminOnly, conn: ReadConn) -> dict:
-    return {
-        "items": [
-            {
-                "token_id": t["token_id"],
-                "username": t["username"],
-                "label": t["label"],
-                "read_only": t["read_only"],
-                "created_at": _time(t["created_at"]),
-                "last_used_at": _time(t["last_used_at"]),
-                "expires_at": _time(t["expires_at"]),
-                "revoked_at": _time(t["revoked_at"]),
-            }
-            for t in accounts.list_tokens(conn)
-        ]
-    }
+    return {"items": [_as_json(t) for t in accounts.list_tokens(conn)]}
 
 
 @router.post("/tokens/{token_id}/revoke", summary="Revoke an API token now (admin)")

@@ -141,6 +141,17 @@ def _batches(conn: DbConn, s: Sealed) -> Iterator[list[dict]]:
         after = str(rows[-1]["id"])
 
 
+def _standing(keys: Keyring, sealed: bytes) -> tuple[str, bytes | None]:
+    """How a stored value stands: under the current key, under a previous one (with its secret, to re-seal), or
+    under no key given."""
+    if keys.under_current(sealed):
+        return "current", None
+    try:
+        return "previous", keys.every.decrypt(bytes(sealed))
+    except InvalidToken:
+        return "unreadable", None
+
+
 def check(conn: DbConn, keys: Keyring) -> list[Count]:
     """How many stored values are sealed under the current key, under a previous one, and under none given."""
     counts = []
@@ -148,15 +159,8 @@ def check(conn: DbConn, keys: Keyring) -> list[Count]:
         count = Count(s.kind)
         for rows in _batches(conn, s):
             for r in rows:
-                if keys.under_current(r["sealed"]):
-                    count.current += 1
-                    continue
-                try:
-                    keys.every.decrypt(bytes(r["sealed"]))
-                except InvalidToken:
-                    count.unreadable += 1
-                else:
-                    count.previous += 1
+                standing, _ = _standing(keys, r["sealed"])
+                setattr(count, standing, getattr(count, standing) + 1)
         counts.append(count)
     return counts
 
@@ -171,13 +175,9 @@ def rotate(conn: DbConn, keys: Keyring) -> list[Count]:
         for rows in _batches(conn, s):
             changes = []
             for r in rows:
-                if keys.under_current(r["sealed"]):
-                    count.current += 1
-                    continue
-                try:
-                    plain = keys.every.decrypt(bytes(r["sealed"]))
-                except InvalidToken:
-                    count.unreadable += 1
+                standing, plain = _standing(keys, r["sealed"])
+                if plain is None:
+                    setattr(count, standing, getattr(count, standing) + 1)
                     continue
                 digest = keys.digest(plain.decode()) if s.digest else None
                 changes.append((keys.current.encrypt(plain), digest, r["id"], r["sealed"]))

@@ -16,12 +16,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from aiokafka.helpers import create_ssl_context
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
+from pydantic import SecretStr
 
-from services.core.kafka import min_insync_replicas
+from services.core.kafka import client_options, min_insync_replicas
 from services.core.settings import Settings
 from services.infra.process import (
     InfraError,
@@ -66,6 +66,7 @@ class Kafka:
         versions = pinned_versions()
         self.version = versions["KAFKA_VERSION"]
         self.libs = settings.cache_dir / f"kafka-{self.version}" / "libs"
+        self.settings = settings
         self.base = settings.data_dir.resolve()
         self.addresses = kafka_addresses(settings, nodes)
         self.node, self.nodes = node, len(self.addresses)
@@ -186,17 +187,18 @@ class Kafka:
         return path.read_text().strip()
 
     def client_options(self) -> dict[str, Any]:
-        """How a client reaches this node (as the `broker` login when it talks SASL_SSL)."""
-        if self.tls is None:
-            return {"bootstrap_servers": f"{self.host}:{self.port}"}
-        return {
-            "bootstrap_servers": f"{self.host}:{self.port}",
-            "security_protocol": "SASL_SSL",
-            "ssl_context": create_ssl_context(cafile=str(self.tls.ca)),
-            "sasl_mechanism": "SCRAM-SHA-512",
-            "sasl_plain_username": "broker",
-            "sasl_plain_password": self._secret("broker.password"),
-        }
+        """How a client reaches this node: the product's own Kafka options (services/core/kafka.py) for its address,
+        as the `broker` login when it talks SASL_SSL."""
+        here: dict[str, Any] = {"kafka_bootstrap": f"{self.host}:{self.port}", "kafka_security_protocol": "PLAINTEXT"}
+        if self.tls is not None:
+            here |= {
+                "kafka_security_protocol": "SASL_SSL",
+                "kafka_ssl_cafile": self.tls.ca,
+                "kafka_sasl_mechanism": "SCRAM-SHA-512",
+                "kafka_sasl_username": "broker",
+                "kafka_sasl_password": SecretStr(self._secret("broker.password")),
+            }
+        return client_options(self.settings.model_copy(update=here))
 
     def start(self, timeout_s: float = 90, *, wait: bool = True) -> str:
         """Start the node (idempotent). With `wait`, return once it answers a metadata request — a node of a
