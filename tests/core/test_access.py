@@ -129,7 +129,7 @@ def test_log_in_throttling_holds_across_two_api_processes(settings: Settings, co
         for base, api in zip(bases, apis, strict=True):
             while not _answers(f"{base}/healthz"):
                 assert api.poll() is None and time.monotonic() < deadline, "a `pulse api` did not start"
-                time.sleep(0.1)
+                time.sleep(0.1)  # ok: polls the process with a deadline (above); this test is synchronous
         for base in (*bases, *bases):
             wrong = httpx.post(f"{base}/api/v1/session", json={"username": "tinh", "password": "sai rồi"})
             assert wrong.status_code == 401

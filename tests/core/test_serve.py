@@ -175,7 +175,7 @@ async def test_an_idle_connection_is_kept_between_two_polls() -> None:
             assert head.startswith(b"HTTP/1.1 200")
             length = int(next(h for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")).split(b":")[1])
             await reader.readexactly(length)
-            await asyncio.sleep(6)  # longer than uvicorn's own 5 s
+            await asyncio.sleep(6)  # ok: the idle time is what is tested — longer than uvicorn's own 5 s
         writer.close()
     finally:
         server.should_exit = True
